@@ -1,0 +1,7 @@
+"""Docker credential helper for Amazon ECR.
+
+The package is imported on every `docker pull`, so this file stays empty of imports:
+anything placed here is paid for by the cache-hit path.
+"""
+
+__version__ = "0.1.0"
