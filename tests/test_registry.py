@@ -94,7 +94,7 @@ LOOKALIKES = [
     "12345678901.dkr.ecr.us-east-1.amazonaws.com",  # 11 digits
     "1234567890123.dkr.ecr.us-east-1.amazonaws.com",  # 13 digits
     "12345678901a.dkr.ecr.us-east-1.amazonaws.com",
-    "１２３４５６７８９０１２.dkr.ecr.us-east-1.amazonaws.com",  # full-width digits
+    "\uff11" * 12 + ".dkr.ecr.us-east-1.amazonaws.com",  # full-width digits
     f"{A}.dkr.ecr..amazonaws.com",
     f"{A}.dkr.ecr.useast1.amazonaws.com",
     f"{A}.dkr.ecr.us-east-x.amazonaws.com",
