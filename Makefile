@@ -4,7 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deps-stamp
 
-.PHONY: test lint demo bench install clean
+# The standalone binary (packaging/): its own venv with pinned build requirements.
+BUILD_VENV  ?= .venv-build
+BUILD_STAMP := $(BUILD_VENV)/.deps-stamp
+VERSION     := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' docker_credential_ecrpy/__init__.py)
+BINARY      := $(CURDIR)/dist/docker-credential-ecrpy-$(VERSION)-linux-$(shell uname -m)/docker-credential-ecrpy
+
+.PHONY: test lint demo bench install clean binary test-binary bench-binary
 
 # The virtualenv with the package's and the test tools' dependencies.
 $(STAMP): setup.cfg pyproject.toml
@@ -33,5 +39,25 @@ demo: install
 bench: install
 	$(BIN)/python bench/bench.py
 
+$(BUILD_STAMP): packaging/requirements-build.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
+	rm -rf $(BUILD_VENV)
+	$(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/pip install --quiet --no-deps --require-virtualenv -r packaging/requirements-build.txt
+	$(BUILD_VENV)/bin/pip check
+	@touch $@
+
+# dist/docker-credential-ecrpy-<version>-linux-<arch>{/,.tar.gz} and a .deb; see packaging/.
+binary: $(BUILD_STAMP)
+	packaging/build.sh $(BUILD_VENV)/bin/python
+
+# Every suite but the end-to-end one, run against the binary instead of the console script.
+test-binary: binary install
+	ECRPY_TEST_EXE=$(BINARY) $(BIN)/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
+
+# The binary's cache hit against `python3 -c pass`, its miss, its size on disk.
+bench-binary: binary install
+	$(BIN)/python packaging/bench_binary.py $(BINARY)
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BUILD_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

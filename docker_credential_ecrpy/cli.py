@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     action = args[0]
     if action in ("version", "-v", "--version"):
-        sys.stdout.write(f"docker-credential-ecrpy {__version__}\n")
+        sys.stdout.write(f"docker-credential-ecrpy {_version()}\n")
         return 0
     if action in ("help", "-h", "--help"):
         sys.stdout.write(USAGE)
@@ -57,6 +57,23 @@ def main(argv: list[str] | None = None) -> int:
             "run with ECRPY_DEBUG=1 for details and please report it\n"
         )
         return 1
+
+
+def _version() -> str:
+    """The package version, and the git revision for a binary built from a checkout.
+
+    packaging/build.sh generates ``_build_info`` into the build tree and the PyInstaller
+    spec bundles it; the source tree and the pip-installed package never contain it.
+    Looked up only here, so no other action pays for it.
+    """
+    import importlib  # noqa: PLC0415 - already loaded by the interpreter; costs nothing
+
+    try:
+        info = importlib.import_module(f"{__package__}._build_info")
+    except ImportError:
+        return __version__
+    revision = getattr(info, "REVISION", "")
+    return f"{__version__} (git {revision})" if revision else __version__
 
 
 def _serve(action: str) -> int:

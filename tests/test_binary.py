@@ -1,0 +1,237 @@
+"""What only the standalone (PyInstaller) binary can get wrong: its bundled data.
+
+The other suites run against the binary too (``make test-binary`` sets ECRPY_TEST_EXE), so
+protocol, cache and fault behaviour are covered there. These tests check what freezing
+can break: TLS with a custom CA (``AWS_CA_BUNDLE``) and with the CA bundle the binary
+carries (certifi's), the version and git revision baked in at build time, running
+through a symlink on PATH, and the two downloads (.tar.gz and .deb).
+
+They build nothing: without ECRPY_TEST_EXE pointing at a PyInstaller build they skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import tarfile
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import HOST, TESTS, Helper, base_env, start_standin
+
+import docker_credential_ecrpy
+
+NAME = "docker-credential-ecrpy"
+
+
+def pyinstaller_build() -> Path | None:
+    """The binary under test, if ECRPY_TEST_EXE names a PyInstaller onedir build."""
+    chosen = os.environ.get("ECRPY_TEST_EXE")
+    if not chosen:
+        return None
+    exe = Path(chosen).resolve()
+    return exe if (exe.parent / "_internal").is_dir() else None
+
+
+EXE = pyinstaller_build()
+pytestmark = pytest.mark.skipif(
+    EXE is None,
+    reason="only meaningful for the PyInstaller binary: run `make test-binary`, or set "
+    "ECRPY_TEST_EXE=dist/docker-credential-ecrpy-<version>-linux-<arch>/docker-credential-ecrpy",
+)
+
+
+class TlsStandIn:
+    """The API stand-in served over HTTPS with a certificate from a throwaway CA."""
+
+    def __init__(self, url: str, ca: Path, password: str) -> None:
+        self.url = url
+        self.ca = ca
+        self.password = password
+        self.context = ssl.create_default_context(cafile=str(ca))
+
+    def control(self, verb: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}/_standin/{verb}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10, context=self.context) as answer:
+            return json.loads(answer.read())
+
+    def calls(self) -> int:
+        return int(self.control("calls").get("ecr:GetAuthorizationToken", 0))
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a server certificate it signed for 127.0.0.1 and localhost (SAN)."""
+    ca_key, ca = directory / "ca.key", directory / "ca.pem"
+    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.pem"
+    extensions = directory / "server.ext"
+    extensions.write_text(
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+        "basicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature\n"
+        "extendedKeyUsage = serverAuth\n"
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    commands = [
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2",
+         "-subj", "/CN=ecrpy test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", "2",
+         "-days", "2", "-out", cert, "-extfile", extensions],
+    ]  # fmt: skip
+    for command in commands:
+        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True)
+    return ca, cert, key
+
+
+@pytest.fixture(scope="module")
+def tls_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsStandIn]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test certificates")
+    ca, cert, key = make_certificates(tmp_path_factory.mktemp("tls"))
+    url, process = start_standin("--cert", str(cert), "--key", str(key))
+    assert url.startswith("https://127.0.0.1:")
+    server = TlsStandIn(url, ca, password="ecrpy-tls-test-secret-0d5e")
+    try:
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def tls_helper(home: Path, tls_standin: TlsStandIn) -> Helper:
+    """The binary wired to the HTTPS stand-in, with no CA bundle configured yet."""
+    tls_standin.control("reset")
+    tls_standin.control("config", {"password": tls_standin.password})
+    env = base_env(home, None)
+    for name in ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS"):
+        env[name] = tls_standin.url
+    helper = Helper(env, tls_standin.password)
+    assert EXE is not None
+    helper.exe = str(EXE)
+    return helper
+
+
+def test_miss_over_tls_with_custom_ca_bundle(tls_helper: Helper, tls_standin: TlsStandIn) -> None:
+    env = {**tls_helper.env, "AWS_CA_BUNDLE": str(tls_standin.ca)}
+    answer = tls_helper.answer(env=env)
+    assert answer["ServerURL"] == HOST
+    assert answer["Username"] == "AWS"
+    assert answer["Secret"] == tls_standin.password, "the token is not the stand-in's"
+    assert tls_standin.calls() == 1
+
+
+def test_bundled_ca_is_used_and_rejects_unknown_ca(
+    tls_helper: Helper, tls_standin: TlsStandIn
+) -> None:
+    """Without AWS_CA_BUNDLE botocore verifies against the bundled certifi CAs, which do
+    not include the test CA: the TLS error line, not a missing-bundle crash."""
+    assert EXE is not None
+    assert (EXE.parent / "_internal" / "certifi" / "cacert.pem").is_file()
+    assert "AWS_CA_BUNDLE" not in tls_helper.env
+    assert "REQUESTS_CA_BUNDLE" not in tls_helper.env
+    result = tls_helper.get()
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, f"expected one line on stdout, got {result.stdout!r}"
+    assert "TLS" in lines[0]
+    assert "AWS_CA_BUNDLE" in lines[0]
+    assert tls_standin.url in lines[0]
+    assert tls_standin.calls() == 0, "a request got through without a trusted certificate"
+
+
+def test_version_reports_package_version_and_git_revision() -> None:
+    assert EXE is not None
+    result = subprocess.run([str(EXE), "--version"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    match = re.fullmatch(rf"{NAME} (\S+) \(git ([0-9a-f]{{12}})(-dirty)?\)\n", result.stdout)
+    assert match, f"unexpected version line: {result.stdout!r}"
+    assert match[1] == docker_credential_ecrpy.__version__
+    checkout = TESTS.parent
+    inside = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+    )
+    if inside.returncode != 0:
+        pytest.skip("the tests are not in a git checkout: cannot check the revision")
+    known = subprocess.run(
+        ["git", "-C", str(checkout), "cat-file", "-e", f"{match[2]}^{{commit}}"],
+        capture_output=True,
+    )
+    assert known.returncode == 0, f"revision {match[2]} is not a commit of this checkout"
+
+
+def test_runs_through_a_symlink_on_path(tmp_path: Path) -> None:
+    """As INSTALL says and the .deb does: the directory elsewhere, a link on PATH."""
+    assert EXE is not None
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / NAME).symlink_to(EXE)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    result = subprocess.run(
+        [NAME, "version"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{NAME} {docker_credential_ecrpy.__version__}")
+
+
+def test_archive_unpacks_to_directory_with_executable_and_install_note() -> None:
+    assert EXE is not None
+    archive = EXE.parent.with_name(EXE.parent.name + ".tar.gz")
+    if not archive.is_file():
+        pytest.skip(f"no archive next to the binary ({archive.name})")
+    with tarfile.open(archive) as tar:
+        members = {member.name: member for member in tar.getmembers()}
+    top = EXE.parent.name
+    assert {name.split("/")[0] for name in members} == {top}
+    executable = members[f"{top}/{NAME}"]
+    assert executable.isfile() and executable.mode & 0o111
+    assert members[f"{top}/INSTALL"].isfile()
+    assert f"{top}/_internal/certifi/cacert.pem" in members
+    assert f"{top}/_internal/botocore/data/endpoints.json" in members
+    assert all(member.uid == 0 and member.gid == 0 for member in members.values())
+
+
+def test_deb_installs_under_opt_with_symlink_on_path() -> None:
+    assert EXE is not None
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb is not installed")
+    version = docker_credential_ecrpy.__version__
+    arch = subprocess.run(
+        ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    deb = EXE.parent.parent / f"{NAME}_{version}_{arch}.deb"
+    if not deb.is_file():
+        pytest.skip(f"no .deb next to the binary ({deb.name})")
+
+    def field(name: str) -> str:
+        return subprocess.run(
+            ["dpkg-deb", "--field", str(deb), name], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    assert field("Package") == NAME
+    assert field("Version") == version
+    assert field("Architecture") == arch
+    assert re.fullmatch(r"libc6 \(>= 2\.\d+\)", field("Depends"))
+    assert field("Maintainer") and field("Description")
+    listing = subprocess.run(
+        ["dpkg-deb", "--contents", str(deb)], capture_output=True, text=True, check=True
+    ).stdout
+    assert re.search(rf"^-rwxr-xr-x root/root .* \./opt/{NAME}/{NAME}$", listing, re.M)
+    assert re.search(
+        rf"^lrwxrwxrwx root/root .* \./usr/bin/{NAME} -> /opt/{NAME}/{NAME}$", listing, re.M
+    )
+    assert f"./opt/{NAME}/_internal/certifi/cacert.pem" in listing
