@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HOST, TESTS, Helper, base_env, start_standin
 
 import docker_credential_ecrpy
+
+from .conftest import HOST, TESTS, Helper, base_env, start_standin
 
 NAME = "docker-credential-ecrpy"
 
