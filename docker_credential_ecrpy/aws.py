@@ -62,7 +62,10 @@ def fetch_token(registry: Registry, identity_settings: IdentitySettings | None =
     try:
         keys: dict[str, Any] = {}
         if role_arn is not None and identity_settings is not None:
-            keys = _assume_role(session, identity_settings, role_arn, registry, config)
+            try:
+                keys = _assume_role(session, identity_settings, role_arn, registry, config)
+            except Exception as err:
+                raise _RoleFailure(err) from None
         client: Any = session.create_client(
             registry.service, region_name=registry.region, config=config, **keys
         )
@@ -71,9 +74,22 @@ def fetch_token(registry: Registry, identity_settings: IdentitySettings | None =
         else:
             answer = client.get_authorization_token(registryIds=[registry.account])
             data = (answer.get("authorizationData") or [None])[0]
+    except _RoleFailure as failure:
+        error = classify(failure.cause, session, registry, role_arn)
+        if role_arn is not None and role_arn not in error.message:
+            error = type(error)(f"assuming role {role_arn} for {registry.host}: {error.message}")
+        raise error from None
     except Exception as err:
         raise classify(err, session, registry, role_arn) from None
     return decode_token(data, registry)
+
+
+class _RoleFailure(Exception):
+    """Marks a failure of the AssumeRole step, so its message can name the role."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _assume_role(
