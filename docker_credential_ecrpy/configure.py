@@ -97,7 +97,7 @@ def run(
     targets = checked_hosts(hosts, settings) if hosts else discovered_hosts(settings)
     path = docker_config.config_path(env)
     current = docker_config.load(path)
-    document, changes = updated(current.document, targets, remove_stale_auths)
+    document, changes = updated(current.document, targets, remove_stale_auths, path)
     if current.exists:
         out.write(f"Docker config: {path}\n")
     else:
@@ -161,13 +161,15 @@ def discovered_hosts(settings: config.Config) -> list[str]:
 
 
 def updated(
-    document: dict[str, Any], hosts: list[str], remove_stale_auths: bool
+    document: dict[str, Any], hosts: list[str], remove_stale_auths: bool, path: str
 ) -> tuple[dict[str, Any], list[str]]:
     """The new document (the old one untouched) and a line per change."""
     new = copy.deepcopy(document)
     helpers = new.setdefault("credHelpers", {})
     if not isinstance(helpers, dict):
-        raise errors.ConfigError("credHelpers in Docker's config.json is not a JSON object")
+        raise errors.ConfigError(
+            f"credHelpers in {path} is not a JSON object; fix it by hand, nothing was changed"
+        )
     changes: list[str] = []
     for host in hosts:
         before = helpers.get(host)
