@@ -168,16 +168,37 @@ class Config:
         entry = self.exact.get(host)
         if entry is not None and entry.identity is not None:
             return entry.identity
-        if self.patterns:
-            from fnmatch import fnmatchcase  # noqa: PLC0415 - only with patterns configured
-
-            for pattern in self.patterns:
-                if fnmatchcase(host, pattern.name):
-                    return pattern.identity
+        for pattern in self.patterns:
+            if glob_match(host, pattern.name):
+                return pattern.identity
         return None
 
 
 EMPTY = Config(None, {}, [])
+
+
+def glob_match(name: str, pattern: str) -> bool:
+    """fnmatch's ``fnmatchcase`` for ``*`` and ``?`` by hand (``fnmatch`` imports ``re``,
+    which the hit path avoids); patterns with ``[...]`` classes go to fnmatch."""
+    if "[" in pattern:
+        from fnmatch import fnmatchcase  # noqa: PLC0415
+
+        return fnmatchcase(name, pattern)
+    n = p = 0
+    star, mark = -1, 0
+    while n < len(name):
+        if p < len(pattern) and pattern[p] == "*":
+            star, mark, p = p, n, p + 1
+        elif p < len(pattern) and pattern[p] in ("?", name[n]):
+            n, p = n + 1, p + 1
+        elif star >= 0:
+            mark += 1
+            n, p = mark, star + 1
+        else:
+            return False
+    while p < len(pattern) and pattern[p] == "*":
+        p += 1
+    return p == len(pattern)
 
 
 def config_path(env: Mapping[str, str]) -> str:
@@ -199,16 +220,17 @@ def default_config_dir(env: Mapping[str, str]) -> str:
     return platformdirs.user_config_dir(APP_NAME, appauthor=False)
 
 
-def load(env: Mapping[str, str]) -> Config:
+def load(env: Mapping[str, str], compiled_dir: str | None = None) -> Config:
     """The configuration, or EMPTY when there is no file (one failed open, nothing more).
 
     A file named by ``ECRPY_CONFIG`` must exist: a typo there should not silently mean
-    "no aliases".
+    "no aliases". With ``compiled_dir`` (the token cache directory), the checked result
+    is kept there in a form read without ``tomllib``, and reused while the file is
+    unchanged: importing ``tomllib`` alone costs about as much as a whole cache hit.
     """
     path = config_path(env)
     try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         if env.get(ENV_VAR, "").strip():
             raise errors.ConfigError(
@@ -219,9 +241,40 @@ def load(env: Mapping[str, str]) -> Config:
         raise errors.ConfigError(
             f"cannot read configuration file {path}: {err.strerror or err}"
         ) from None
+    try:
+        info = os.fstat(fd)
+        stamp = f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+        if compiled_dir is not None:
+            from . import config_cache  # noqa: PLC0415 - only when a file exists
+
+            found = config_cache.read(compiled_dir, path, stamp)
+            if found is not None:
+                return found
+        data = _read_all(fd)
+    except OSError as err:
+        raise errors.ConfigError(
+            f"cannot read configuration file {path}: {err.strerror or err}"
+        ) from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_BYTES:
         raise errors.ConfigError(f"configuration file {path} is larger than 1 MiB")
-    return parse(data, path)
+    parsed = parse(data, path)
+    if compiled_dir is not None:
+        config_cache.write(compiled_dir, parsed, stamp)
+    return parsed
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    size = 0
+    while size <= MAX_BYTES:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def parse(data: bytes, path: str) -> Config:
@@ -308,7 +361,7 @@ class _Checker:
         if not isinstance(table, dict):
             raise self.fail(where, "must be a table of settings")
         host = name.strip().lower().removesuffix(".")
-        if not host or registry.hostname(host) != host or " " in host:
+        if not host or registry.hostname(host) != host or " " in host or not host.isprintable():
             raise self.fail(
                 where, "must be a bare hostname or pattern (no scheme, port, path or spaces)"
             )
@@ -402,6 +455,8 @@ class _Checker:
             return None
         if not isinstance(value, str) or not value.strip():
             raise self.fail([*where, key], 'must be a non-empty string in quotes ("...")')
+        if not value.isprintable():
+            raise self.fail([*where, key], "must not contain control characters")
         return value.strip()
 
     def flag(self, where: list[str], key: str, table: dict[str, object]) -> bool:

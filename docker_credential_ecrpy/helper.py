@@ -42,7 +42,11 @@ class EcrStore:
     def config(self) -> Config:
         """The configuration file, read on first use (a failed open when there is none)."""
         if self._config is None:
-            self._config = config.EMPTY if self.env is None else config.load(self.env)
+            if self.env is None:
+                self._config = config.EMPTY
+            else:
+                compiled = None if self.settings.cache_disabled else self.settings.cache_dir
+                self._config = config.load(self.env, compiled)
         return self._config
 
     def resolve(self, server_url: str) -> Registry | None:

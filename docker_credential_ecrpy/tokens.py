@@ -78,7 +78,7 @@ class TokenSource:
             NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
         )
 
-    def key(self, registry: Registry, settings: IdentitySettings | None = None) -> str:
+    def key(self, registry: Registry, identity_settings: IdentitySettings | None = None) -> str:
         """The cache key: the registry, its endpoint flags, and the configured identity
         (which includes any endpoint override, and a per-registry profile or role from
         the configuration file). Resolving no credentials."""
@@ -88,17 +88,23 @@ class TokenSource:
             registry.account or "",
             registry.region,
             f"fips={registry.fips} dualstack={registry.dualstack}",
-            identity.fingerprint(self.env, settings.parts() if settings is not None else ()),
+            identity.fingerprint(
+                self.env, identity_settings.parts() if identity_settings is not None else ()
+            ),
         )
 
-    def get(self, registry: Registry, settings: IdentitySettings | None = None) -> cache.Entry:
-        key = self.key(registry, settings)
+    def get(
+        self, registry: Registry, identity_settings: IdentitySettings | None = None
+    ) -> cache.Entry:
+        """The token for ``registry``, fetched as ``identity_settings`` say (None: the
+        default AWS credential chain)."""
+        key = self.key(registry, identity_settings)
         entry = self._cached(key)
         if entry is not None and not cache.refresh_due(
             entry, self.clock(), self.settings.refresh_window
         ):
             return entry
-        return self._refresh(registry, settings, key)
+        return self._refresh(registry, identity_settings, key)
 
     def forget(self, registry: Registry) -> int:
         """Drop every cached token for the registry's host."""
@@ -109,7 +115,7 @@ class TokenSource:
 
     # -- the miss path -----------------------------------------------------------------
     def _refresh(
-        self, registry: Registry, settings: IdentitySettings | None, key: str
+        self, registry: Registry, identity_settings: IdentitySettings | None, key: str
     ) -> cache.Entry:
         lock = self._guard(lambda: self.cache.lock(key, LOCK_TIMEOUT), cache.KeyLock(None, 0))
         with lock as held:
@@ -123,17 +129,17 @@ class TokenSource:
                 entry, self.clock(), self.settings.refresh_window
             ):
                 return entry  # another process refreshed it while we waited
-            return self._fetch_and_store(registry, settings, key, entry)
+            return self._fetch_and_store(registry, identity_settings, key, entry)
 
     def _fetch_and_store(
         self,
         registry: Registry,
-        settings: IdentitySettings | None,
+        identity_settings: IdentitySettings | None,
         key: str,
         stale: cache.Entry | None,
     ) -> cache.Entry:
         try:
-            token = self.fetch(registry, settings)
+            token = self.fetch(registry, identity_settings)
         except errors.AwsError as err:
             now = self.clock()
             if stale is not None and cache.usable_stale(stale, now, self.settings.min_validity):

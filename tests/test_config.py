@@ -3,6 +3,7 @@ against the API stand-in, and every kind of bad file as one line naming file, li
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 import platformdirs
 import pytest
 from conftest import ACCESS_KEY_ID, HOST, SECRET_ACCESS_KEY, Helper, StandIn
+from hypothesis import given
+from hypothesis import strategies as st
 
 from docker_credential_ecrpy import config, errors
 
@@ -316,3 +319,132 @@ def test_hit_path_without_config_file_imports_no_toml_or_patterns(
     assert "docker_credential_ecrpy.config" in modules
     for heavy in ("tomllib", "fnmatch", "re", "json", "botocore"):
         assert heavy not in modules, f"{heavy} imported on a cache hit without a config file"
+
+
+# -- the compiled copy that keeps tomllib off the hit path ---------------------------------
+
+
+def test_hit_path_with_config_file_reads_the_compiled_copy(
+    helper: Helper, ecr: StandIn, home: Path
+) -> None:
+    path = write_config(
+        home,
+        f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+        '[registries."*.dkr.ecr.us-east-1.amazonaws.com"]\nsession_name = "x1"\n'
+        f'role_arn = "{ROLE}"\n',
+    )
+    env = with_config(helper, path)
+    helper.answer(ALIAS, env=env)  # a miss: parses the TOML, fills cache and compiled copy
+    helper.answer(HOST, env=env)
+    assert len(list(helper.cache_dir.glob("config-*.compiled"))) == 1
+    for host in (ALIAS, HOST):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "docker_credential_ecrpy", "get"],
+            input=host.encode(),
+            capture_output=True,
+            env=env,
+            check=True,
+        )
+        modules = {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines()}
+        for heavy in ("tomllib", "fnmatch", "re", "json", "botocore"):
+            assert heavy not in modules, f"{heavy} imported on a cache hit with a config file"
+    assert ecr.calls() == 2
+
+
+def test_an_edit_takes_effect_at_once(helper: Helper, ecr: StandIn, home: Path) -> None:
+    path = home / "ecrpy.toml"
+    env = with_config(helper, path)
+    for region, calls in (("eu-west-1", 1), ("eu-west-2", 2), ("eu-west-1", 2)):
+        # Same size each time: only the file's times and contents tell the versions apart.
+        path.write_text(f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "{region}"\n')
+        helper.answer(ALIAS, env=env)
+        assert ecr.calls() == calls
+    path.write_text(f'[registries."{ALIAS}"]\naccount = "123456789012"\nregoin = "eu-west-1"\n')
+    assert "regoin" in helper.get(ALIAS, env=env).stdout
+
+
+@pytest.mark.parametrize("damage", ["garbage", "loose-mode", "wrong-stamp"])
+def test_a_damaged_compiled_copy_is_ignored(
+    helper: Helper, ecr: StandIn, home: Path, damage: str
+) -> None:
+    path = write_config(
+        home, f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+    )
+    env = with_config(helper, path)
+    helper.answer(ALIAS, env=env)  # creates the cache directory
+    helper.answer(ALIAS, env=env)  # keeps the compiled copy there
+    (compiled,) = helper.cache_dir.glob("config-*.compiled")
+    # Each damaged copy points the alias at another account: were it trusted, the next
+    # get would miss the cache and call the API for that account.
+    text = compiled.read_text().replace("123456789012", "999999999999")
+    if damage == "garbage":
+        compiled.write_text(text.replace("\t", " "))
+    elif damage == "loose-mode":  # a copy others could have written
+        compiled.write_text(text)
+        compiled.chmod(0o644)
+    else:  # a copy of an older version of the file
+        compiled.write_text(text.replace("stamp ", "stamp 1"))
+    assert helper.answer(ALIAS, env=env)["Secret"] == ecr.password
+    assert ecr.calls() == 1, "the damaged copy was trusted"
+    # And the control: an intact edited copy *is* used (so the test can fail).
+    compiled.write_text(text)
+    compiled.chmod(0o600)
+    helper.answer(ALIAS, env=env)
+    assert ecr.calls() == 2
+
+
+def test_no_compiled_copy_without_a_cache(helper: Helper, ecr: StandIn, home: Path) -> None:
+    path = write_config(
+        home, f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+    )
+    env = with_config(helper, path, AWS_ECR_DISABLE_CACHE="1")
+    helper.answer(ALIAS, env=env)
+    assert not helper.cache_dir.exists() or not list(helper.cache_dir.iterdir())
+
+
+def test_compiled_form_round_trips() -> None:
+    from docker_credential_ecrpy import config_cache
+
+    parsed = config.parse(
+        (
+            f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+            'dualstack = true\nprofile = "p"\n'
+            f'[registries."*.amazonaws.com"]\nrole_arn = "{ROLE}"\nexternal_id = "e1"\n'
+            'session_name = "s1"\n'
+            f'[registries."{HOST}"]\nprofile = "q"\n'
+        ).encode(),
+        "/x/y.toml",
+    )
+    again = config_cache.decode(config_cache.encode(parsed, "1:2:3"), "/x/y.toml", "1:2:3")
+    assert again is not None
+    assert config_cache.decode(config_cache.encode(parsed, "1:2:3"), "/x/y.toml", "1:2:4") is None
+
+    def flat(cfg: config.Config) -> list[tuple[object, ...]]:
+        return [
+            (
+                e.name,
+                e.line,
+                e.account,
+                e.region,
+                e.fips,
+                e.dualstack,
+                None if e.identity is None else e.identity.parts(),
+            )
+            for e in cfg.entries()
+        ]
+
+    assert flat(again) == flat(parsed)
+
+
+@given(
+    name=st.text(alphabet="abc.-*?1", max_size=12),
+    pattern=st.text(alphabet="abc.-*?1", max_size=8),
+)
+def test_glob_match_agrees_with_fnmatch(name: str, pattern: str) -> None:
+    assert config.glob_match(name, pattern) == fnmatch.fnmatchcase(name, pattern)
+
+
+def test_control_characters_are_refused() -> None:
+    with pytest.raises(errors.ConfigError) as caught:
+        config.parse(f'[registries."{HOST}"]\nprofile = "a\\tb"\n'.encode(), "x.toml")
+    assert "control characters" in caught.value.message
