@@ -92,29 +92,36 @@ def save(path: str, document: Mapping[str, Any], old_text: str | None) -> str | 
 
     A symlinked ``config.json`` (dotfile managers) is followed, as Docker does, so the
     link stays a link. The mode of the old file is kept; a new file is 0600, because
-    ``auths`` may hold passwords.
+    ``auths`` may hold passwords. Run as root (``sudo``) on someone's file, the file
+    keeps its owner, so that user can still read it.
     """
     target = os.path.realpath(path)
     directory = os.path.dirname(target)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     _remove_stale_temps(directory, os.path.basename(target))
+    owner: tuple[int, int] | None = None
     try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
+        info = os.stat(target)
+        mode = stat.S_IMODE(info.st_mode)
+        if os.geteuid() == 0 and info.st_uid != 0:
+            owner = (info.st_uid, info.st_gid)
     except FileNotFoundError:
         mode = 0o600
     backup = None
     if old_text is not None:
         backup = target + BACKUP_SUFFIX
-        _replace(backup, old_text.encode("utf-8"), mode)
-    _replace(target, dumps(document).encode("utf-8"), mode)
+        _replace(backup, old_text.encode("utf-8"), mode, owner)
+    _replace(target, dumps(document).encode("utf-8"), mode, owner)
     return backup
 
 
-def _replace(target: str, data: bytes, mode: int) -> None:
+def _replace(target: str, data: bytes, mode: int, owner: tuple[int, int] | None) -> None:
     directory, name = os.path.split(target)
     temp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
+        if owner is not None:
+            os.fchown(fd, *owner)
         os.fchmod(fd, mode)  # the umask must not loosen or tighten what the file had
         view = memoryview(data)
         while view:
