@@ -503,9 +503,13 @@ def _judge_get(
 
 
 def _helper_command(env: Mapping[str, str]) -> list[str]:
-    """What Docker would run; this interpreter's copy when none is on PATH."""
+    """What Docker would run; this copy when none is on PATH."""
     found = shutil.which(EXECUTABLE, path=env.get("PATH"))
-    return [found] if found else [sys.executable, "-m", "docker_credential_ecrpy"]
+    if found:
+        return [found]
+    if getattr(sys, "frozen", False):  # a PyInstaller build: the executable itself
+        return [sys.executable]
+    return [sys.executable, "-m", "docker_credential_ecrpy"]
 
 
 # -- output ------------------------------------------------------------------------------
