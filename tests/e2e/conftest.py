@@ -1,0 +1,54 @@
+"""Fixtures for the end-to-end tests: one real environment per session (see environment.py)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from environment import Environment  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def e2e(request: pytest.FixtureRequest) -> Iterator[Environment]:
+    """The environment, set up once for the session and always torn down."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def log(message: str) -> None:
+        # Shown live even under output capture, so a slow apt-get install is visible.
+        if reporter is not None:
+            reporter.write_line(f"[e2e] {message}")
+        else:
+            print(f"[e2e] {message}", file=sys.stderr)
+
+    env = Environment(log=log)
+    try:
+        env.up()
+        log("environment:\n" + env.summary())
+        yield env
+    finally:
+        env.down()
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    """A cache directory of the test's own that does not exist yet: the helper makes it."""
+    return tmp_path / "ecr-cache"
+
+
+@pytest.fixture
+def standin(e2e: Environment) -> Iterator[Environment]:
+    """The stand-ins with zero calls and no faults, before and after the test."""
+    e2e.require("standin")
+    tls = e2e.ready("standin_tls")
+    e2e.reset_standin()
+    if tls:
+        e2e.reset_standin(tls=True)
+    yield e2e
+    e2e.reset_standin()
+    if tls:
+        e2e.reset_standin(tls=True)
