@@ -17,8 +17,9 @@ Control API (plain JSON over the same port, under ``/_standin/``):
     GET  /_standin/calls            -> {"ecr:GetAuthorizationToken": 3, ...}
     POST /_standin/reset            -> counts, faults and settings back to defaults
     POST /_standin/config           {"ttl": 43200, "password": "...", "delay": 0.0}
-    POST /_standin/fault            {"action": "GetAuthorizationToken", "error": "ThrottlingException",
-                                     "message": "...", "status": 400, "times": 1, "delay": 0}
+    POST /_standin/fault            {"action": "GetAuthorizationToken", "times": 1,
+                                     "error": "ThrottlingException", "message": "...",
+                                     "status": 400, "delay": 0, "malformed": false}
 
 Run: ``python tests/standin.py --port 0 [--host 127.0.0.1] [--cert C --key K]``; it prints
 ``listening on <url>`` once it accepts connections.
@@ -28,9 +29,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import io
 import json
-import sys
 import threading
 import time
 import urllib.parse
@@ -189,7 +190,7 @@ def aws_error(fault: dict[str, Any]) -> Response:
 
 
 def build_app() -> StandIn:
-    from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - heavy, only when serving
+    from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         create_backend_app,
     )
@@ -208,11 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     server = make_server(args.host, args.port, build_app(), threaded=True, ssl_context=ssl_context)
     scheme = "https" if ssl_context else "http"
     print(f"listening on {scheme}://{args.host}:{server.server_port}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    sys.exit(0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,293 @@
+"""The on-disk token cache: entry format, freshness policy, and safe storage.
+
+One small file per (registry, identity) key, so that a hit reads one file and a refresh
+locks one key: different registries refresh in parallel and concurrent ``get`` processes
+for the same key make a single API call. The format is a few ``name value`` lines parsed
+with string operations, because the hit path runs in a fresh process on every pull and
+cannot afford ``json``. Files are 0600 in a 0700 directory that we own; a directory that
+is a symlink, someone else's, or open to others is refused rather than trusted.
+
+Writes go to a temporary file in the same directory, are fsynced, renamed over the entry
+and the directory is fsynced: a reader sees the old entry or the new one, never a torn
+one, whatever instant the writer is killed at. Anything that does not parse is a miss.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+FORMAT = "ecrpy-token 1"
+SUFFIX = ".token"
+MAX_ENTRY_BYTES = 16 * 1024
+# A backward clock step larger than this makes an entry's age unknowable: refresh it.
+CLOCK_SKEW = 60.0
+# Temporary files older than this were left by a killed writer.
+STALE_TEMP_AGE = 300.0
+
+
+class Entry:
+    """A cached token: who it is for, the credentials, and when it was issued and ends."""
+
+    __slots__ = ("expires_at", "host", "issued_at", "secret", "username")
+
+    def __init__(
+        self, host: str, username: str, secret: str, issued_at: float, expires_at: float
+    ) -> None:
+        self.host = host
+        self.username = username
+        self.secret = secret
+        self.issued_at = issued_at
+        self.expires_at = expires_at
+
+    def __repr__(self) -> str:  # never the secret
+        return (
+            f"Entry(host={self.host!r}, issued_at={self.issued_at}, expires_at={self.expires_at})"
+        )
+
+
+def encode(entry: Entry) -> bytes:
+    lines = (
+        FORMAT,
+        f"host {entry.host}",
+        f"user {entry.username}",
+        f"issued {entry.issued_at!r}",
+        f"expires {entry.expires_at!r}",
+        f"secret {entry.secret}",
+    )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def decode(data: bytes) -> Entry | None:
+    """The entry in ``data``, or None for anything truncated, corrupt or foreign."""
+    try:
+        lines = data.decode().split("\n")
+    except UnicodeDecodeError:
+        return None
+    if len(lines) != 7 or lines[0] != FORMAT or lines[6] != "":
+        return None
+    fields = {}
+    for line in lines[1:6]:
+        name, _, value = line.partition(" ")
+        fields[name] = value
+    try:
+        entry = Entry(
+            fields["host"],
+            fields["user"],
+            fields["secret"],
+            float(fields["issued"]),
+            float(fields["expires"]),
+        )
+    except (KeyError, ValueError):
+        return None
+    if not (entry.host and entry.username and entry.secret) or entry.expires_at <= entry.issued_at:
+        return None
+    return entry
+
+
+# -- policy: pure functions of an entry and the time --------------------------------------
+
+
+def refresh_due(entry: Entry, now: float, window: float | None = None) -> bool:
+    """Whether to fetch a new token before serving this one.
+
+    Due once less than ``window`` seconds of validity remain (default: half the token's
+    lifetime), so a long push never starts with a token about to expire; and due when
+    the clock says the token was issued in the future, since its age is then unknown.
+    """
+    if now < entry.issued_at - CLOCK_SKEW:
+        return True
+    if window is None:
+        window = (entry.expires_at - entry.issued_at) / 2
+    return entry.expires_at - now <= window
+
+
+def usable_stale(entry: Entry, now: float, min_validity: float) -> bool:
+    """Whether a token that is due for refresh may still be served when refreshing fails:
+    only with at least ``min_validity`` seconds left, never expired."""
+    return now >= entry.issued_at - CLOCK_SKEW and entry.expires_at - now >= min_validity
+
+
+# -- storage ---------------------------------------------------------------------------------
+
+
+class KeyLock:
+    """``with lock as held:``; ``held`` is False when the lock could not be had within
+    the timeout (its holder hung), and the caller goes on without it rather than fail.
+    A KeyLock without a path (no cache) is always held."""
+
+    def __init__(self, path: str | None, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._lock: Any = None
+
+    def __enter__(self) -> bool:
+        if self.path is None:
+            return True
+        from filelock import FileLock, Timeout  # noqa: PLC0415 - only a refresh locks
+
+        lock = FileLock(self.path, timeout=self.timeout, mode=0o600)
+        try:
+            lock.acquire()
+        except (Timeout, OSError):
+            return False
+        self._lock = lock
+        return True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+class UnsafeCacheDir(Exception):
+    """The cache directory cannot be trusted with tokens; the message says why."""
+
+
+class TokenCache:
+    """Token files in one directory, checked for safety before any use."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self._checked = False
+
+    # reading: the hit path ------------------------------------------------------------
+    def read(self, key: str) -> Entry | None:
+        if not self._check(create=False):
+            return None
+        try:
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            info = os.fstat(fd)
+            if not _private_to_us(info) or not stat.S_ISREG(info.st_mode):
+                return None
+            return decode(os.read(fd, MAX_ENTRY_BYTES + 1))
+        finally:
+            os.close(fd)
+
+    def entries(self) -> list[Entry]:
+        if not self._check(create=False):
+            return []
+        found = []
+        for name in sorted(os.listdir(self.directory)):
+            if name.endswith(SUFFIX) and not name.startswith("."):
+                entry = self.read(name.removesuffix(SUFFIX))
+                if entry is not None:
+                    found.append(entry)
+        return found
+
+    # writing: the miss path -----------------------------------------------------------
+    def lock(self, key: str, timeout: float) -> KeyLock:
+        """An exclusive lock on one key, released by the kernel if its holder dies."""
+        self._check(create=True)
+        return KeyLock(os.path.join(self.directory, key + ".lock"), timeout)
+
+    def write(self, key: str, entry: Entry) -> None:
+        """Replace the entry atomically and durably."""
+        self._check(create=True)
+        temp = os.path.join(self.directory, f".{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        fd = os.open(
+            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+        try:
+            os.write(fd, encode(entry))
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(temp)
+            raise
+        os.close(fd)
+        os.rename(temp, self._path(key))
+        self._sync_directory()
+
+    def remove_host(self, host: str) -> int:
+        """Drop every entry for ``host`` (whatever identity fetched it); how many."""
+        removed = 0
+        if not self._check(create=False):
+            return removed
+        for name in os.listdir(self.directory):
+            if name.endswith(SUFFIX) and not name.startswith("."):
+                entry = self.read(name.removesuffix(SUFFIX))
+                if entry is not None and entry.host == host:
+                    os.unlink(os.path.join(self.directory, name))
+                    removed += 1
+        if removed:
+            self._sync_directory()
+        return removed
+
+    def prune(self, now: float) -> None:
+        """Remove expired entries, unreadable ones and temporary files of killed writers."""
+        if not self._check(create=False):
+            return
+        for name in os.listdir(self.directory):
+            path = os.path.join(self.directory, name)
+            try:
+                if name.startswith(".") and name.endswith(".tmp"):
+                    if now - os.lstat(path).st_mtime > STALE_TEMP_AGE:
+                        os.unlink(path)
+                elif name.endswith(SUFFIX):
+                    entry = self.read(name.removesuffix(SUFFIX))
+                    if entry is None or entry.expires_at <= now:
+                        os.unlink(path)
+            except FileNotFoundError:
+                continue  # another process pruned it first
+
+    # safety -------------------------------------------------------------------------------
+    def _path(self, key: str) -> str:
+        return os.path.join(self.directory, key + SUFFIX)
+
+    def _check(self, create: bool) -> bool:
+        """True when the directory exists and is safe; raise UnsafeCacheDir if it is not."""
+        if self._checked:
+            return True
+        try:
+            info = os.lstat(self.directory)
+        except FileNotFoundError:
+            if not create:
+                return False
+            _make_private_dir(self.directory)
+            info = os.lstat(self.directory)
+        except OSError as err:
+            raise UnsafeCacheDir(
+                f"cannot read cache directory {self.directory}: {err.strerror}"
+            ) from None
+        if stat.S_ISLNK(info.st_mode):
+            raise UnsafeCacheDir(f"cache directory {self.directory} is a symlink")
+        if not stat.S_ISDIR(info.st_mode):
+            raise UnsafeCacheDir(f"cache path {self.directory} is not a directory")
+        if info.st_uid != os.geteuid():
+            raise UnsafeCacheDir(f"cache directory {self.directory} is owned by uid {info.st_uid}")
+        if info.st_mode & 0o077:
+            raise UnsafeCacheDir(
+                f"cache directory {self.directory} is open to other users "
+                f"(mode {stat.S_IMODE(info.st_mode):04o}; it must be 0700)"
+            )
+        self._checked = True
+        return True
+
+    def _sync_directory(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _private_to_us(info: os.stat_result) -> bool:
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o077
+
+
+def _make_private_dir(path: str) -> None:
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        return  # made by a concurrent process; _check inspects it next
+    except OSError as err:
+        raise UnsafeCacheDir(f"cannot create cache directory {path}: {err.strerror}") from None

@@ -1,0 +1,79 @@
+"""Entry point: the command line to a protocol action, and failures to one clear line.
+
+Docker runs ``docker-credential-ecrpy <action>`` for every pull and push, so everything
+here is imported lazily: the cache-hit path loads only the protocol, the registry parser,
+the settings, the identity fingerprint and the cache reader.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import __version__
+
+USAGE = """\
+Usage: docker-credential-ecrpy <action>
+
+Docker credential helper for Amazon ECR. Docker, podman, skopeo and buildah run it with
+one of these actions and the input on stdin:
+
+  get      registry server URL on stdin -> {"ServerURL","Username","Secret"} on stdout
+  store    succeeds for ECR registries (tokens are fetched on demand, nothing is stored)
+  erase    drops the cached token for an ECR registry
+  list     registries with a cached token (no network)
+  version  print the version (also -v, --version)
+
+Wire it up in ~/.docker/config.json:
+  {"credHelpers": {"123456789012.dkr.ecr.us-east-1.amazonaws.com": "ecrpy"}}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write(USAGE)
+        return 1
+    action = args[0]
+    if action in ("version", "-v", "--version"):
+        sys.stdout.write(f"docker-credential-ecrpy {__version__}\n")
+        return 0
+    if action in ("help", "-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0
+    try:
+        return _serve(action)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as err:  # the last line of defence: one line, never a traceback
+        if os.environ.get("ECRPY_DEBUG"):
+            import traceback  # noqa: PLC0415
+
+            traceback.print_exc()
+        sys.stdout.write(
+            f"docker-credential-ecrpy: internal error ({type(err).__name__}); "
+            "run with ECRPY_DEBUG=1 for details and please report it\n"
+        )
+        return 1
+
+
+def _serve(action: str) -> int:
+    from . import errors, protocol  # noqa: PLC0415
+
+    if action not in protocol.ACTIONS:
+        sys.stdout.write(f"unknown credential action `{action}`\n")
+        sys.stderr.write(USAGE)
+        return 1
+    from .helper import EcrStore  # noqa: PLC0415
+    from .settings import Settings  # noqa: PLC0415
+    from .tokens import TokenSource  # noqa: PLC0415
+
+    try:
+        settings = Settings.from_env(os.environ)
+    except errors.HelperError as err:
+        sys.stdout.write(err.message + "\n")
+        return 1
+    store = EcrStore(settings, TokenSource(settings, os.environ, sys.stderr), sys.stderr)
+    return protocol.serve(action, sys.stdin.buffer, sys.stdout, sys.stderr, store)

@@ -1,0 +1,67 @@
+"""The few kinds of failure a user can see, each as one line that names cause and fix.
+
+Docker prints the helper's stdout inside its own error message, so that line is all most
+users will ever read: it must say what went wrong and what to do, and it must never carry
+a secret. Longer explanations go to stderr as a ``hint``, which Docker passes through to
+the terminal. The Go helper folds every failure into "credentials not found"; keeping the
+kinds apart here is what lets us do better.
+"""
+
+from __future__ import annotations
+
+NOT_FOUND = "credentials not found in native keychain"
+MISSING_SERVER_URL = "no credentials server URL"
+MISSING_USERNAME = "no credentials username"
+
+
+class HelperError(Exception):
+    """A failure reported to the client as one line on stdout with exit status 1."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = " ".join(message.split())
+        self.hint = hint
+
+
+class CredentialsNotFound(HelperError):
+    """Docker's own "nothing for this registry" answer: the client goes on anonymously."""
+
+    def __init__(self, hint: str = "") -> None:
+        super().__init__(NOT_FOUND, hint)
+
+
+class BadInput(HelperError):
+    """What the client wrote on stdin is not something any client sends."""
+
+
+class ConfigError(HelperError):
+    """A setting of ours (environment variable or configuration file) is invalid."""
+
+
+class AwsError(HelperError):
+    """Getting a token from AWS failed. Subclasses say why, so callers can choose
+    (ECR Public falls back to anonymous pulls; a refresh may serve a still-valid token)."""
+
+
+class NoAwsCredentials(AwsError):
+    pass
+
+
+class SsoLoginRequired(AwsError):
+    pass
+
+
+class AccessDenied(AwsError):
+    pass
+
+
+class Throttled(AwsError):
+    pass
+
+
+class EndpointUnreachable(AwsError):
+    pass
+
+
+class BadToken(AwsError):
+    """The API answered, but not with a token we can use."""

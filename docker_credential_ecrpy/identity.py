@@ -1,0 +1,100 @@
+"""A fingerprint of the configured AWS identity, taken without resolving credentials.
+
+The cache key must change whenever the identity that would call AWS could change, yet a
+cache hit must not resolve credentials: for assume-role, SSO, container and instance-role
+users that means network calls, and their access key id changes every session anyway
+(which is why the Go helper, keyed on it, never hits for them). So the fingerprint covers
+what *configures* the identity: the environment variables the AWS SDK reads and the
+contents of the shared config and credentials files. It is an unkeyed BLAKE2b digest of
+all of it, so neither key ids nor secrets can be read back from a cache file name.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+try:  # the C module behind hashlib.blake2b; hashlib itself would load OpenSSL
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - interpreters without the builtin module
+    from hashlib import blake2b
+
+# Environment variables that choose or carry credentials, or change where tokens come
+# from. A web-identity token file is named, not read: its contents rotate hourly while
+# the identity it stands for does not.
+IDENTITY_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_ECR",
+    "AWS_ENDPOINT_URL_ECR_PUBLIC",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+)
+
+
+def config_files(env: Mapping[str, str]) -> tuple[str, str]:
+    """The shared config and credentials files the AWS SDK would read."""
+    return (
+        os.path.expanduser(env.get("AWS_CONFIG_FILE") or "~/.aws/config"),
+        os.path.expanduser(env.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials"),
+    )
+
+
+def fingerprint(env: Mapping[str, str], extra: Iterable[str] = ()) -> str:
+    """A hex digest that changes when anything configuring the AWS identity changes.
+
+    ``extra`` carries identity settings from elsewhere (a per-registry profile or role).
+    """
+    digest = blake2b(digest_size=20, person=b"ecrpy-identity")
+    for name in IDENTITY_VARIABLES:
+        value = env.get(name)
+        if value is not None:
+            _feed(digest, f"{name}={value}".encode())
+    for path in config_files(env):
+        _feed(digest, path.encode())
+        _feed(digest, _contents(path))
+    for item in extra:
+        _feed(digest, item.encode())
+    return digest.hexdigest()
+
+
+def cache_key(*parts: str) -> str:
+    """A short file-name-safe digest of registry and identity."""
+    digest = blake2b(digest_size=16, person=b"ecrpy-cachekey")
+    for part in parts:
+        _feed(digest, part.encode())
+    return digest.hexdigest()
+
+
+def _feed(digest: blake2b, data: bytes) -> None:
+    # Length-prefixed, so ("ab", "c") and ("a", "bc") never hash alike.
+    digest.update(len(data).to_bytes(8, "big"))
+    digest.update(data)
+
+
+def _contents(path: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return b"present\0" + file.read(1 << 20)
+    except OSError:
+        return b"absent"

@@ -1,0 +1,138 @@
+"""Docker's credential-helper protocol, and nothing about AWS.
+
+The client runs ``docker-credential-<name> <action>``, writes the input on stdin and reads
+stdout; stderr goes straight to the user's terminal. Success is exit 0 with the answer on
+stdout; failure is exit 1 with one line on stdout, which the client shows inside its own
+error (``credentials not found in native keychain`` alone means "go on anonymously").
+This module owns that contract, as ``credentials/`` does in docker-credential-helpers;
+what a store does for each action is the ``Store`` given to ``serve``.
+
+The ``get`` path avoids ``json`` (and the ``re`` it imports): every pull starts a new
+process, and the answer is three short strings.
+"""
+
+from __future__ import annotations
+
+from . import errors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO, Protocol, TextIO
+
+    class Store(Protocol):
+        """What a credential store does for each action."""
+
+        def get(self, server_url: str) -> tuple[str, str]:
+            """(username, secret) for the server, or raise CredentialsNotFound."""
+
+        def add(self, server_url: str, username: str, secret: str) -> None: ...
+
+        def delete(self, server_url: str) -> None: ...
+
+        def list(self) -> dict[str, str]:
+            """Server URL -> username, from local state only."""
+
+
+ACTIONS = ("get", "store", "erase", "list")
+# Larger than any server URL or store document a client sends, small enough that a
+# runaway writer cannot make us buffer megabytes.
+MAX_INPUT = 64 * 1024
+
+
+def serve(action: str, stdin: BinaryIO, stdout: TextIO, stderr: TextIO, store: Store) -> int:
+    """Run one protocol action; the exit status for the process."""
+    try:
+        if action == "get":
+            server_url = _read_server_url(stdin)
+            username, secret = store.get(server_url)
+            stdout.write(
+                f'{{"ServerURL":{_json_string(server_url)},'
+                f'"Username":{_json_string(username)},'
+                f'"Secret":{_json_string(secret)}}}\n'
+            )
+        elif action == "store":
+            server_url, username, secret = _read_credentials(stdin)
+            store.add(server_url, username, secret)
+        elif action == "erase":
+            store.delete(_read_server_url(stdin))
+        elif action == "list":
+            import json  # noqa: PLC0415 - off the get path
+
+            _read_input(stdin)  # clients send "unused"; drain it so they never block
+            stdout.write(json.dumps(store.list()) + "\n")
+        else:
+            raise errors.HelperError(f"unknown credential action `{action}`")
+    except errors.HelperError as err:
+        stdout.write(err.message + "\n")
+        if err.hint:
+            stderr.write(err.hint.rstrip("\n") + "\n")
+        return 1
+    return 0
+
+
+def _read_input(stdin: BinaryIO) -> str:
+    data = stdin.read(MAX_INPUT + 1)
+    if len(data) > MAX_INPUT:
+        raise errors.BadInput(
+            f"input on stdin is larger than {MAX_INPUT // 1024} KiB; "
+            "a credential helper expects a registry server URL"
+        )
+    if b"\0" in data:
+        raise errors.BadInput("input on stdin contains NUL bytes; expected a registry server URL")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.BadInput(
+            "input on stdin is not UTF-8 text; expected a registry server URL"
+        ) from None
+
+
+def _read_server_url(stdin: BinaryIO) -> str:
+    server_url = _read_input(stdin).strip()
+    if not server_url:
+        raise errors.HelperError(errors.MISSING_SERVER_URL)
+    if not server_url.isprintable():
+        raise errors.BadInput("server URL on stdin contains control characters")
+    return server_url
+
+
+def _read_credentials(stdin: BinaryIO) -> tuple[str, str, str]:
+    """The JSON document ``docker login`` sends to ``store``."""
+    import json  # noqa: PLC0415 - off the get path
+
+    try:
+        document = json.loads(_read_input(stdin))
+    except ValueError:
+        raise errors.BadInput("store expects a JSON credentials document on stdin") from None
+    if not isinstance(document, dict):
+        raise errors.BadInput("store expects a JSON credentials document on stdin")
+    fields = [document.get(name) or "" for name in ("ServerURL", "Username", "Secret")]
+    if not all(isinstance(value, str) for value in fields):
+        raise errors.BadInput("store: ServerURL, Username and Secret must be strings")
+    server_url, username, secret = (str(value) for value in fields)
+    if not server_url.strip():
+        raise errors.HelperError(errors.MISSING_SERVER_URL)
+    if not username:
+        raise errors.HelperError(errors.MISSING_USERNAME)
+    return server_url.strip(), username, secret
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _json_string(value: str) -> str:
+    """A JSON string literal, as ``json.dumps`` would write it (without its import)."""
+    out = []
+    for char in value:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif char < " " or not char.isascii():
+            code = ord(char)
+            if code > 0xFFFF:  # JSON escapes astral characters as a surrogate pair
+                code -= 0x10000
+                out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+            else:
+                out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'

@@ -1,0 +1,205 @@
+"""Fixtures shared by the suites: the ECR API stand-in and the helper run as Docker runs it.
+
+Every helper run goes through ``Helper.run``, which checks each output for the stand-in's
+secret: it may appear only in the ``Secret`` field of a successful ``get``. So every test
+of the suite doubles as a scan for leaked tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+ACCOUNT = "123456789012"
+HOST = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
+# Dummy keys in the shape AWS uses, but never a real one.
+ACCESS_KEY_ID = "AKIDEXAMPLETESTKEY01"
+SECRET_ACCESS_KEY = "wJalrXUtnFEMIEXAMPLEsecretKEYforTESTSonly"
+
+
+def helper_executable() -> str:
+    """The executable under test: ECRPY_TEST_EXE (e.g. the PyInstaller binary), else the
+    console script installed next to this interpreter."""
+    chosen = os.environ.get("ECRPY_TEST_EXE")
+    if chosen:
+        return chosen
+    script = Path(sys.executable).parent / "docker-credential-ecrpy"
+    if script.exists():
+        return str(script)
+    found = shutil.which("docker-credential-ecrpy")
+    if not found:
+        pytest.exit("docker-credential-ecrpy is not installed; run `make test`", 2)
+    return found
+
+
+class StandIn:
+    """A running tests/standin.py and its control API."""
+
+    def __init__(self, url: str, process: subprocess.Popen[str], password: str) -> None:
+        self.url = url
+        self.process = process
+        self.password = password
+
+    def control(self, verb: str, body: Mapping[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.url}/_standin/{verb}",
+            data=data if data is not None else (b"" if verb != "calls" else None),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def calls(self, action: str = "ecr:GetAuthorizationToken") -> int:
+        return int(self.control("calls").get(action, 0))
+
+    def reset(self) -> None:
+        self.control("reset")
+        self.control("config", {"password": self.password})
+
+    def fault(self, error: str = "", **fields: Any) -> None:
+        self.control("fault", {"error": error, **fields} if error else fields)
+
+
+def start_standin(*extra: str) -> tuple[str, subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [sys.executable, str(TESTS / "standin.py"), "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("listening on "):
+        process.kill()
+        raise RuntimeError(f"the ECR stand-in did not start: {line!r}")
+    return line.split()[-1], process
+
+
+@pytest.fixture(scope="session")
+def standin() -> Iterator[StandIn]:
+    url, process = start_standin()
+    server = StandIn(url, process, password=f"ecrpy-test-secret-{secrets.token_hex(12)}")
+    server.reset()
+    try:
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def ecr(standin: StandIn) -> StandIn:
+    """The stand-in with counts, faults and settings reset for this test."""
+    standin.reset()
+    return standin
+
+
+def base_env(home: Path, standin: StandIn | None) -> dict[str, str]:
+    """A clean environment: nothing inherited that could reach real AWS or a real cache."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+        "AWS_ECR_CACHE_DIR": str(home / "cache"),
+    }
+    if standin is not None:
+        for name in ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS"):
+            env[name] = standin.url
+    return env
+
+
+class Helper:
+    """Runs the helper executable exactly as Docker does: one action argument, the input
+    on stdin, stdout captured; and checks every output for leaked secrets."""
+
+    def __init__(self, env: dict[str, str], secret: str) -> None:
+        self.exe = helper_executable()
+        self.env = env
+        self.secret = secret
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.env["AWS_ECR_CACHE_DIR"])
+
+    def run(
+        self,
+        *args: str,
+        stdin: str | bytes = HOST,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        done = subprocess.run(
+            [self.exe, *args],
+            input=data,
+            capture_output=True,
+            env=dict(env if env is not None else self.env),
+            timeout=timeout,
+        )
+        result = subprocess.CompletedProcess(
+            done.args,
+            done.returncode,
+            done.stdout.decode("utf-8", "replace"),
+            done.stderr.decode("utf-8", "replace"),
+        )
+        self.check_no_leak(result)
+        return result
+
+    def check_no_leak(self, result: subprocess.CompletedProcess[str]) -> None:
+        assert "Traceback" not in result.stderr + result.stdout, "a traceback reached the user"
+        for value in (self.secret, SECRET_ACCESS_KEY):
+            assert value not in result.stderr, "a secret leaked to stderr"
+            if value in result.stdout:
+                answer = json.loads(result.stdout)
+                assert result.args[1:] == ["get"], "a secret leaked outside a get answer"
+                assert value == self.secret, "an AWS secret key reached stdout"
+                assert set(answer) == {"ServerURL", "Username", "Secret"}
+                assert value not in (answer["ServerURL"], answer["Username"])
+
+    def get(self, server: str = HOST, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.run("get", stdin=server, **kwargs)
+
+    def answer(self, server: str = HOST, **kwargs: Any) -> dict[str, str]:
+        """A successful get's JSON answer."""
+        result = self.get(server, **kwargs)
+        assert result.returncode == 0, (
+            f"get failed: {result.stdout.strip()} {result.stderr.strip()}"
+        )
+        answer: dict[str, str] = json.loads(result.stdout)
+        return answer
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    (tmp_path / ".aws").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def helper(home: Path, ecr: StandIn) -> Helper:
+    """The helper wired to the stand-in, with its own empty cache and AWS config."""
+    return Helper(base_env(home, ecr), ecr.password)
+
+
+@pytest.fixture
+def offline_helper(home: Path) -> Helper:
+    """The helper with no stand-in: any AWS call would fail (endpoint on a closed port)."""
+    env = base_env(home, None)
+    env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
+    return Helper(env, "no-secret-in-this-test")
