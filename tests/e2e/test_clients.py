@@ -165,6 +165,22 @@ def test_access_denied_is_explained(standin: Environment, cache_dir: Path) -> No
     assert not env.cache_files(cache_dir)
 
 
+def test_access_denied_is_explained_by_skopeo(standin: Environment, cache_dir: Path) -> None:
+    """skopeo (like podman) shows the helper's stdout in its error: the explanation itself."""
+    env = standin
+    env.require(*HELPER_PARTS)
+    env.fault("AccessDeniedException", times=1000,
+              message="User: arn:aws:iam::123456789012:user/e2e is not authorized to perform: "
+              "ecr:GetAuthorizationToken")
+    client = env.client_env(cache_dir=cache_dir)
+    result = env.run(["skopeo", "inspect", f"docker://{IMAGE}"], client)
+    assert result.returncode != 0
+    seen = result.stderr.lower()
+    assert "error getting credentials" in seen
+    explained = any(word in seen for word in DENIED_WORDS)
+    assert explained, f"skopeo's output does not explain the denial:\n{env.mask(result.stderr[-2000:])}"
+
+
 def test_anonymous_request_is_refused(standin: Environment, tmp_path: Path) -> None:
     """Without the helper nobody gets in: the other tests pass because of it."""
     env = standin
