@@ -1,0 +1,151 @@
+"""``make demo``: a real ``docker pull`` from a local "ECR" through docker-credential-ecrpy.
+
+No AWS account needed: the ECR API is a local stand-in, the registry is Debian's
+docker-registry at the ECR hostname (via /etc/hosts), trusted through a CA made for this
+run. Everything is set up here and torn down at the end (see tests/e2e/environment.py).
+Run as root from the repository root with the Python where the package is installed:
+
+    python demo/demo.py
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+
+from environment import ECR_HOST, IMAGE, Environment  # noqa: E402
+
+WIDTH = 78
+BOLD, DIM, GREEN, RED, RESET = (
+    ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+)
+
+
+def heading(number: int, title: str) -> None:
+    print(f"\n{BOLD}== {number}. {title} {'=' * max(0, WIDTH - len(title) - 8)}{RESET}", flush=True)
+
+
+def shell(line: str) -> None:
+    print(f"{BOLD}$ {line}{RESET}", flush=True)
+
+
+def note(text: str) -> None:
+    print(f"{DIM}{text}{RESET}", flush=True)
+
+
+def log(message: str) -> None:
+    note(f"   {message}")
+
+
+def mask_secret(answer: dict[str, str]) -> dict[str, str]:
+    secret = answer.get("Secret", "")
+    return {**answer, "Secret": f"**** ({len(secret)} characters, masked)"} if secret else answer
+
+
+def mask_entry(env: Environment, text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key.lower().startswith("secret"):
+            line = f"{key} **** ({len(value)} characters, masked)"
+        elif key in ("issued", "expires"):
+            with contextlib.suppress(ValueError):
+                when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(value)))
+                line = f"{line}    {DIM}# {when}{RESET}"
+        lines.append(env.mask(line))
+    return "\n".join(lines)
+
+
+def demo(env: Environment) -> int:
+    heading(1, "Setting up a local ECR: API stand-in, registry, dockerd")
+    note("   (first run on a fresh machine installs Debian packages: this can take minutes)")
+    started = time.monotonic()
+    env.up()
+    print(env.summary())
+    print(f"set up in {time.monotonic() - started:.1f} s")
+    missing = [p for p in ("helper", "standin", "registry", "image", "docker_config") if not env.ready(p)]
+    if missing:
+        print(f"{RED}cannot run the demo: {', '.join(missing)} not available (reasons above){RESET}")
+        return 1
+    env.reset_standin()
+    cache = env.path("demo-cache")
+    client = env.client_env(cache_dir=cache)
+
+    heading(2, "The Docker configuration: credHelpers names ecrpy")
+    shell("cat $DOCKER_CONFIG/config.json")
+    print((env.docker_config / "config.json").read_text().rstrip())
+    note(f"   helper on PATH: {env.helper}")
+    note(f"   AWS_ENDPOINT_URL_ECR={client['AWS_ENDPOINT_URL_ECR']} (the local ECR API stand-in)")
+
+    heading(3, "The helper, invoked exactly as docker invokes it")
+    shell(f"echo -n {ECR_HOST} | docker-credential-ecrpy get")
+    result = env.run([env.helper, "get"], client, input=ECR_HOST)
+    if result.returncode != 0:
+        print(f"{RED}helper failed (exit {result.returncode}): {env.mask(result.stdout + result.stderr)}{RESET}")
+        return 1
+    print(json.dumps(mask_secret(json.loads(result.stdout)), indent=2))
+    print(f"API calls so far: ecr:GetAuthorizationToken x {env.calls()}")
+
+    heading(4, "A real docker pull through the helper")
+    if not env.ready("dockerd"):
+        print(f"{RED}skipped: {env.status['dockerd'][1]}{RESET}")  # type: ignore[index]
+        pulled = False
+    else:
+        env.run(["docker", "image", "rm", "--force", IMAGE], client)
+        shell(f"docker pull {IMAGE}")
+        # Not captured: the user sees docker's own progress output.
+        pulled = subprocess.run(["docker", "pull", IMAGE], env=client, check=False).returncode == 0
+        repository = IMAGE.rsplit(":", 1)[0]
+        shell(f"docker images {repository}")
+        subprocess.run(["docker", "images", repository], env=client, check=False)
+        print(f"{GREEN}pull succeeded{RESET}" if pulled else f"{RED}pull FAILED{RESET}")
+
+    heading(5, "API calls made: one token, then cache hits")
+    shell("curl $STANDIN/_standin/calls")
+    print(json.dumps(env.standin_control("calls")))
+    note("   one GetAuthorizationToken for the helper call and the pull: the pull was a cache hit")
+
+    heading(6, "The cache entry (AWS_ECR_CACHE_DIR)")
+    shell(f"ls -la {cache}")
+    subprocess.run(["ls", "-la", str(cache)], check=False)
+    for path in env.cache_files(cache):
+        mode = stat.filemode(path.stat().st_mode)
+        print(f"\n{path.name}: mode {mode} ({oct(path.stat().st_mode & 0o777)}), owner uid {path.stat().st_uid}")
+        print(mask_entry(env, path.read_text(errors="replace")))
+    dir_mode = oct(cache.stat().st_mode & 0o777) if cache.exists() else "missing"
+    print(f"\ndirectory mode: {dir_mode}")
+    return 0 if pulled else 1
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("the demo edits /etc/hosts and the trust store and runs dockerd: run it as root")
+    env = Environment(log=log)
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    code = 1
+    try:
+        code = demo(env)
+    except KeyboardInterrupt:
+        print("\ninterrupted")
+    finally:
+        heading(7, "Tearing down")
+        env.down()
+        print("everything stopped; /etc/hosts and the trust store restored")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
