@@ -17,18 +17,22 @@ from environment import Environment  # noqa: E402
 def e2e(request: pytest.FixtureRequest) -> Iterator[Environment]:
     """The environment, set up once for the session and always torn down."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
 
     def log(message: str) -> None:
-        # Shown live even under output capture, so a slow apt-get install is visible.
-        if reporter is not None:
-            reporter.write_line(f"[e2e] {message}")
-        else:
+        # Shown live despite output capture, so that a slow apt-get install is visible
+        # and the reason a part cannot run is printed.
+        if reporter is None or capture is None:
             print(f"[e2e] {message}", file=sys.stderr)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"[e2e] {message}")
 
     env = Environment(log=log)
     try:
         env.up()
-        log("environment:\n" + env.summary())
+        if any(state is not None for state in env.status.values()):
+            log("parts that are not ready:\n" + env.summary())
         yield env
     finally:
         env.down()

@@ -177,8 +177,8 @@ class Environment:
                 continue
             kind, reason = state
             if kind == "skip":
-                raise Unavailable(f"{part}: {reason}")
-            raise Broken(f"{part}: {reason}")
+                raise Unavailable(reason)
+            raise Broken(reason)
 
     def require(self, *parts: str) -> None:
         """For pytest: skip (the part cannot run here) or fail (it broke) unless all ready."""
@@ -198,18 +198,18 @@ class Environment:
         for required in requires:
             state = self.status.get(required, ("broken", "was not set up"))
             if state is not None:
-                kind, reason = state
-                self.status[part] = (kind, f"needs {required}, which {'cannot run' if kind == 'skip' else 'broke'}: {reason}")
-                self.log(f"{part}: {'skipped' if kind == 'skip' else 'BROKEN'} ({self.status[part][1]})")
+                # A dependent part carries the root cause's reason, not a chain of them.
+                self.status[part] = state
+                self.log(f"{part}: {'skipped' if state[0] == 'skip' else 'BROKEN'} ({state[1]})")
                 return
         started = time.monotonic()
         try:
             action()
         except Unavailable as exc:
-            self.status[part] = ("skip", str(exc))
+            self.status[part] = ("skip", f"{exc} [e2e part: {part}]")
             self.log(f"{part}: skipped ({exc})")
         except Exception as exc:  # noqa: BLE001 - recorded, the tests that need it fail
-            self.status[part] = ("broken", f"{type(exc).__name__}: {exc}")
+            self.status[part] = ("broken", f"{type(exc).__name__}: {exc} [e2e part: {part}]")
             self.log(f"{part}: BROKEN ({type(exc).__name__}: {exc})")
         else:
             self.status[part] = None
@@ -222,7 +222,7 @@ class Environment:
             if state is None:
                 lines.append(f"  {part:16} ready")
             else:
-                lines.append(f"  {part:16} {'SKIPPED' if state[0] == 'skip' else 'BROKEN'}: {state[1]}")
+                lines.append(f"  {part:16} {'skipped' if state[0] == 'skip' else 'BROKEN'}: {state[1]}")
         return "\n".join(lines)
 
     # -- up / down ----------------------------------------------------------------------
@@ -283,7 +283,7 @@ class Environment:
     # -- the steps ----------------------------------------------------------------------
     def _check_root(self) -> None:
         if os.geteuid() != 0:
-            raise Unavailable("not root: the environment edits /etc/hosts, the trust store and binds port 443")
+            raise Unavailable(f"not root (uid {os.geteuid()}): the e2e environment edits /etc/hosts, the trust store and binds port 443")
 
     def _take_lock(self) -> None:
         STATE_DIR.mkdir(mode=0o700, exist_ok=True)
@@ -308,6 +308,8 @@ class Environment:
                 for entry in state.get("processes", []):
                     if _start_time(entry["pid"]) == entry["start"]:
                         _stop(entry["pid"], self.log, entry["name"])
+                if state.get("work", "").startswith("/tmp/ecrpy-e2e-"):
+                    shutil.rmtree(state["work"], ignore_errors=True)
             state_file.unlink(missing_ok=True)
         if _remove_hosts_lines():
             self.log("removed stale /etc/hosts lines")
@@ -319,6 +321,7 @@ class Environment:
     def _save_state(self) -> None:
         state = {
             "owner": os.getpid(),
+            "work": str(self.work) if self._workdir_arg is None else "",
             "processes": [
                 {"name": name, "pid": proc.pid, "start": _start_time(proc.pid)}
                 for name, proc in self.processes.items()
