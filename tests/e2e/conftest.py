@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from environment import Environment  # noqa: E402
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +34,10 @@ def e2e(request: pytest.FixtureRequest) -> Iterator[Environment]:
             reporter.write_line(f"[e2e] {message}")
 
     env = Environment(log=log)
+    # A CI timeout or a kill sends SIGTERM: make it an interrupt, so that pytest still runs
+    # this fixture's teardown (a SIGKILL is cleaned up by the next run instead).
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         env.up()
         if any(state is not None for state in env.status.values()):

@@ -88,6 +88,16 @@ CA_INSTALL_PATH = Path("/usr/local/share/ca-certificates/docker-credential-ecrpy
 DUMMY_KEY_ID = "AKIDEXAMPLEE2ETESTING"
 DUMMY_SECRET = "e2e-dummy-secret-access-key-not-a-real-one"  # noqa: S105
 
+# What the clients leave on the host whatever their flags say: dockerd 20.10 its trust key
+# and /run/docker, skopeo and podman their blob-info cache. Removed at the end unless they
+# were there before we started.
+HOST_LEFTOVERS = (
+    Path("/etc/docker/key.json"),
+    Path("/run/docker"),
+    Path("/var/lib/containers"),
+    Path("/var/lib/containers/cache"),
+)
+
 # Which executable comes from which Debian package.
 APT_PROGRAMS = {
     "openssl": "openssl",
@@ -147,6 +157,7 @@ class Environment:
         self._up = False
         self._hosts_added = False
         self._ca_added = False
+        self._created: list[str] = []  # host paths our daemons create, removed at the end
         self.timings: dict[str, float] = {}
 
     # -- paths --------------------------------------------------------------------------
@@ -260,6 +271,8 @@ class Environment:
         for name in reversed(list(self.processes)):
             proc = self.processes.pop(name)
             _stop(proc.pid, self.log, name)
+        _remove_created(self._created)
+        self._created = []
         if self._hosts_added:
             with contextlib.suppress(Exception):
                 _remove_hosts_lines()
@@ -310,6 +323,7 @@ class Environment:
                         _stop(entry["pid"], self.log, entry["name"])
                 if state.get("work", "").startswith("/tmp/ecrpy-e2e-"):
                     shutil.rmtree(state["work"], ignore_errors=True)
+                _remove_created(state.get("created", []))
             state_file.unlink(missing_ok=True)
         if _remove_hosts_lines():
             self.log("removed stale /etc/hosts lines")
@@ -317,11 +331,13 @@ class Environment:
             CA_INSTALL_PATH.unlink()
             _run(["update-ca-certificates"], timeout=300)
             self.log("removed a stale test CA from the trust store")
+        self._created = [str(path) for path in HOST_LEFTOVERS if not path.exists()]
 
     def _save_state(self) -> None:
         state = {
             "owner": os.getpid(),
             "work": str(self.work) if self._workdir_arg is None else "",
+            "created": self._created,
             "processes": [
                 {"name": name, "pid": proc.pid, "start": _start_time(proc.pid)}
                 for name, proc in self.processes.items()
@@ -775,6 +791,17 @@ def _stop(pid: int, log: Callable[[str], None], name: str) -> None:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
     log(f"stopped {name} (pid {pid})")
+
+
+def _remove_created(paths: Iterable[str]) -> None:
+    for name in paths:
+        path = Path(name)
+        if path not in HOST_LEFTOVERS:
+            continue  # only ever what we know dockerd makes
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _rewrite_in_place(path: Path, transform: Callable[[list[str]], list[str]]) -> bool:

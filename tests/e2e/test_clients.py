@@ -147,7 +147,8 @@ def test_throttled_once_still_pulls(standin: Environment, cache_dir: Path) -> No
 def test_access_denied_is_explained(standin: Environment, cache_dir: Path) -> None:
     """docker CLI 28 drops a helper's stdout error on pull (it goes on without credentials),
     so the explanation reaches the user only through the helper's stderr, which docker
-    passes through. Either way it must be in what the user sees."""
+    passes through. (dockerd then also falls back to plain HTTP on port 80, since a
+    registry on 127.0.0.0/8 counts as insecure, and reports *that* failure.)"""
     env = standin
     env.require(*HELPER_PARTS, "dockerd")
     env.fault(
@@ -161,7 +162,18 @@ def test_access_denied_is_explained(standin: Environment, cache_dir: Path) -> No
     assert result.returncode != 0, "docker pull succeeded although the API denied access"
     seen = (result.stdout + result.stderr).lower()
     explained = any(word in seen for word in DENIED_WORDS)
-    assert explained, f"docker's output does not explain the denial:\n{env.mask(result.stderr[-2000:])}"
+    if not explained:
+        direct = env.run([env.helper, "get"], client, input=ECR_HOST)
+        pytest.fail(
+            "docker pull's output does not explain the denial. docker CLI 28 discards the "
+            "error a helper prints on stdout when it pulls (it goes on without credentials "
+            "and reports the registry's answer instead), so only the helper's stderr reaches "
+            "the user: the helper must write its explanation to stderr as well.\n"
+            f"--- docker pull stderr\n{env.mask(result.stderr[-1500:])}"
+            f"\n--- helper get, stdout (exit {direct.returncode})\n{env.mask(direct.stdout[-1500:])}"
+            f"\n--- helper get, stderr\n{env.mask(direct.stderr[-1500:])}",
+            pytrace=False,
+        )
     assert not env.cache_files(cache_dir)
 
 
