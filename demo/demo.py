@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from environment import ECR_HOST, IMAGE, Environment  # noqa: E402
+from environment import ECR_HOST, IMAGE, Environment
 
 WIDTH = 78
 BOLD, DIM, GREEN, RED, RESET = (
@@ -53,15 +53,16 @@ def mask_secret(answer: dict[str, str]) -> dict[str, str]:
 
 def mask_entry(env: Environment, text: str) -> str:
     lines = []
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
+    for raw in text.splitlines():
+        key, _, value = raw.partition(" ")
+        shown = raw
         if key.lower().startswith("secret"):
-            line = f"{key} **** ({len(value)} characters, masked)"
+            shown = f"{key} **** ({len(value)} characters, masked)"
         elif key in ("issued", "expires"):
             with contextlib.suppress(ValueError):
                 when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(value)))
-                line = f"{line}    {DIM}# {when}{RESET}"
-        lines.append(env.mask(line))
+                shown = f"{raw}    {DIM}# {when}{RESET}"
+        lines.append(env.mask(shown))
     return "\n".join(lines)
 
 
@@ -72,9 +73,13 @@ def demo(env: Environment) -> int:
     env.up()
     print(env.summary())
     print(f"set up in {time.monotonic() - started:.1f} s")
-    missing = [p for p in ("helper", "standin", "registry", "image", "docker_config") if not env.ready(p)]
+    missing = [
+        p for p in ("helper", "standin", "registry", "image", "docker_config") if not env.ready(p)
+    ]
     if missing:
-        print(f"{RED}cannot run the demo: {', '.join(missing)} not available (reasons above){RESET}")
+        print(
+            f"{RED}cannot run the demo: {', '.join(missing)} not available (reasons above){RESET}"
+        )
         return 1
     env.reset_standin()
     cache = env.path("demo-cache")
@@ -90,7 +95,10 @@ def demo(env: Environment) -> int:
     shell(f"echo -n {ECR_HOST} | docker-credential-ecrpy get")
     result = env.run([env.helper, "get"], client, input=ECR_HOST)
     if result.returncode != 0:
-        print(f"{RED}helper failed (exit {result.returncode}): {env.mask(result.stdout + result.stderr)}{RESET}")
+        print(
+            f"{RED}helper failed (exit {result.returncode}): "
+            f"{env.mask(result.stdout + result.stderr)}{RESET}"
+        )
         return 1
     print(json.dumps(mask_secret(json.loads(result.stdout)), indent=2))
     print(f"API calls so far: ecr:GetAuthorizationToken x {env.calls()}")
@@ -119,7 +127,10 @@ def demo(env: Environment) -> int:
     subprocess.run(["ls", "-la", str(cache)], check=False)
     for path in env.cache_files(cache):
         mode = stat.filemode(path.stat().st_mode)
-        print(f"\n{path.name}: mode {mode} ({oct(path.stat().st_mode & 0o777)}), owner uid {path.stat().st_uid}")
+        print(
+            f"\n{path.name}: mode {mode} ({oct(path.stat().st_mode & 0o777)}), "
+            f"owner uid {path.stat().st_uid}"
+        )
         print(mask_entry(env, path.read_text(errors="replace")))
     dir_mode = oct(cache.stat().st_mode & 0o777) if cache.exists() else "missing"
     print(f"\ndirectory mode: {dir_mode}")

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from environment import Environment  # noqa: E402
+from environment import Environment
 
 
 def _interrupt(*_: object) -> None:

@@ -86,7 +86,7 @@ CA_INSTALL_PATH = Path("/usr/local/share/ca-certificates/docker-credential-ecrpy
 # Dummy credentials: botocore signs with them, the stand-in ignores them. They must not
 # look like real AWS key ids, which secret scanners would flag.
 DUMMY_KEY_ID = "AKIDEXAMPLEE2ETESTING"
-DUMMY_SECRET = "e2e-dummy-secret-access-key-not-a-real-one"  # noqa: S105
+DUMMY_SECRET = "e2e-dummy-secret-access-key-not-a-real-one"
 
 # What the clients leave on the host whatever their flags say: dockerd 20.10 its trust key
 # and /run/docker, skopeo and podman their blob-info cache. Removed at the end unless they
@@ -115,22 +115,43 @@ CLI_PACKAGE = "docker.io"
 # loopback traffic elsewhere, and the machine-wide CA variables would hide whether our own
 # settings are what makes TLS work.
 SCRUBBED = (
-    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
-    "http_proxy", "https_proxy", "all_proxy", "no_proxy",
-    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-    "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR",
-    "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE",
-    "AWS_ECR_CACHE_DIR", "AWS_ECR_DISABLE_CACHE", "DOCKER_HOST", "DOCKER_CONFIG",
-    "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "REGISTRY_AUTH_FILE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_ECR",
+    "AWS_ENDPOINT_URL_ECR_PUBLIC",
+    "AWS_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    "AWS_ECR_CACHE_DIR",
+    "AWS_ECR_DISABLE_CACHE",
+    "DOCKER_HOST",
+    "DOCKER_CONFIG",
+    "DOCKER_CONTEXT",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
+    "REGISTRY_AUTH_FILE",
 )
 
 
-class Unavailable(Exception):  # noqa: N818 - reads as the condition
+class Unavailable(Exception):
     """A part cannot run on this machine (not root, package missing, port in use): skip."""
 
 
-class Broken(Exception):  # noqa: N818
+class Broken(Exception):
     """A part that should have worked did not: the tests that need it fail."""
 
 
@@ -193,7 +214,7 @@ class Environment:
 
     def require(self, *parts: str) -> None:
         """For pytest: skip (the part cannot run here) or fail (it broke) unless all ready."""
-        import pytest  # noqa: PLC0415 - the demo uses this module without pytest
+        import pytest
 
         try:
             self.need(*parts)
@@ -219,7 +240,7 @@ class Environment:
         except Unavailable as exc:
             self.status[part] = ("skip", f"{exc} [e2e part: {part}]")
             self.log(f"{part}: skipped ({exc})")
-        except Exception as exc:  # noqa: BLE001 - recorded, the tests that need it fail
+        except Exception as exc:
             self.status[part] = ("broken", f"{type(exc).__name__}: {exc} [e2e part: {part}]")
             self.log(f"{part}: BROKEN ({type(exc).__name__}: {exc})")
         else:
@@ -233,7 +254,9 @@ class Environment:
             if state is None:
                 lines.append(f"  {part:16} ready")
             else:
-                lines.append(f"  {part:16} {'skipped' if state[0] == 'skip' else 'BROKEN'}: {state[1]}")
+                lines.append(
+                    f"  {part:16} {'skipped' if state[0] == 'skip' else 'BROKEN'}: {state[1]}"
+                )
         return "\n".join(lines)
 
     # -- up / down ----------------------------------------------------------------------
@@ -296,7 +319,10 @@ class Environment:
     # -- the steps ----------------------------------------------------------------------
     def _check_root(self) -> None:
         if os.geteuid() != 0:
-            raise Unavailable(f"not root (uid {os.geteuid()}): the e2e environment edits /etc/hosts, the trust store and binds port 443")
+            raise Unavailable(
+                f"not root (uid {os.geteuid()}): the e2e environment edits /etc/hosts "
+                "and the trust store, and binds port 443"
+            )
 
     def _take_lock(self) -> None:
         STATE_DIR.mkdir(mode=0o700, exist_ok=True)
@@ -309,7 +335,9 @@ class Environment:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     os.close(fd)
-                    raise Unavailable("another e2e environment has been running on this machine for over 2 minutes") from None
+                    raise Unavailable(
+                        "another e2e environment has run on this machine for over 2 minutes"
+                    ) from None
                 time.sleep(1)
         self._lock_fd = fd
         # A previous run that died before its teardown: finish that teardown now.
@@ -371,16 +399,25 @@ class Environment:
             self.log(f"apt-get update failed: {_tail(update.stderr)}")
         result = _run(
             ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
-            env=env, timeout=1800, check=False,
+            env=env,
+            timeout=1800,
+            check=False,
         )
         if result.returncode != 0:
             # Try them one by one so that one unavailable package does not take all down.
             for pkg in missing:
-                _run(["apt-get", "install", "-y", "-q", "--no-install-recommends", pkg],
-                     env=env, timeout=1800, check=False)
+                _run(
+                    ["apt-get", "install", "-y", "-q", "--no-install-recommends", pkg],
+                    env=env,
+                    timeout=1800,
+                    check=False,
+                )
         still = sorted({prog for prog in APT_PROGRAMS if not shutil.which(prog)})
         if still or not shutil.which("docker"):
-            raise Unavailable(f"could not install the programs {', '.join(still) or 'docker'}: {_tail(result.stderr)}")
+            raise Unavailable(
+                f"could not install the programs {', '.join(still) or 'docker'}: "
+                f"{_tail(result.stderr)}"
+            )
 
     def _install_python_packages(self) -> None:
         wanted = {"moto": "moto[server]>=5", "werkzeug": "werkzeug", "docker": "docker>=7"}
@@ -388,7 +425,9 @@ class Environment:
         if not missing:
             return
         self.log(f"installing into {sys.prefix}: pip install {' '.join(missing)}")
-        result = _run([sys.executable, "-m", "pip", "install", "-q", *missing], timeout=900, check=False)
+        result = _run(
+            [sys.executable, "-m", "pip", "install", "-q", *missing], timeout=900, check=False
+        )
         if result.returncode != 0:
             raise Unavailable(f"pip install {' '.join(missing)} failed: {_tail(result.stderr)}")
         still = [m for m in wanted if not _importable(m)]
@@ -410,11 +449,30 @@ class Environment:
     def _make_pki(self) -> None:
         pki = self.path("pki")
         pki.mkdir(mode=0o700)
-        _run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-              "-nodes", "-keyout", str(pki / "ca.key"), "-out", str(pki / "ca.crt"), "-days", "3",
-              "-subj", "/CN=docker-credential-ecrpy e2e test CA",
-              "-addext", "basicConstraints=critical,CA:TRUE",
-              "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        _run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(pki / "ca.key"),
+                "-out",
+                str(pki / "ca.crt"),
+                "-days",
+                "3",
+                "-subj",
+                "/CN=docker-credential-ecrpy e2e test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ]
+        )
         for host in (ECR_HOST, API_HOST):
             ext = pki / f"{host}.ext"
             ext.write_text(
@@ -425,12 +483,43 @@ class Environment:
                 "subjectKeyIdentifier=hash\n"
                 "authorityKeyIdentifier=keyid,issuer\n"
             )
-            _run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                  "-nodes", "-keyout", str(pki / f"{host}.key"), "-out", str(pki / f"{host}.csr"),
-                  "-subj", f"/CN={host}"])
-            _run(["openssl", "x509", "-req", "-in", str(pki / f"{host}.csr"),
-                  "-CA", str(pki / "ca.crt"), "-CAkey", str(pki / "ca.key"), "-CAcreateserial",
-                  "-days", "3", "-out", str(pki / f"{host}.crt"), "-extfile", str(ext)])
+            _run(
+                [
+                    "openssl",
+                    "req",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    str(pki / f"{host}.key"),
+                    "-out",
+                    str(pki / f"{host}.csr"),
+                    "-subj",
+                    f"/CN={host}",
+                ]
+            )
+            _run(
+                [
+                    "openssl",
+                    "x509",
+                    "-req",
+                    "-in",
+                    str(pki / f"{host}.csr"),
+                    "-CA",
+                    str(pki / "ca.crt"),
+                    "-CAkey",
+                    str(pki / "ca.key"),
+                    "-CAcreateserial",
+                    "-days",
+                    "3",
+                    "-out",
+                    str(pki / f"{host}.crt"),
+                    "-extfile",
+                    str(ext),
+                ]
+            )
 
     def _install_ca(self) -> None:
         CA_INSTALL_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -439,7 +528,10 @@ class Environment:
         _run(["update-ca-certificates"], timeout=300)
         bundle = Path("/etc/ssl/certs/ca-certificates.crt").read_text()
         if self.ca_cert.read_text().strip() not in bundle:
-            raise Broken("update-ca-certificates did not add the test CA to /etc/ssl/certs/ca-certificates.crt")
+            raise Broken(
+                "update-ca-certificates did not add the test CA to "
+                "/etc/ssl/certs/ca-certificates.crt"
+            )
 
     def _add_hosts(self) -> None:
         self._hosts_added = True
@@ -456,16 +548,24 @@ class Environment:
         if not _port_free(API_ADDR, 443):
             raise Unavailable(f"{API_ADDR}:443 is in use")
         pki = self.path("pki")
-        self._run_standin("standin_tls", API_ADDR, 443,
-                          ["--cert", str(pki / f"{API_HOST}.crt"), "--key", str(pki / f"{API_HOST}.key")])
+        self._run_standin(
+            "standin_tls",
+            API_ADDR,
+            443,
+            ["--cert", str(pki / f"{API_HOST}.crt"), "--key", str(pki / f"{API_HOST}.key")],
+        )
         # Prove the hostname, the certificate and the stand-in fit together.
         self.standin_control("calls", tls=True)
 
     def _run_standin(self, name: str, host: str, port: int, extra: list[str] | None = None) -> str:
         log = self.path(f"{name}.log")
         env = _clean_env({"PYTHONUNBUFFERED": "1"})
-        self._spawn(name, [sys.executable, str(STANDIN), "--host", host, "--port", str(port), *(extra or [])],
-                    env=env, log=log)
+        self._spawn(
+            name,
+            [sys.executable, str(STANDIN), "--host", host, "--port", str(port), *(extra or [])],
+            env=env,
+            log=log,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             for line in log.read_text(errors="replace").splitlines():
@@ -473,12 +573,16 @@ class Environment:
                     url = line.removeprefix("listening on ").strip()
                     if url.startswith("https:"):
                         url = self.standin_tls_url  # the certificate names the hostname
-                    self._post(url, "config", {"password": self.password}, tls=url.startswith("https"))
+                    self._post(
+                        url, "config", {"password": self.password}, tls=url.startswith("https")
+                    )
                     return url
             if self.processes[name].poll() is not None:
                 raise Broken(f"the stand-in exited: {_tail(log.read_text(errors='replace'))}")
             time.sleep(0.2)
-        raise Broken(f"the stand-in did not start in 60 s: {_tail(log.read_text(errors='replace'))}")
+        raise Broken(
+            f"the stand-in did not start in 60 s: {_tail(log.read_text(errors='replace'))}"
+        )
 
     def _start_registry(self) -> None:
         if not _port_free(REGISTRY_ADDR, 443):
@@ -490,12 +594,20 @@ class Environment:
         _run(["htpasswd", "-c", "-i", "-B", str(htpasswd), "AWS"], input_text=self.password)
         pki = self.path("pki")
         config = reg / "config.yml"
-        config.write_text(_registry_config(
-            addr=f"{REGISTRY_ADDR}:443", data=reg / "data",
-            tls=(pki / f"{ECR_HOST}.crt", pki / f"{ECR_HOST}.key"), htpasswd=htpasswd,
-        ))
-        self._spawn("registry", ["docker-registry", "serve", str(config)], log=reg / "registry.log",
-                    env=_clean_env())
+        config.write_text(
+            _registry_config(
+                addr=f"{REGISTRY_ADDR}:443",
+                data=reg / "data",
+                tls=(pki / f"{ECR_HOST}.crt", pki / f"{ECR_HOST}.key"),
+                htpasswd=htpasswd,
+            )
+        )
+        self._spawn(
+            "registry",
+            ["docker-registry", "serve", str(config)],
+            log=reg / "registry.log",
+            env=_clean_env(),
+        )
         self._wait(lambda: self.registry_status() == 401, "registry", reg / "registry.log")
 
     def registry_status(self, path: str = "/v2/", *, authenticated: bool = False) -> int:
@@ -527,8 +639,12 @@ class Environment:
         (reg / "data").mkdir(parents=True)
         config = reg / "config.yml"
         config.write_text(_registry_config(addr=f"127.0.0.1:{port}", data=reg / "data"))
-        self._spawn("plain_registry", ["docker-registry", "serve", str(config)],
-                    log=reg / "registry.log", env=_clean_env())
+        self._spawn(
+            "plain_registry",
+            ["docker-registry", "serve", str(config)],
+            log=reg / "registry.log",
+            env=_clean_env(),
+        )
 
         def up() -> bool:
             try:
@@ -548,13 +664,37 @@ class Environment:
         basic = base64.b64encode(f"AWS:{self.password}".encode()).decode()
         authfile.write_text(json.dumps({"auths": {ECR_HOST: {"auth": basic}}}))
         authfile.chmod(0o600)
-        _run(["skopeo", "copy", "--quiet", "--format", "v2s2", "--dest-authfile", str(authfile),
-              f"oci:{layout}:{TAG}", f"docker://{IMAGE}"], env=_clean_env(), timeout=120)
+        _run(
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--format",
+                "v2s2",
+                "--dest-authfile",
+                str(authfile),
+                f"oci:{layout}:{TAG}",
+                f"docker://{IMAGE}",
+            ],
+            env=_clean_env(),
+            timeout=120,
+        )
 
     def _push_plain_image(self) -> None:
-        _run(["skopeo", "copy", "--quiet", "--format", "v2s2", "--dest-tls-verify=false",
-              f"oci:{self.path('image-oci')}:{TAG}", f"docker://{self.plain_host}/{REPOSITORY}:{TAG}"],
-             env=_clean_env(), timeout=120)
+        _run(
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--format",
+                "v2s2",
+                "--dest-tls-verify=false",
+                f"oci:{self.path('image-oci')}:{TAG}",
+                f"docker://{self.plain_host}/{REPOSITORY}:{TAG}",
+            ],
+            env=_clean_env(),
+            timeout=120,
+        )
 
     def _write_docker_config(self) -> None:
         self.write_docker_config(self.docker_config)
@@ -562,8 +702,10 @@ class Environment:
         # (and skopeo) go on to $DOCKER_CONFIG/config.json and its credHelpers.
         self.path("no-auth.json").write_text("{}\n")
 
-    def write_docker_config(self, directory: Path, *, helper: bool = True, creds_store: bool = False) -> Path:
-        """A DOCKER_CONFIG directory: ``credHelpers`` for the ECR host, optionally ``credsStore``."""
+    def write_docker_config(
+        self, directory: Path, *, helper: bool = True, creds_store: bool = False
+    ) -> Path:
+        """A DOCKER_CONFIG directory: ``credHelpers`` for the ECR host, maybe ``credsStore``."""
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         config: dict[str, Any] = {}
         if helper:
@@ -578,10 +720,21 @@ class Environment:
         d.mkdir()
         (d / "daemon.json").write_text("{}\n")
         argv = [
-            "dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
-            "--storage-driver=vfs", "--data-root", str(d / "data"), "--exec-root", str(d / "x"),
-            "-H", self.docker_host, "--pidfile", str(d / "docker.pid"),
-            "--config-file", str(d / "daemon.json"),
+            "dockerd",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            "--storage-driver=vfs",
+            "--data-root",
+            str(d / "data"),
+            "--exec-root",
+            str(d / "x"),
+            "-H",
+            self.docker_host,
+            "--pidfile",
+            str(d / "docker.pid"),
+            "--config-file",
+            str(d / "daemon.json"),
         ]
         self._spawn("dockerd", argv, log=d / "dockerd.log", env=_clean_env())
         env = _clean_env({"DOCKER_HOST": self.docker_host})
@@ -595,27 +748,47 @@ class Environment:
         """podman, rootful, with storage of its own under the work directory."""
         p = self.path("podman")
         return [
-            "podman", "--root", str(p / "root"), "--runroot", str(p / "run"),
-            "--tmpdir", str(p / "tmp"), "--storage-driver", "vfs",
-            "--cgroup-manager", "cgroupfs", "--events-backend", "none", *args,
+            "podman",
+            "--root",
+            str(p / "root"),
+            "--runroot",
+            str(p / "run"),
+            "--tmpdir",
+            str(p / "tmp"),
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+            *args,
         ]
 
     def _check_podman(self) -> None:
         self.path("podman").mkdir(exist_ok=True)
-        result = _run(self.podman_argv("images", "--quiet"), env=_clean_env(), check=False, timeout=120)
+        result = _run(
+            self.podman_argv("images", "--quiet"), env=_clean_env(), check=False, timeout=120
+        )
         if result.returncode != 0:
             raise Broken(f"podman does not run: {_tail(result.stderr)}")
 
     def _check_docker_sdk(self) -> None:
-        code = "import docker, sys; print(docker.DockerClient(base_url=sys.argv[1]).version()['Version'])"
+        code = (
+            "import docker, sys; "
+            "print(docker.DockerClient(base_url=sys.argv[1]).version()['Version'])"
+        )
         _run([sys.executable, "-c", code, self.docker_host], env=_clean_env(), timeout=60)
 
     # -- process handling ---------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str], *, log: Path, env: Mapping[str, str]) -> None:
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=dict(env), start_new_session=True,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,
             )
         self.processes[name] = proc
         self._save_state()
@@ -625,12 +798,17 @@ class Environment:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.processes[name].poll() is not None:
-                raise Broken(f"{name} exited with {self.processes[name].returncode}: {_tail(log.read_text(errors='replace'))}")
+                raise Broken(
+                    f"{name} exited with {self.processes[name].returncode}: "
+                    f"{_tail(log.read_text(errors='replace'))}"
+                )
             with contextlib.suppress(OSError):
                 if probe():
                     return
             time.sleep(0.3)
-        raise Broken(f"{name} not ready after {timeout:.0f} s: {_tail(log.read_text(errors='replace'))}")
+        raise Broken(
+            f"{name} not ready after {timeout:.0f} s: {_tail(log.read_text(errors='replace'))}"
+        )
 
     # -- what the tests use -------------------------------------------------------------
     def client_env(
@@ -648,24 +826,28 @@ class Environment:
         which /etc/hosts sends to the TLS stand-in, trusting the test CA via AWS_CA_BUNDLE.
         """
         helper_dir = str(Path(self.helper).parent) if self.helper else ""
-        env = _clean_env({
-            "PATH": os.pathsep.join(p for p in (helper_dir, os.environ.get("PATH", "")) if p),
-            "AWS_ACCESS_KEY_ID": DUMMY_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CA_BUNDLE": str(self.ca_cert),
-            "DOCKER_HOST": self.docker_host,
-            "DOCKER_CONFIG": str(docker_config or self.docker_config),
-            # podman and skopeo would read root's auth.json first; point them at nothing.
-            "REGISTRY_AUTH_FILE": str(self.path("no-auth.json")),
-            "AWS_ECR_CACHE_DIR": str(cache_dir or self.path("cache-default")),
-        })
+        env = _clean_env(
+            {
+                "PATH": os.pathsep.join(p for p in (helper_dir, os.environ.get("PATH", "")) if p),
+                "AWS_ACCESS_KEY_ID": DUMMY_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_CA_BUNDLE": str(self.ca_cert),
+                "DOCKER_HOST": self.docker_host,
+                "DOCKER_CONFIG": str(docker_config or self.docker_config),
+                # podman and skopeo would read root's auth.json first; point them at nothing.
+                "REGISTRY_AUTH_FILE": str(self.path("no-auth.json")),
+                "AWS_ECR_CACHE_DIR": str(cache_dir or self.path("cache-default")),
+            }
+        )
         if not tls_api:
             env["AWS_ENDPOINT_URL_ECR"] = self.standin_url
         env.update(extra or {})
         return env
 
-    def standin_control(self, verb: str, body: Mapping[str, Any] | None = None, *, tls: bool = False) -> Any:
+    def standin_control(
+        self, verb: str, body: Mapping[str, Any] | None = None, *, tls: bool = False
+    ) -> Any:
         url = self.standin_tls_url if tls else self.standin_url
         return self._post(url, verb, body, tls=tls)
 
@@ -679,7 +861,11 @@ class Environment:
         self.standin_control("config", {"password": self.password}, tls=tls)
 
     def fault(self, error: str, times: int = 1, *, tls: bool = False, **more: Any) -> None:
-        self.standin_control("fault", {"action": "GetAuthorizationToken", "error": error, "times": times, **more}, tls=tls)
+        self.standin_control(
+            "fault",
+            {"action": "GetAuthorizationToken", "error": error, "times": times, **more},
+            tls=tls,
+        )
 
     def _post(self, url: str, verb: str, body: Mapping[str, Any] | None, *, tls: bool) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -694,7 +880,11 @@ class Environment:
             return json.loads(response.read())
 
     def run(
-        self, argv: list[str], env: Mapping[str, str], timeout: float = 180, input: str | None = None  # noqa: A002
+        self,
+        argv: list[str],
+        env: Mapping[str, str],
+        timeout: float = 180,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run a client and return its result (never raises on a non-zero exit)."""
         return _run(argv, env=env, timeout=timeout, check=False, input_text=input)
@@ -723,11 +913,20 @@ def _run(
     cwd: str | Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        argv, env=None if env is None else dict(env), capture_output=True, text=True,
-        timeout=timeout, check=False, input=input_text if input_text is not None else "", cwd=cwd,
+        argv,
+        env=None if env is None else dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        input=input_text if input_text is not None else "",
+        cwd=cwd,
     )
     if check and result.returncode != 0:
-        raise Broken(f"`{' '.join(argv)}` exited {result.returncode}: {_tail(result.stderr or result.stdout)}")
+        raise Broken(
+            f"`{' '.join(argv)}` exited {result.returncode}: "
+            f"{_tail(result.stderr or result.stdout)}"
+        )
     return result
 
 
@@ -742,7 +941,9 @@ def _clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def _importable(module: str) -> bool:
-    result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, check=False
+    )
     return result.returncode == 0
 
 
@@ -829,7 +1030,9 @@ def _add_hosts_lines(mapping: Mapping[str, str]) -> None:
 
 
 def _remove_hosts_lines() -> bool:
-    return _rewrite_in_place(HOSTS_FILE, lambda lines: [line for line in lines if not line.endswith(HOSTS_MARK)])
+    return _rewrite_in_place(
+        HOSTS_FILE, lambda lines: [line for line in lines if not line.endswith(HOSTS_MARK)]
+    )
 
 
 def _registry_config(
@@ -880,24 +1083,42 @@ def write_oci_image(layout: Path, tag: str) -> str:
         "os": "linux",
         "created": "2024-01-01T00:00:00Z",
         "config": {"Cmd": ["/hello.txt"], "Labels": {"org.example.e2e": "docker-credential-ecrpy"}},
-        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()]},
-        "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "written by tests/e2e/environment.py"}],
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": ["sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()],
+        },
+        "history": [
+            {"created": "2024-01-01T00:00:00Z", "created_by": "written by tests/e2e/environment.py"}
+        ],
     }
     config_digest, config_size = _blob(layout, json.dumps(config).encode())
     manifest = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}],
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config_size,
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": layer_digest,
+                "size": layer_size,
+            }
+        ],
     }
     manifest_digest, manifest_size = _blob(layout, json.dumps(manifest).encode())
     index = {
         "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-            "annotations": {"org.opencontainers.image.ref.name": tag},
-        }],
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest,
+                "size": manifest_size,
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
     }
     (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
     (layout / "index.json").write_text(json.dumps(index))

@@ -81,7 +81,9 @@ def test_docker_manifest_inspect(standin: Environment, cache_dir: Path) -> None:
     env = standin
     env.require(*HELPER_PARTS, "dockerd")  # the CLI talks to the registry itself here
     client = env.client_env(cache_dir=cache_dir)
-    out = ok(env, env.run(["docker", "manifest", "inspect", IMAGE], client), "docker manifest inspect")
+    out = ok(
+        env, env.run(["docker", "manifest", "inspect", IMAGE], client), "docker manifest inspect"
+    )
     manifest = json.loads(out)
     assert manifest["schemaVersion"] == 2
     assert len(manifest["layers"]) == 1
@@ -100,8 +102,11 @@ def test_docker_login_and_logout(standin: Environment, cache_dir: Path, tmp_path
     assert answer["Username"] == "AWS"
     assert env.cache_files(cache_dir), "get cached no token"
     calls = env.calls()
-    login = env.run(["docker", "login", "--username", "AWS", "--password-stdin", ECR_HOST], client,
-                    input=answer["Secret"])
+    login = env.run(
+        ["docker", "login", "--username", "AWS", "--password-stdin", ECR_HOST],
+        client,
+        input=answer["Secret"],
+    )
     ok(env, login, "docker login")
     assert "Login Succeeded" in login.stdout
     stored = (config / "config.json").read_text()
@@ -116,7 +121,9 @@ def test_docker_login_and_logout(standin: Environment, cache_dir: Path, tmp_path
     assert env.calls() == calls + 1
 
 
-def test_non_ecr_registry_pulls_anonymously(standin: Environment, cache_dir: Path, tmp_path: Path) -> None:
+def test_non_ecr_registry_pulls_anonymously(
+    standin: Environment, cache_dir: Path, tmp_path: Path
+) -> None:
     """With ``credsStore: ecrpy`` the helper is asked about every registry: for one that is
     not ECR it must answer "credentials not found" so docker goes on anonymously."""
     env = standin
@@ -152,7 +159,8 @@ def test_access_denied_is_explained(standin: Environment, cache_dir: Path) -> No
     env = standin
     env.require(*HELPER_PARTS, "dockerd")
     env.fault(
-        "AccessDeniedException", times=1000,
+        "AccessDeniedException",
+        times=1000,
         message="User: arn:aws:iam::123456789012:user/e2e is not authorized to perform: "
         "ecr:GetAuthorizationToken on resource: * because no identity-based policy allows it",
     )
@@ -170,7 +178,8 @@ def test_access_denied_is_explained(standin: Environment, cache_dir: Path) -> No
             "and reports the registry's answer instead), so only the helper's stderr reaches "
             "the user: the helper must write its explanation to stderr as well.\n"
             f"--- docker pull stderr\n{env.mask(result.stderr[-1500:])}"
-            f"\n--- helper get, stdout (exit {direct.returncode})\n{env.mask(direct.stdout[-1500:])}"
+            f"\n--- helper get, stdout (exit {direct.returncode})\n"
+            f"{env.mask(direct.stdout[-1500:])}"
             f"\n--- helper get, stderr\n{env.mask(direct.stderr[-1500:])}",
             pytrace=False,
         )
@@ -181,16 +190,21 @@ def test_access_denied_is_explained_by_skopeo(standin: Environment, cache_dir: P
     """skopeo (like podman) shows the helper's stdout in its error: the explanation itself."""
     env = standin
     env.require(*HELPER_PARTS)
-    env.fault("AccessDeniedException", times=1000,
-              message="User: arn:aws:iam::123456789012:user/e2e is not authorized to perform: "
-              "ecr:GetAuthorizationToken")
+    env.fault(
+        "AccessDeniedException",
+        times=1000,
+        message="User: arn:aws:iam::123456789012:user/e2e is not authorized to perform: "
+        "ecr:GetAuthorizationToken",
+    )
     client = env.client_env(cache_dir=cache_dir)
     result = env.run(["skopeo", "inspect", f"docker://{IMAGE}"], client)
     assert result.returncode != 0
     seen = result.stderr.lower()
     assert "error getting credentials" in seen
     explained = any(word in seen for word in DENIED_WORDS)
-    assert explained, f"skopeo's output does not explain the denial:\n{env.mask(result.stderr[-2000:])}"
+    assert explained, (
+        f"skopeo's output does not explain the denial:\n{env.mask(result.stderr[-2000:])}"
+    )
 
 
 def test_anonymous_request_is_refused(standin: Environment, tmp_path: Path) -> None:
@@ -205,7 +219,10 @@ def test_anonymous_request_is_refused(standin: Environment, tmp_path: Path) -> N
     if shutil.which("skopeo"):
         result = env.run(["skopeo", "inspect", f"docker://{IMAGE}"], client)
         assert result.returncode != 0
-        assert "unauthorized" in result.stderr.lower() or "authentication required" in result.stderr.lower()
+        assert (
+            "unauthorized" in result.stderr.lower()
+            or "authentication required" in result.stderr.lower()
+        )
     if env.ready("dockerd"):
         docker_rmi(env, client, IMAGE)
         result = env.run(["docker", "pull", IMAGE], client)
@@ -230,11 +247,28 @@ def test_skopeo_copy(standin: Environment, cache_dir: Path, tmp_path: Path) -> N
     env.require(*HELPER_PARTS)
     client = env.client_env(cache_dir=cache_dir)
     tag = unique_tag()
-    ok(env, env.run(["skopeo", "copy", "--quiet", f"docker://{IMAGE}", f"docker://{ECR_HOST}/e2e/copied:{tag}"],
-                    client), "skopeo copy")
+    ok(
+        env,
+        env.run(
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                f"docker://{IMAGE}",
+                f"docker://{ECR_HOST}/e2e/copied:{tag}",
+            ],
+            client,
+        ),
+        "skopeo copy",
+    )
     assert env.registry_status(f"/v2/e2e/copied/manifests/{tag}", authenticated=True) == 200
-    ok(env, env.run(["skopeo", "copy", "--quiet", f"docker://{IMAGE}", f"dir:{tmp_path / 'out'}"], client),
-       "skopeo copy to a directory")
+    ok(
+        env,
+        env.run(
+            ["skopeo", "copy", "--quiet", f"docker://{IMAGE}", f"dir:{tmp_path / 'out'}"], client
+        ),
+        "skopeo copy to a directory",
+    )
     assert (tmp_path / "out" / "manifest.json").exists()
     assert env.calls() == 1
 
@@ -244,8 +278,13 @@ def test_parallel_skopeo_make_one_api_call(standin: Environment, cache_dir: Path
     env.require(*HELPER_PARTS)
     client = env.client_env(cache_dir=cache_dir)
     procs = [
-        subprocess.Popen(["skopeo", "inspect", "--raw", f"docker://{IMAGE}"], env=client,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            ["skopeo", "inspect", "--raw", f"docker://{IMAGE}"],
+            env=client,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(8)
     ]
     results = []
@@ -264,7 +303,11 @@ def test_podman_pull(standin: Environment, cache_dir: Path) -> None:
     client = env.client_env(cache_dir=cache_dir)
     env.run(env.podman_argv("rmi", "--force", IMAGE), client)
     ok(env, env.run(env.podman_argv("pull", IMAGE), client), "podman pull")
-    out = ok(env, env.run(env.podman_argv("images", "--format", "{{.Repository}}:{{.Tag}}"), client), "podman images")
+    out = ok(
+        env,
+        env.run(env.podman_argv("images", "--format", "{{.Repository}}:{{.Tag}}"), client),
+        "podman images",
+    )
     assert IMAGE in out.split()
     assert env.calls() == 1
 
