@@ -88,7 +88,7 @@ def demo(env: Environment) -> int:
     heading(2, "The Docker configuration: credHelpers names ecrpy")
     shell("cat $DOCKER_CONFIG/config.json")
     print((env.docker_config / "config.json").read_text().rstrip())
-    note(f"   helper on PATH: {env.helper}")
+    note(f"   helper on PATH: {env.helper} -> {Path(env.helper).resolve()}")
     note(f"   AWS_ENDPOINT_URL_ECR={client['AWS_ENDPOINT_URL_ECR']} (the local ECR API stand-in)")
 
     heading(3, "The helper, invoked exactly as docker invokes it")

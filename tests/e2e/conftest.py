@@ -54,7 +54,7 @@ def cache_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def standin(e2e: Environment) -> Iterator[Environment]:
+def world(e2e: Environment) -> Iterator[Environment]:
     """The stand-ins with zero calls and no faults, before and after the test."""
     e2e.require("standin")
     tls = e2e.ready("standin_tls")

@@ -435,15 +435,24 @@ class Environment:
             raise Unavailable(f"still not importable after pip install: {', '.join(still)}")
 
     def _find_helper(self) -> None:
+        """The executable under test: ECRPY_TEST_EXE (e.g. a frozen binary), else the one
+        installed next to this interpreter, else the one on PATH. Clients find it by name,
+        so it is linked as ``<work>/bin/docker-credential-ecrpy``, first on their PATH."""
         name = "docker-credential-ecrpy"
+        chosen = os.environ.get("ECRPY_TEST_EXE")
         candidate = Path(sys.executable).parent / name
-        found = str(candidate) if candidate.exists() else shutil.which(name)
-        if not found:
+        found = chosen or (str(candidate) if candidate.exists() else shutil.which(name))
+        if not found or not Path(found).exists():
             raise Unavailable(
                 f"{name} is not installed next to {sys.executable} nor on PATH: "
-                f"run `{sys.executable} -m pip install {REPO_ROOT}` first"
+                f"run `{sys.executable} -m pip install {REPO_ROOT}` (or `make install`) first"
             )
-        self.helper = found
+        bin_dir = self.path("bin")
+        bin_dir.mkdir(exist_ok=True)
+        link = bin_dir / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(Path(found).resolve() if chosen else Path(found).absolute())
+        self.helper = str(link)
         self.log(f"credential helper: {found}")
 
     def _make_pki(self) -> None:

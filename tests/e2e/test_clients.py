@@ -49,8 +49,8 @@ def unique_tag() -> str:
 
 
 # -- docker ----------------------------------------------------------------------------
-def test_docker_pull(standin: Environment, cache_dir: Path) -> None:
-    env = standin
+def test_docker_pull(world: Environment, cache_dir: Path) -> None:
+    env = world
     env.require(*HELPER_PARTS, "dockerd")
     client = env.client_env(cache_dir=cache_dir)
     docker_rmi(env, client, IMAGE)
@@ -63,8 +63,8 @@ def test_docker_pull(standin: Environment, cache_dir: Path) -> None:
     assert env.calls() == 1
 
 
-def test_docker_push(standin: Environment, cache_dir: Path) -> None:
-    env = standin
+def test_docker_push(world: Environment, cache_dir: Path) -> None:
+    env = world
     env.require(*HELPER_PARTS, "dockerd")
     client = env.client_env(cache_dir=cache_dir)
     ok(env, env.run(["docker", "pull", IMAGE], client), "docker pull")
@@ -77,8 +77,8 @@ def test_docker_push(standin: Environment, cache_dir: Path) -> None:
     docker_rmi(env, client, target)
 
 
-def test_docker_manifest_inspect(standin: Environment, cache_dir: Path) -> None:
-    env = standin
+def test_docker_manifest_inspect(world: Environment, cache_dir: Path) -> None:
+    env = world
     env.require(*HELPER_PARTS, "dockerd")  # the CLI talks to the registry itself here
     client = env.client_env(cache_dir=cache_dir)
     out = ok(
@@ -90,8 +90,8 @@ def test_docker_manifest_inspect(standin: Environment, cache_dir: Path) -> None:
     assert env.calls() == 1
 
 
-def test_docker_login_and_logout(standin: Environment, cache_dir: Path, tmp_path: Path) -> None:
-    env = standin
+def test_docker_login_and_logout(world: Environment, cache_dir: Path, tmp_path: Path) -> None:
+    env = world
     env.require(*HELPER_PARTS, "dockerd")
     config = env.write_docker_config(tmp_path / "docker-config")  # login edits config.json
     client = env.client_env(cache_dir=cache_dir, docker_config=config)
@@ -122,11 +122,11 @@ def test_docker_login_and_logout(standin: Environment, cache_dir: Path, tmp_path
 
 
 def test_non_ecr_registry_pulls_anonymously(
-    standin: Environment, cache_dir: Path, tmp_path: Path
+    world: Environment, cache_dir: Path, tmp_path: Path
 ) -> None:
     """With ``credsStore: ecrpy`` the helper is asked about every registry: for one that is
     not ECR it must answer "credentials not found" so docker goes on anonymously."""
-    env = standin
+    env = world
     env.require("helper", "standin", "plain_image", "dockerd")
     config = env.write_docker_config(tmp_path / "docker-config", creds_store=True)
     client = env.client_env(cache_dir=cache_dir, docker_config=config)
@@ -141,8 +141,8 @@ def test_non_ecr_registry_pulls_anonymously(
     docker_rmi(env, client, ref)
 
 
-def test_throttled_once_still_pulls(standin: Environment, cache_dir: Path) -> None:
-    env = standin
+def test_throttled_once_still_pulls(world: Environment, cache_dir: Path) -> None:
+    env = world
     env.require(*HELPER_PARTS, "dockerd")
     env.fault("ThrottlingException", times=1, message="Rate exceeded")
     client = env.client_env(cache_dir=cache_dir)
@@ -151,12 +151,12 @@ def test_throttled_once_still_pulls(standin: Environment, cache_dir: Path) -> No
     assert env.calls() == 2  # the throttled one and its retry
 
 
-def test_access_denied_is_explained(standin: Environment, cache_dir: Path) -> None:
+def test_access_denied_is_explained(world: Environment, cache_dir: Path) -> None:
     """docker CLI 28 drops a helper's stdout error on pull (it goes on without credentials),
     so the explanation reaches the user only through the helper's stderr, which docker
     passes through. (dockerd then also falls back to plain HTTP on port 80, since a
     registry on 127.0.0.0/8 counts as insecure, and reports *that* failure.)"""
-    env = standin
+    env = world
     env.require(*HELPER_PARTS, "dockerd")
     env.fault(
         "AccessDeniedException",
@@ -186,9 +186,9 @@ def test_access_denied_is_explained(standin: Environment, cache_dir: Path) -> No
     assert not env.cache_files(cache_dir)
 
 
-def test_access_denied_is_explained_by_skopeo(standin: Environment, cache_dir: Path) -> None:
+def test_access_denied_is_explained_by_skopeo(world: Environment, cache_dir: Path) -> None:
     """skopeo (like podman) shows the helper's stdout in its error: the explanation itself."""
-    env = standin
+    env = world
     env.require(*HELPER_PARTS)
     env.fault(
         "AccessDeniedException",
@@ -207,9 +207,9 @@ def test_access_denied_is_explained_by_skopeo(standin: Environment, cache_dir: P
     )
 
 
-def test_anonymous_request_is_refused(standin: Environment, tmp_path: Path) -> None:
+def test_anonymous_request_is_refused(world: Environment, tmp_path: Path) -> None:
     """Without the helper nobody gets in: the other tests pass because of it."""
-    env = standin
+    env = world
     env.require("registry", "image", "helper")
     path = f"/v2/{REPOSITORY}/manifests/{TAG}"
     assert env.registry_status(path) == 401
@@ -231,8 +231,8 @@ def test_anonymous_request_is_refused(standin: Environment, tmp_path: Path) -> N
 
 
 # -- skopeo ----------------------------------------------------------------------------
-def test_skopeo_inspect(standin: Environment, cache_dir: Path) -> None:
-    env = standin
+def test_skopeo_inspect(world: Environment, cache_dir: Path) -> None:
+    env = world
     env.require(*HELPER_PARTS)
     client = env.client_env(cache_dir=cache_dir)
     out = ok(env, env.run(["skopeo", "inspect", f"docker://{IMAGE}"], client), "skopeo inspect")
@@ -241,9 +241,9 @@ def test_skopeo_inspect(standin: Environment, cache_dir: Path) -> None:
     assert env.calls() == 1
 
 
-def test_skopeo_copy(standin: Environment, cache_dir: Path, tmp_path: Path) -> None:
+def test_skopeo_copy(world: Environment, cache_dir: Path, tmp_path: Path) -> None:
     """ECR to ECR: the helper answers for the source and the destination."""
-    env = standin
+    env = world
     env.require(*HELPER_PARTS)
     client = env.client_env(cache_dir=cache_dir)
     tag = unique_tag()
@@ -273,8 +273,8 @@ def test_skopeo_copy(standin: Environment, cache_dir: Path, tmp_path: Path) -> N
     assert env.calls() == 1
 
 
-def test_parallel_skopeo_make_one_api_call(standin: Environment, cache_dir: Path) -> None:
-    env = standin
+def test_parallel_skopeo_make_one_api_call(world: Environment, cache_dir: Path) -> None:
+    env = world
     env.require(*HELPER_PARTS)
     client = env.client_env(cache_dir=cache_dir)
     procs = [
@@ -297,8 +297,8 @@ def test_parallel_skopeo_make_one_api_call(standin: Environment, cache_dir: Path
 
 
 # -- podman, Docker SDK ---------------------------------------------------------------
-def test_podman_pull(standin: Environment, cache_dir: Path) -> None:
-    env = standin
+def test_podman_pull(world: Environment, cache_dir: Path) -> None:
+    env = world
     env.require(*HELPER_PARTS, "podman")
     client = env.client_env(cache_dir=cache_dir)
     env.run(env.podman_argv("rmi", "--force", IMAGE), client)
@@ -320,10 +320,10 @@ print(image.id)
 """
 
 
-def test_docker_sdk_pull(standin: Environment, cache_dir: Path) -> None:
+def test_docker_sdk_pull(world: Environment, cache_dir: Path) -> None:
     """The SDK reads DOCKER_CONFIG and runs the helper itself; a child process keeps
     DOCKER_CONFIG and PATH out of the test process."""
-    env = standin
+    env = world
     env.require(*HELPER_PARTS, "dockerd", "docker_sdk")
     client = env.client_env(cache_dir=cache_dir)
     docker_rmi(env, client, IMAGE)
@@ -334,10 +334,10 @@ def test_docker_sdk_pull(standin: Environment, cache_dir: Path) -> None:
 
 
 # -- the no-override path: TLS to the real API hostname ------------------------------------
-def test_pull_through_real_api_hostname_over_tls(standin: Environment, cache_dir: Path) -> None:
+def test_pull_through_real_api_hostname_over_tls(world: Environment, cache_dir: Path) -> None:
     """No AWS_ENDPOINT_URL_ECR: botocore goes to https://api.ecr.us-east-1.amazonaws.com,
     which /etc/hosts sends to the TLS stand-in; AWS_CA_BUNDLE is the test CA."""
-    env = standin
+    env = world
     env.require(*HELPER_PARTS, "standin_tls", "dockerd")
     client = env.client_env(cache_dir=cache_dir, tls_api=True)
     assert "AWS_ENDPOINT_URL_ECR" not in client
