@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from environment import ECR_HOST, IMAGE, Environment
+from environment import API_HOST, ECR_HOST, IMAGE, Environment
 
 WIDTH = 78
 BOLD, DIM, GREEN, RED, RESET = (
@@ -43,7 +43,39 @@ def note(text: str) -> None:
 
 
 def log(message: str) -> None:
-    note(f"   {message}")
+    # The per-part "ready" lines are summed up in a table afterwards; show the rest.
+    if not message.endswith("s)") or ": ready (" not in message:
+        note(f"   {message}")
+
+
+def describe(env: Environment) -> None:
+    """What runs where, one line per part, with the reason for any part that cannot run."""
+    rows = [
+        (
+            "packages",
+            "Debian packages",
+            "docker.io, docker-registry, skopeo, podman, apache2-utils",
+        ),
+        ("helper", "credential helper", env.helper),
+        ("trust", "test CA in the trust store", "for dockerd, docker, skopeo, podman"),
+        ("hosts", "/etc/hosts", f"{ECR_HOST} -> 127.0.0.1, {API_HOST} -> 127.0.0.2"),
+        ("standin", "ECR API stand-in (HTTP)", env.standin_url),
+        ("standin_tls", "ECR API stand-in (TLS)", f"{env.standin_tls_url} on 127.0.0.2:443"),
+        ("registry", "registry (htpasswd: AWS)", f"https://{ECR_HOST} on 127.0.0.1:443"),
+        ("image", "test image (built offline)", IMAGE),
+        ("plain_registry", "registry that is not ECR", f"http://{env.plain_host}"),
+        ("dockerd", "dockerd (own data root)", env.docker_host if env.work else ""),
+        ("podman", "podman (private storage)", ""),
+        ("docker_sdk", "Docker SDK for Python", ""),
+    ]
+    for part, title, where in rows:
+        state = env.status.get(part, ("skip", "not set up"))
+        if state is None:
+            print(f"  {GREEN}ok{RESET}    {title:28} {where}")
+        else:
+            print(
+                f"  {RED}{'skip' if state[0] == 'skip' else 'BROKEN'}{RESET}  {title:28} {state[1]}"
+            )
 
 
 def mask_secret(answer: dict[str, str]) -> dict[str, str]:
@@ -71,7 +103,7 @@ def demo(env: Environment) -> int:
     note("   (first run on a fresh machine installs Debian packages: this can take minutes)")
     started = time.monotonic()
     env.up()
-    print(env.summary())
+    describe(env)
     print(f"set up in {time.monotonic() - started:.1f} s")
     missing = [
         p for p in ("helper", "standin", "registry", "image", "docker_config") if not env.ready(p)
@@ -120,7 +152,10 @@ def demo(env: Environment) -> int:
     heading(5, "API calls made: one token, then cache hits")
     shell("curl $STANDIN/_standin/calls")
     print(json.dumps(env.standin_control("calls")))
-    note("   one GetAuthorizationToken for the helper call and the pull: the pull was a cache hit")
+    if env.calls() == 1:
+        note(
+            "   one GetAuthorizationToken for the helper call and the pull: the pull hit the cache"
+        )
 
     heading(6, "The cache entry (AWS_ECR_CACHE_DIR)")
     shell(f"ls -la {cache}")
@@ -152,9 +187,11 @@ def main() -> int:
     except KeyboardInterrupt:
         print("\ninterrupted")
     finally:
-        heading(7, "Tearing down")
+        with contextlib.suppress(Exception):  # e.g. stdout closed by `| head`
+            heading(7, "Tearing down")
         env.down()
-        print("everything stopped; /etc/hosts and the trust store restored")
+        with contextlib.suppress(Exception):
+            print("everything stopped; /etc/hosts and the trust store restored")
     return code
 
 

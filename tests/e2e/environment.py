@@ -163,7 +163,12 @@ class Environment:
     """Set up with :meth:`up`, tear down with :meth:`down` (both idempotent)."""
 
     def __init__(self, log: Callable[[str], None] = _say, workdir: str | None = None) -> None:
-        self.log = log
+        def safe_log(message: str) -> None:
+            # A closed stdout (``demo | head``) must not stop a teardown half-way.
+            with contextlib.suppress(Exception):
+                log(message)
+
+        self.log = safe_log
         self._workdir_arg = workdir
         self.work: Path | None = None
         # part name -> None (ready) or ("skip" | "broken", reason)
