@@ -29,8 +29,14 @@ HELPER_PARTS = ("helper", "standin", "registry", "image", "docker_config")
 DENIED_WORDS = ("accessdenied", "not authorized", "access denied")
 
 
-def ok(env: Environment, result: subprocess.CompletedProcess[str], what: str) -> str:
-    """Assert a client succeeded; on failure show its (masked) output. Returns stdout."""
+def ok(
+    env: Environment, result: subprocess.CompletedProcess[str], what: str, *, answer: bool = False
+) -> str:
+    """Assert a client succeeded and printed no secret (only the helper's own ``get``
+    ``answer`` may carry it); on failure show its masked output. Returns stdout."""
+    leaked = env.mask(result.stdout) != result.stdout and not answer
+    leaked = leaked or env.mask(result.stderr) != result.stderr
+    assert not leaked, f"{what} printed the registry password"
     if result.returncode != 0:
         pytest.fail(
             f"{what} exited {result.returncode}\n--- stdout\n{env.mask(result.stdout[-3000:])}"
@@ -97,7 +103,7 @@ def test_docker_login_and_logout(world: Environment, cache_dir: Path, tmp_path: 
     client = env.client_env(cache_dir=cache_dir, docker_config=config)
     # Fill the cache the way docker does, then log in with the same password.
     got = env.run([env.helper, "get"], client, input=ECR_HOST)
-    ok(env, got, "docker-credential-ecrpy get")
+    ok(env, got, "docker-credential-ecrpy get", answer=True)
     answer = json.loads(got.stdout)
     assert answer["Username"] == "AWS"
     assert env.cache_files(cache_dir), "get cached no token"
