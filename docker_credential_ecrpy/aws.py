@@ -54,7 +54,7 @@ def fetch_token(registry: Registry, identity_settings: IdentitySettings | None =
     config = Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         use_fips_endpoint=registry.fips,
         use_dualstack_endpoint=registry.dualstack,
         user_agent_extra=f"docker-credential-ecrpy/{__version__}",
@@ -208,15 +208,16 @@ def classify(
             f"TLS verification failed for {endpoint}: if a proxy re-signs traffic, "
             "point AWS_CA_BUNDLE at its CA certificate"
         )
+    where = f"{endpoint} (region {registry.region}, partition {registry.partition})"
     if isinstance(err, bx.ConnectTimeoutError | bx.ReadTimeoutError):
         return errors.EndpointUnreachable(
-            f"timed out talking to {endpoint} (after {MAX_ATTEMPTS} attempts): "
-            "check the network, proxy settings (HTTPS_PROXY) and AWS_ENDPOINT_URL_ECR"
+            f"timed out talking to {where} after {MAX_ATTEMPTS} attempts: check the "
+            "network, proxy settings (HTTPS_PROXY), the region and AWS_ENDPOINT_URL_ECR"
         )
     if isinstance(err, bx.EndpointConnectionError):
         return errors.EndpointUnreachable(
-            f"cannot reach {endpoint} (region {registry.region}, partition "
-            f"{registry.partition}): check the network, proxy settings and the region"
+            f"cannot reach {where}: check the network, proxy settings (HTTPS_PROXY), "
+            "the region and AWS_ENDPOINT_URL_ECR"
         )
     if isinstance(err, bx.CredentialRetrievalError | bx.PartialCredentialsError):
         return errors.NoAwsCredentials(f"AWS credentials could not be loaded: {_one_line(err)}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import platformdirs
 import pytest
-from conftest import ACCESS_KEY_ID, HOST, SECRET_ACCESS_KEY, Helper, StandIn
+from .conftest import ACCESS_KEY_ID, HOST, SECRET_ACCESS_KEY, Helper, StandIn
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HOST, Helper, StandIn
+from .conftest import HOST, Helper, StandIn
 
 from docker_credential_ecrpy import doctor
 

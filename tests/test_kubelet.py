@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import HOST, SECRET_ACCESS_KEY, Helper, StandIn
+from .conftest import HOST, SECRET_ACCESS_KEY, Helper, StandIn
 
 from docker_credential_ecrpy.kubelet import go_duration, image_registry
 
