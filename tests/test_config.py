@@ -11,11 +11,12 @@ from pathlib import Path
 
 import platformdirs
 import pytest
-from .conftest import ACCESS_KEY_ID, HOST, SECRET_ACCESS_KEY, Helper, StandIn
 from hypothesis import given
 from hypothesis import strategies as st
 
 from docker_credential_ecrpy import config, errors
+
+from .conftest import ACCESS_KEY_ID, HOST, SECRET_ACCESS_KEY, Helper, StandIn
 
 ALIAS = "registry.example.com"
 EU_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from .conftest import HOST, Helper, StandIn
 
 EU_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from .conftest import HOST, Helper, StandIn
 
 from docker_credential_ecrpy import doctor
+
+from .conftest import HOST, Helper, StandIn
 
 
 @pytest.fixture

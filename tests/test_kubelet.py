@@ -14,9 +14,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-from .conftest import HOST, SECRET_ACCESS_KEY, Helper, StandIn
 
 from docker_credential_ecrpy.kubelet import go_duration, image_registry
+
+from .conftest import HOST, SECRET_ACCESS_KEY, Helper, StandIn
 
 V1 = "credentialprovider.kubelet.k8s.io/v1"
 # Go's time.ParseDuration syntax.
