@@ -235,3 +235,19 @@ def test_credential_source(
     found_status, detail, found_source = doctor.credential_source(full)
     assert (found_status, found_source) == (status, source), detail
     assert "k" not in detail.split() and "s" not in detail.split()
+
+
+def test_colour_only_when_asked() -> None:
+    import io
+
+    checks = [
+        doctor.Check("docker", "config file", "ok", "/x/config.json"),
+        doctor.Check("executable", "on PATH", "fail", "not found"),
+    ]
+    plain, coloured = io.StringIO(), io.StringIO()
+    doctor.render(checks, plain, colour=False)
+    doctor.render(checks, coloured, colour=True)
+    assert "\033[" not in plain.getvalue()
+    assert "\033[31;1mfail\033[0m" in coloured.getvalue()
+    assert re.sub(r"\033\[[0-9;]*m", "", coloured.getvalue()) == plain.getvalue()
+    assert "1 problem(s) to fix" in plain.getvalue()
