@@ -9,6 +9,7 @@
 #   docker-credential-ecrpy-<version>-linux-<arch>.tar.gz    the same directory, archived
 #   docker-credential-ecrpy_<version>_<debian-arch>.deb      /opt/docker-credential-ecrpy
 #                                                             + /usr/bin/docker-credential-ecrpy
+#                                                             + /usr/bin/ecr-credential-provider-py
 # Reproducible: the same checkout and build venv give byte-identical archives (fixed
 # PYTHONHASHSEED, SOURCE_DATE_EPOCH from the last commit, sorted archives with fixed owners
 # and times, gzip without a name or time stamp).
@@ -86,6 +87,8 @@ mkdir -p "$deb/DEBIAN" "$deb/opt" "$deb/usr/bin"
 cp -a "$out" "$deb/opt/$name"
 rm "$deb/opt/$name/INSTALL"
 ln -s "/opt/$name/$name" "$deb/usr/bin/$name"
+# Run under this name, the binary is kubelet's image credential provider (see entry.py).
+ln -s "/opt/$name/$name" "$deb/usr/bin/ecr-credential-provider-py"
 cat >"$deb/DEBIAN/control" <<EOF
 Package: $name
 Version: $version

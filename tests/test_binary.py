@@ -189,6 +189,29 @@ def test_runs_through_a_symlink_on_path(tmp_path: Path) -> None:
     assert result.stdout.startswith(f"{NAME} {docker_credential_ecrpy.__version__}")
 
 
+def test_link_named_kubelet_provider_answers_kubelet(tmp_path: Path, helper: Helper) -> None:
+    """Run as ``ecr-credential-provider-py`` (as the .deb links it), the binary is kubelet's
+    credential provider, like the script of that name the package installs."""
+    assert EXE is not None
+    link = tmp_path / "ecr-credential-provider-py"
+    link.symlink_to(EXE)
+    document = {
+        "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+        "kind": "CredentialProviderRequest",
+        "image": f"{HOST}/app:1",
+    }
+    result = subprocess.run(
+        [str(link)], input=json.dumps(document), capture_output=True, text=True,
+        env=helper.env, timeout=60,
+    )  # fmt: skip
+    assert "Traceback" not in result.stdout + result.stderr
+    assert helper.secret not in result.stderr, "the token leaked to stderr"
+    assert result.returncode == 0, result.stdout
+    answer = json.loads(result.stdout)
+    assert answer["kind"] == "CredentialProviderResponse"
+    assert answer["auth"][HOST]["password"] == helper.secret, "not the stand-in's token"
+
+
 def test_archive_unpacks_to_directory_with_executable_and_install_note() -> None:
     assert EXE is not None
     archive = EXE.parent.with_name(EXE.parent.name + ".tar.gz")
@@ -232,7 +255,8 @@ def test_deb_installs_under_opt_with_symlink_on_path() -> None:
         ["dpkg-deb", "--contents", str(deb)], capture_output=True, text=True, check=True
     ).stdout
     assert re.search(rf"^-rwxr-xr-x root/root .* \./opt/{NAME}/{NAME}$", listing, re.M)
-    assert re.search(
-        rf"^lrwxrwxrwx root/root .* \./usr/bin/{NAME} -> /opt/{NAME}/{NAME}$", listing, re.M
-    )
+    for link in (NAME, "ecr-credential-provider-py"):
+        assert re.search(
+            rf"^lrwxrwxrwx root/root .* \./usr/bin/{link} -> /opt/{NAME}/{NAME}$", listing, re.M
+        ), f"no /usr/bin/{link} link"
     assert f"./opt/{NAME}/_internal/certifi/cacert.pem" in listing
