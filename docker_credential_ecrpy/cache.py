@@ -17,10 +17,6 @@ from __future__ import annotations
 import os
 import stat
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
 FORMAT = "ecrpy-token 1"
 SUFFIX = ".token"
 MAX_ENTRY_BYTES = 16 * 1024
@@ -28,6 +24,9 @@ MAX_ENTRY_BYTES = 16 * 1024
 CLOCK_SKEW = 60.0
 # Temporary files older than this were left by a killed writer.
 STALE_TEMP_AGE = 300.0
+# How often a process waiting for another's refresh looks at the lock again.
+LOCK_POLL = 0.02
+_FOREVER = float("inf")
 
 
 class Entry:
@@ -84,7 +83,13 @@ def decode(data: bytes) -> Entry | None:
         )
     except (KeyError, ValueError):
         return None
-    if not (entry.host and entry.username and entry.secret) or entry.expires_at <= entry.issued_at:
+    # Chained, so that NaN and infinities (which would never expire) fail too; and
+    # printable, so that a file with NUL or control bytes in a field is not served.
+    if not (0.0 < entry.issued_at < entry.expires_at < _FOREVER):
+        return None
+    if not (entry.host and entry.username and entry.secret):
+        return None
+    if not (entry.host + entry.username + entry.secret).isprintable():
         return None
     return entry
 
@@ -118,30 +123,48 @@ def usable_stale(entry: Entry, now: float, min_validity: float) -> bool:
 class KeyLock:
     """``with lock as held:``; ``held`` is False when the lock could not be had within
     the timeout (its holder hung), and the caller goes on without it rather than fail.
-    A KeyLock without a path (no cache) is always held."""
+    A KeyLock without a path (no cache) is always held.
+
+    A plain ``flock`` on a lock file that is never deleted: the kernel releases it when
+    its holder exits or is killed, and the standard library has it, where the
+    ``filelock`` package costs every waiting process an import longer than a cache hit.
+    """
 
     def __init__(self, path: str | None, timeout: float) -> None:
         self.path = path
         self.timeout = timeout
-        self._lock: Any = None
+        self._fd: int | None = None
 
     def __enter__(self) -> bool:
         if self.path is None:
             return True
-        from filelock import FileLock, Timeout  # noqa: PLC0415 - only a refresh locks
+        import fcntl  # noqa: PLC0415 - only a refresh locks
+        import time  # noqa: PLC0415
 
-        lock = FileLock(self.path, timeout=self.timeout, mode=0o600)
         try:
-            lock.acquire()
-        except (Timeout, OSError):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError:
             return False
-        self._lock = lock
-        return True
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(LOCK_POLL)
+            except OSError:
+                os.close(fd)
+                return False
+            else:
+                self._fd = fd
+                return True
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor releases the flock
+            self._fd = None
 
 
 class UnsafeCacheDir(Exception):
@@ -160,7 +183,10 @@ class TokenCache:
         if not self._check(create=False):
             return None
         try:
-            fd = os.open(self._path(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # O_NONBLOCK: a FIFO planted in place of the entry must not hang the read.
+            fd = os.open(
+                self._path(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            )
         except OSError:
             return None
         try:
@@ -203,7 +229,19 @@ class TokenCache:
             os.unlink(temp)
             raise
         os.close(fd)
-        os.rename(temp, self._path(key))
+        try:
+            try:
+                os.rename(temp, self._path(key))
+            except IsADirectoryError:
+                # Something put a directory where the entry goes; the directory it is
+                # in is ours and private, so clear it out rather than give up the cache.
+                import shutil  # noqa: PLC0415
+
+                shutil.rmtree(self._path(key), ignore_errors=True)
+                os.rename(temp, self._path(key))
+        except BaseException:
+            os.unlink(temp)
+            raise
         self._sync_directory()
 
     def remove_host(self, host: str) -> int:
@@ -235,8 +273,8 @@ class TokenCache:
                     entry = self.read(name.removesuffix(SUFFIX))
                     if entry is None or entry.expires_at <= now:
                         os.unlink(path)
-            except FileNotFoundError:
-                continue  # another process pruned it first
+            except OSError:
+                continue  # pruned by another process first, or not ours to remove
 
     # safety -------------------------------------------------------------------------------
     def _path(self, key: str) -> str:
