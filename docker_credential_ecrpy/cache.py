@@ -114,7 +114,8 @@ def refresh_due(entry: Entry, now: float, window: float | None = None) -> bool:
 def usable_stale(entry: Entry, now: float, min_validity: float) -> bool:
     """Whether a token that is due for refresh may still be served when refreshing fails:
     only with at least ``min_validity`` seconds left, never expired."""
-    return now >= entry.issued_at - CLOCK_SKEW and entry.expires_at - now >= min_validity
+    left = entry.expires_at - now
+    return now >= entry.issued_at - CLOCK_SKEW and left > 0 and left >= min_validity
 
 
 # -- storage ---------------------------------------------------------------------------------

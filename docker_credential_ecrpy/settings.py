@@ -95,11 +95,14 @@ def default_cache_dir(env: Mapping[str, str]) -> str:
     """platformdirs' user cache directory for the app.
 
     On Linux that is the XDG rule, computed here because importing platformdirs costs
-    more than a whole cache hit (``tests/test_settings.py`` holds the two to the same
+    more than a whole cache hit (``tests/test_cache_policy.py`` holds the two to the same
     answer); other platforms ask platformdirs.
     """
     if sys.platform.startswith("linux"):
-        base = env.get("XDG_CACHE_HOME", "").strip() or os.path.expanduser("~/.cache")
+        # As the XDG spec and platformdirs have it: only an absolute path counts.
+        base = env.get("XDG_CACHE_HOME", "")
+        if not base.startswith("/"):
+            base = os.path.expanduser("~/.cache")
         return os.path.join(base, APP_NAME)
     import platformdirs  # noqa: PLC0415 - see above
 
