@@ -48,7 +48,7 @@ def fetch_token(registry: Registry) -> Token:
     config = Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         use_fips_endpoint=registry.fips,
         use_dualstack_endpoint=registry.dualstack,
         user_agent_extra=f"docker-credential-ecrpy/{__version__}",

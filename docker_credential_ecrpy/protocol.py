@@ -117,7 +117,15 @@ def _read_credentials(stdin: BinaryIO) -> tuple[str, str, str]:
     return server_url.strip(), username, secret
 
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+}
 
 
 def _json_string(value: str) -> str:
@@ -126,7 +134,7 @@ def _json_string(value: str) -> str:
     for char in value:
         if char in _ESCAPES:
             out.append(_ESCAPES[char])
-        elif char < " " or not char.isascii():
+        elif not " " <= char <= "~":
             code = ord(char)
             if code > 0xFFFF:  # JSON escapes astral characters as a surrogate pair
                 code -= 0x10000

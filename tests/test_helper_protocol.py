@@ -1,0 +1,168 @@
+"""The protocol as Docker drives it: the installed executable as a subprocess, talking to
+the ECR API stand-in over HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from docker_credential_ecrpy import __version__, errors
+
+from .conftest import HOST, Helper, StandIn
+
+SPELLINGS = [
+    HOST,
+    HOST + "\n",
+    f"  https://{HOST}:443/  \n",
+    f"https://{HOST}",
+    f"{HOST}:443",
+    f"{HOST}/team/app",
+    HOST.upper(),
+]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_get_answers_every_spelling(helper: Helper, spelling: str) -> None:
+    answer = helper.answer(spelling)
+    assert answer == {"ServerURL": spelling.strip(), "Username": "AWS", "Secret": helper.secret}
+
+
+def test_get_output_is_exactly_one_json_object(helper: Helper) -> None:
+    result = helper.get()
+    assert result.returncode == 0
+    assert result.stdout.endswith("}\n")
+    assert result.stdout.count("\n") == 1
+    assert result.stderr == ""
+
+
+def test_get_for_public_ecr(helper: Helper, ecr: StandIn) -> None:
+    for host in ("public.ecr.aws", "ecr-public.aws.com"):
+        assert helper.answer(host)["Username"] == "AWS"
+    assert ecr.calls("ecr-public:GetAuthorizationToken") == 2
+    assert ecr.calls() == 0
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "docker.io",
+        "localhost:5000",
+        "ghcr.io/owner/repo",
+        f"{HOST}.evil.example",
+        "12345678901.dkr.ecr.us-east-1.amazonaws.com",
+        "nonsense with spaces",
+    ],
+)
+def test_non_ecr_hosts_are_not_found_without_any_call(
+    offline_helper: Helper, standin: StandIn, host: str
+) -> None:
+    before = standin.control("calls")
+    result = offline_helper.get(host)
+    assert (result.returncode, result.stdout) == (1, errors.NOT_FOUND + "\n")
+    assert standin.control("calls") == before
+
+
+@pytest.mark.parametrize("scenario", ["not-found", "hit"])
+def test_cheap_paths_never_import_botocore(helper: Helper, scenario: str) -> None:
+    """A not-found answer and a cache hit load nothing heavy (measured with -X importtime
+    on the package's own ``python -m`` entry point, same code as the console script)."""
+    host = "docker.io" if scenario == "not-found" else HOST
+    if scenario == "hit":
+        helper.answer()
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "docker_credential_ecrpy", "get"],
+        input=host.encode(),
+        capture_output=True,
+        env=helper.env,
+        check=False,
+    )
+    assert result.returncode == (1 if scenario == "not-found" else 0)
+    imported = {line.split("|")[-1].strip() for line in result.stderr.decode().splitlines()}
+    heavy = {"botocore", "boto3", "filelock", "platformdirs", "json", "re", "typing", "hashlib"}
+    assert not heavy & imported, f"heavy imports on the {scenario} path: {heavy & imported}"
+
+
+def test_store_is_a_no_op_for_ecr_hosts(helper: Helper, ecr: StandIn) -> None:
+    document = json.dumps({"ServerURL": HOST, "Username": "AWS", "Secret": "typed-by-user"})
+    result = helper.run("store", stdin=document + "\n")
+    assert (result.returncode, result.stdout) == (0, "")
+    assert helper.answer()["Secret"] == helper.secret  # what was typed is not served
+    assert ecr.calls() == 1
+
+
+def test_store_refuses_other_registries(helper: Helper) -> None:
+    document = json.dumps({"ServerURL": "registry.example.com", "Username": "u", "Secret": "p"})
+    result = helper.run("store", stdin=document)
+    assert result.returncode == 1
+    assert "registry.example.com is not an Amazon ECR registry" in result.stdout
+    relaxed = {**helper.env, "AWS_ECR_IGNORE_CREDS_STORAGE": "true"}
+    assert helper.run("store", stdin=document, env=relaxed).returncode == 0
+    assert helper.run("erase", stdin="registry.example.com", env=relaxed).returncode == 0
+
+
+@pytest.mark.parametrize("spelling", [HOST, f"https://{HOST}", f"http://{HOST}"])
+def test_erase_drops_the_cached_token(helper: Helper, ecr: StandIn, spelling: str) -> None:
+    helper.answer()
+    helper.answer()
+    assert ecr.calls() == 1
+    result = helper.run("erase", stdin=spelling)
+    assert (result.returncode, result.stdout) == (0, "")
+    helper.answer()
+    assert ecr.calls() == 2
+
+
+def test_erase_of_other_registries_is_not_found(helper: Helper) -> None:
+    result = helper.run("erase", stdin="docker.io")
+    assert (result.returncode, result.stdout) == (1, errors.NOT_FOUND + "\n")
+
+
+def test_list_answers_from_the_cache_only(helper: Helper) -> None:
+    assert json.loads(helper.run("list", stdin="unused").stdout) == {}
+    helper.answer()
+    helper.answer("public.ecr.aws")
+    offline = {**helper.env, "AWS_ENDPOINT_URL_ECR": "http://127.0.0.1:9"}
+    result = helper.run("list", stdin="unused", env=offline)
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == {HOST: "AWS", "public.ecr.aws": "AWS"}
+
+
+@pytest.mark.parametrize("flag", ["version", "-v", "--version"])
+def test_version(offline_helper: Helper, flag: str) -> None:
+    result = offline_helper.run(flag, stdin="")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"docker-credential-ecrpy {__version__}")
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help", "help"])
+def test_help(offline_helper: Helper, flag: str) -> None:
+    result = offline_helper.run(flag, stdin="")
+    assert result.returncode == 0
+    assert "Usage: docker-credential-ecrpy" in result.stdout
+
+
+@pytest.mark.parametrize("args", [(), ("get", "extra")])
+def test_usage_without_exactly_one_action(offline_helper: Helper, args: tuple[str, ...]) -> None:
+    result = offline_helper.run(*args, stdin="")
+    assert result.returncode == 1
+    assert "Usage: docker-credential-ecrpy" in result.stderr
+    assert result.stdout == ""
+
+
+def test_unknown_action(offline_helper: Helper) -> None:
+    result = offline_helper.run("frobnicate", stdin="")
+    assert (result.returncode, result.stdout) == (1, "unknown credential action `frobnicate`\n")
+
+
+def test_module_entry_point_matches_console_script(helper: Helper) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "docker_credential_ecrpy", "get"],
+        input=HOST.encode(),
+        capture_output=True,
+        env=helper.env,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["Secret"] == helper.secret
