@@ -528,6 +528,8 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
             f"{GO_HELPER} reached its own stand-in over TLS through a local CONNECT proxy "
             "(it ignores AWS_ENDPOINT_URL*); its hit reads a seeded ~/.ecr/cache.json"
         )
+    if os.environ.get("ECRPY_BENCH_EXE"):
+        notes.append(f"ECRPY_BENCH_EXE = {os.environ['ECRPY_BENCH_EXE']}")
     if bare.broken:
         notes.append(f"bare botocore script: not measured ({bare.broken})")
     if notes:
