@@ -124,43 +124,36 @@ def usable_stale(entry: Entry, now: float, min_validity: float) -> bool:
 class KeyLock:
     """``with lock as held:``; ``held`` is False when the lock could not be had within
     the timeout (its holder hung), and the caller goes on without it rather than fail.
-    A KeyLock without a path (no cache) is always held.
+    A KeyLock without a descriptor (no cache) is always held.
 
     A plain ``flock`` on a lock file that is never deleted: the kernel releases it when
     its holder exits or is killed, and the standard library has it, where the
     ``filelock`` package costs every waiting process an import longer than a cache hit.
     """
 
-    def __init__(self, path: str | None, timeout: float) -> None:
-        self.path = path
+    def __init__(self, fd: int | None, timeout: float) -> None:
+        self._fd = fd
         self.timeout = timeout
-        self._fd: int | None = None
 
     def __enter__(self) -> bool:
-        if self.path is None:
+        if self._fd is None:
             return True
         import fcntl  # noqa: PLC0415 - only a refresh locks
         import time  # noqa: PLC0415
 
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError:
-            return False
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    os.close(fd)
-                    return False
+                    break
                 time.sleep(LOCK_POLL)
             except OSError:
-                os.close(fd)
-                return False
-            else:
-                self._fd = fd
-                return True
+                break
+        self.__exit__()
+        return False
 
     def __exit__(self, *exc_info: object) -> None:
         if self._fd is not None:
@@ -211,9 +204,13 @@ class TokenCache:
 
     # writing: the miss path -----------------------------------------------------------
     def lock(self, key: str, timeout: float) -> KeyLock:
-        """An exclusive lock on one key, released by the kernel if its holder dies."""
+        """An exclusive lock on one key, released by the kernel if its holder dies.
+        The lock file is opened here, so that a directory we cannot write to is reported
+        as cache trouble (and the cache dropped) rather than as a lock held by another."""
         self._check(create=True)
-        return KeyLock(os.path.join(self.directory, key + ".lock"), timeout)
+        path = os.path.join(self.directory, key + ".lock")
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        return KeyLock(os.open(path, flags, 0o600), timeout)
 
     def write(self, key: str, entry: Entry) -> None:
         """Replace the entry atomically and durably."""

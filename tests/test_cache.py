@@ -47,6 +47,20 @@ PYTHON = sys.executable  # the venv's interpreter, with the package installed
 # -- helpers -------------------------------------------------------------------------------
 
 
+def _masked_repr(self: subprocess.CompletedProcess[Any]) -> str:
+    out = self.stdout or ""
+    return (
+        f"CompletedProcess(args={self.args!r}, returncode={self.returncode}, "
+        f"stdout=<{len(out)} characters, not shown>, stderr={self.stderr!r})"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_secrets_in_assertion_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest shows the objects in a failing assertion; a get's stdout holds the token."""
+    monkeypatch.setattr(subprocess.CompletedProcess, "__repr__", _masked_repr)
+
+
 def token_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.name.endswith(cache.SUFFIX))
 
@@ -462,14 +476,19 @@ def run_as_nobody(helper: Helper, env: Mapping[str, str]) -> subprocess.Complete
     return result
 
 
-def test_an_unwritable_parent_as_an_unprivileged_user(
-    helper: Helper, ecr: StandIn, nobody_home: Path
-) -> None:
+def skip_unless_nobody_can_run(helper: Helper) -> None:
+    """The venv lives under the worktree: ``nobody`` needs to read and run it."""
     probe = subprocess.run([*AS_NOBODY, helper.exe, "version"], capture_output=True, check=False)
     if probe.returncode != 0:
         reason = f"cannot run {helper.exe} as nobody: {probe.stderr.decode().strip()[:200]}"
         print(reason)
         pytest.skip(reason)
+
+
+def test_an_unwritable_parent_as_an_unprivileged_user(
+    helper: Helper, ecr: StandIn, nobody_home: Path
+) -> None:
+    skip_unless_nobody_can_run(helper)
     locked = nobody_home / "root-owned"  # 0755 root: nobody may not create in it
     locked.mkdir(mode=0o755)
     env = base_env(nobody_home / "home", ecr)
@@ -495,6 +514,27 @@ def test_an_unwritable_parent_as_an_unprivileged_user(
     made = nobody_home / "home" / ".cache" / "docker-credential-ecrpy"
     assert made.lstat().st_uid == 65534
     assert stat.S_IMODE(made.lstat().st_mode) == 0o700
+
+
+def test_a_read_only_cache_dir_as_an_unprivileged_user(
+    helper: Helper, ecr: StandIn, nobody_home: Path
+) -> None:
+    """Private and ours, but not writable: no lock, no entry; one line says so (and not
+    that another process holds the lock)."""
+    skip_unless_nobody_can_run(helper)
+    cache_dir = nobody_home / "home" / "cache"
+    cache_dir.mkdir(mode=0o500)
+    os.chown(cache_dir, 65534, 65534)
+    env = base_env(nobody_home / "home", ecr)
+    env["AWS_ECR_CACHE_DIR"] = str(cache_dir)
+    for n in (1, 2):
+        result = run_as_nobody(helper, env)
+        assert result.returncode == 0, result.stdout
+        assert warnings_in(result.stderr, WITHOUT_CACHE) == 1, result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert LOCK_WARNING not in result.stderr
+        assert ecr.calls() == n
+    assert list(cache_dir.iterdir()) == []
 
 
 # -- identity ------------------------------------------------------------------------------
