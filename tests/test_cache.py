@@ -338,6 +338,7 @@ def test_a_corrupt_entry_is_a_miss_and_is_replaced(helper: Helper, ecr: StandIn,
         assert (path.parent.parent / "planted.token").read_bytes() == valid
 
 
+@pytest.mark.slow
 def test_every_truncation_is_a_miss(helper: Helper, ecr: StandIn) -> None:
     """Each prefix of a valid entry, in place of the entry, through the real executable;
     four cache directories at a time, since each miss costs a whole botocore start."""
