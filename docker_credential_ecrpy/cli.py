@@ -12,8 +12,13 @@ import sys
 
 from . import __version__
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 USAGE = """\
 Usage: docker-credential-ecrpy <action>
+       docker-credential-ecrpy configure|doctor|kubelet [options]
 
 Docker credential helper for Amazon ECR. Docker, podman, skopeo and buildah run it with
 one of these actions and the input on stdin:
@@ -24,13 +29,24 @@ one of these actions and the input on stdin:
   list     registries with a cached token (no network)
   version  print the version (also -v, --version)
 
+Commands for people (each has --help):
+
+  configure  add credHelpers entries for ECR registries to Docker's config.json
+  doctor     explain the setup, find what is broken, time a live get
+  kubelet    answer a kubelet CredentialProviderRequest (as ecr-credential-provider-py)
+
 Wire it up in ~/.docker/config.json:
   {"credHelpers": {"123456789012.dkr.ecr.us-east-1.amazonaws.com": "ecrpy"}}
 """
 
 
+COMMANDS = ("configure", "doctor", "kubelet")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in COMMANDS:
+        return _guarded(lambda: _command(args[0], args[1:]))
     if len(args) != 1:
         sys.stderr.write(USAGE)
         return 1
@@ -41,8 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     if action in ("help", "-h", "--help"):
         sys.stdout.write(USAGE)
         return 0
+    return _guarded(lambda: _serve(action))
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    """Run an action or command; whatever escapes becomes one line, never a traceback."""
     try:
-        return _serve(action)
+        return run()
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -57,6 +78,21 @@ def main(argv: list[str] | None = None) -> int:
             "run with ECRPY_DEBUG=1 for details and please report it\n"
         )
         return 1
+
+
+def _command(name: str, args: list[str]) -> int:
+    """A command for people or for kubelet: its own module, imported only when asked."""
+    if name == "configure":
+        from . import configure  # noqa: PLC0415
+
+        return configure.main(args)
+    if name == "doctor":
+        from . import doctor  # noqa: PLC0415
+
+        return doctor.main(args)
+    from . import kubelet  # noqa: PLC0415
+
+    return kubelet.main(args)
 
 
 def _serve(action: str) -> int:
@@ -75,5 +111,6 @@ def _serve(action: str) -> int:
     except errors.HelperError as err:
         sys.stdout.write(err.message + "\n")
         return 1
-    store = EcrStore(settings, TokenSource(settings, os.environ, sys.stderr), sys.stderr)
+    tokens = TokenSource(settings, os.environ, sys.stderr)
+    store = EcrStore(settings, tokens, sys.stderr, os.environ)
     return protocol.serve(action, sys.stdin.buffer, sys.stdout, sys.stderr, store)

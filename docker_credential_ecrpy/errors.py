@@ -1,9 +1,9 @@
 """The few kinds of failure a user can see, each as one line that names cause and fix.
 
-Docker prints the helper's stdout inside its own error message, so that line is all most
-users will ever read: it must say what went wrong and what to do, and it must never carry
-a secret. Longer explanations go to stderr as a ``hint``, which Docker passes through to
-the terminal. The Go helper folds every failure into "credentials not found"; keeping the
+That line (on stdout for the client, repeated on stderr for the docker CLI, which drops
+stdout on pull and push) is all most users will ever read: it must say what went wrong
+and what to do, and it must never carry a secret. Longer explanations go to stderr as a
+``hint``. The Go helper folds every failure into "credentials not found"; keeping the
 kinds apart here is what lets us do better.
 """
 

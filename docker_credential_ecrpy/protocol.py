@@ -2,8 +2,10 @@
 
 The client runs ``docker-credential-<name> <action>``, writes the input on stdin and reads
 stdout; stderr goes straight to the user's terminal. Success is exit 0 with the answer on
-stdout; failure is exit 1 with one line on stdout, which the client shows inside its own
-error (``credentials not found in native keychain`` alone means "go on anonymously").
+stdout; failure is exit 1 with one line on stdout, which skopeo and podman show inside
+their own error (``credentials not found in native keychain`` alone means "go on
+anonymously"). The docker CLI drops that line on pull and push, so failures other than
+"not found" are repeated on stderr.
 This module owns that contract, as ``credentials/`` does in docker-credential-helpers;
 what a store does for each action is the ``Store`` given to ``serve``.
 
@@ -64,6 +66,10 @@ def serve(action: str, stdin: BinaryIO, stdout: TextIO, stderr: TextIO, store: S
             raise errors.HelperError(f"unknown credential action `{action}`")
     except errors.HelperError as err:
         stdout.write(err.message + "\n")
+        if not isinstance(err, errors.CredentialsNotFound):
+            # `docker pull` and `push` drop the helper's stdout on failure and go on
+            # without credentials; stderr is all their user will see of the cause.
+            stderr.write(f"docker-credential-ecrpy: {err.message}\n")
         if err.hint:
             stderr.write(err.hint.rstrip("\n") + "\n")
         return 1

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from typing import TextIO, TypeVar
 
     from .aws import Token
+    from .config import IdentitySettings
     from .registry import Registry
     from .settings import Settings
 
@@ -47,10 +48,10 @@ class NoCache:
         return cache.KeyLock(None, timeout)
 
 
-def _fetch(registry: Registry) -> Token:
+def _fetch(registry: Registry, identity_settings: IdentitySettings | None) -> Token:
     from .aws import fetch_token  # noqa: PLC0415 - imports botocore
 
-    return fetch_token(registry)
+    return fetch_token(registry, identity_settings)
 
 
 class TokenSource:
@@ -62,7 +63,7 @@ class TokenSource:
         env: Mapping[str, str],
         stderr: TextIO = sys.stderr,
         clock: Callable[[], float] = time.time,
-        fetch: Callable[[Registry], Token] = _fetch,
+        fetch: Callable[[Registry, IdentitySettings | None], Token] = _fetch,
     ) -> None:
         self.settings = settings
         self.env = env
@@ -73,26 +74,33 @@ class TokenSource:
             NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
         )
 
-    def key(self, registry: Registry) -> str:
+    def key(self, registry: Registry, identity_settings: IdentitySettings | None = None) -> str:
         """The cache key: the registry, its endpoint flags, and the configured identity
-        (which includes any endpoint override). Resolving no credentials."""
+        (which includes any endpoint override, and a per-registry profile or role from
+        the configuration file). Resolving no credentials."""
         return identity.cache_key(
             registry.service,
             registry.host,
             registry.account or "",
             registry.region,
             f"fips={registry.fips} dualstack={registry.dualstack}",
-            identity.fingerprint(self.env),
+            identity.fingerprint(
+                self.env, identity_settings.parts() if identity_settings is not None else ()
+            ),
         )
 
-    def get(self, registry: Registry) -> cache.Entry:
-        key = self.key(registry)
+    def get(
+        self, registry: Registry, identity_settings: IdentitySettings | None = None
+    ) -> cache.Entry:
+        """The token for ``registry``, fetched as ``identity_settings`` say (None: the
+        default AWS credential chain)."""
+        key = self.key(registry, identity_settings)
         entry = self._cached(key)
         if entry is not None and not cache.refresh_due(
             entry, self.clock(), self.settings.refresh_window
         ):
             return entry
-        return self._refresh(registry, key)
+        return self._refresh(registry, identity_settings, key)
 
     def forget(self, registry: Registry) -> int:
         """Drop every cached token for the registry's host."""
@@ -102,7 +110,9 @@ class TokenSource:
         return self._guard(self.cache.entries, [])
 
     # -- the miss path -----------------------------------------------------------------
-    def _refresh(self, registry: Registry, key: str) -> cache.Entry:
+    def _refresh(
+        self, registry: Registry, identity_settings: IdentitySettings | None, key: str
+    ) -> cache.Entry:
         # A refresh normally takes well under a second and at worst about twenty (see
         # aws.py); a waiter that outlives the timeout calls AWS itself rather than fail.
         timeout = self.settings.lock_timeout
@@ -118,13 +128,17 @@ class TokenSource:
                 entry, self.clock(), self.settings.refresh_window
             ):
                 return entry  # another process refreshed it while we waited
-            return self._fetch_and_store(registry, key, entry)
+            return self._fetch_and_store(registry, identity_settings, key, entry)
 
     def _fetch_and_store(
-        self, registry: Registry, key: str, stale: cache.Entry | None
+        self,
+        registry: Registry,
+        identity_settings: IdentitySettings | None,
+        key: str,
+        stale: cache.Entry | None,
     ) -> cache.Entry:
         try:
-            token = self.fetch(registry)
+            token = self.fetch(registry, identity_settings)
         except errors.AwsError as err:
             now = self.clock()
             if stale is not None and cache.usable_stale(stale, now, self.settings.min_validity):

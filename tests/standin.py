@@ -20,6 +20,8 @@ Control API (plain JSON over the same port, under ``/_standin/``):
     POST /_standin/fault            {"action": "GetAuthorizationToken", "times": 1,
                                      "error": "ThrottlingException", "message": "...",
                                      "status": 400, "delay": 0, "malformed": false}
+                                    (errors for STS actions such as AssumeRole are XML,
+                                    as the query protocol sends them)
 
 Run: ``python tests/standin.py --port 0 [--host 127.0.0.1] [--cert C --key K]``; it prints
 ``listening on <url>`` once it accepts connections.
@@ -77,7 +79,7 @@ class StandIn:
             elif delay:
                 time.sleep(delay)
             if fault and fault.get("error"):
-                return aws_error(fault)(environ, start_response)
+                return aws_error(fault, service)(environ, start_response)
             if action == "GetAuthorizationToken":
                 return self.token_response(request, service, fault)(environ, start_response)
         return self.moto_app(environ, start_response)
@@ -177,9 +179,21 @@ def json_response(document: Any, status: int = 200) -> Response:
     )
 
 
-def aws_error(fault: dict[str, Any]) -> Response:
-    """An error exactly as AWS JSON-protocol services send it, so botocore classifies it."""
+def aws_error(fault: dict[str, Any], service: str = "ecr") -> Response:
+    """An error exactly as the service sends it (JSON for ECR, XML for the query-protocol
+    STS), so botocore classifies it."""
     code = str(fault["error"])
+    if service == "sts":
+        from xml.sax.saxutils import escape
+
+        message = escape(str(fault.get("message", f"injected {code}")))
+        body = (
+            '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+            f"<Error><Type>Sender</Type><Code>{escape(code)}</Code>"
+            f"<Message>{message}</Message></Error>"
+            "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+        )
+        return Response(body, status=int(fault.get("status", 400)), content_type="text/xml")
     response = json_response(
         {"__type": code, "message": fault.get("message", f"injected {code}")},
         status=int(fault.get("status", 400)),

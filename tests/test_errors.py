@@ -147,3 +147,28 @@ def test_malformed_stdin(helper: Helper, data: bytes, start: str) -> None:
 def test_bad_settings(helper: Helper, name: str, value: str) -> None:
     out = failure(helper, env={**helper.env, name: value})
     assert out.startswith(f"{name}={value!r} is not a duration")
+
+
+@pytest.mark.parametrize(
+    ("host", "endpoint", "partition"),
+    [
+        ("123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu", "api.ecr.eusc-de-east-1", "aws-eusc"),
+        ("123456789012.dkr.ecr-fips.us-east-2.amazonaws.com", "ecr-fips.us-east-2", "aws"),
+        (
+            "123456789012.dkr-ecr-fips.us-gov-west-1.on.aws",
+            "ecr-fips.us-gov-west-1.api.aws",
+            "aws-us-gov",
+        ),
+        ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", "api.ecr.cn-north-1", "aws-cn"),
+    ],
+)
+def test_unreachable_region_names_endpoint_and_partition(
+    offline_helper: Helper, host: str, endpoint: str, partition: str
+) -> None:
+    """Without an endpoint override the real AWS hostname is tried (this machine has no
+    route to it): the message shows the endpoint botocore chose from the registry's
+    partition, FIPS and dual-stack flags."""
+    env = {k: v for k, v in offline_helper.env.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    out = failure(offline_helper, host, env=env)
+    assert endpoint in out
+    assert f"partition {partition})" in out

@@ -1,0 +1,221 @@
+"""``docker-credential-ecrpy configure [HOST ...]``: point Docker at this helper.
+
+Docker's ``credHelpers`` has no wildcards, so every ECR registry needs its own entry, and
+a hand edit of ``config.json`` is where setups break (a stray comma, a lost ``auths``
+entry, an old ``docker login`` that shadows the helper). This command adds the entries,
+changes nothing else, and says what it found on the way. With no HOST it asks STS who the
+current AWS identity is and configures that account's registry in the configured region,
+plus every alias of the configuration file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import shutil
+import sys
+
+from . import config, docker_config, errors, registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, TextIO
+
+HELPER = "ecrpy"
+EXECUTABLE = "docker-credential-ecrpy"
+# Partition -> the domain of its standard registry hostnames.
+DOMAINS = {
+    "aws": "amazonaws.com",
+    "aws-us-gov": "amazonaws.com",
+    "aws-cn": "amazonaws.com.cn",
+    "aws-iso": "c2s.ic.gov",
+    "aws-iso-b": "sc2s.sgov.gov",
+    "aws-iso-e": "cloud.adc-e.uk",
+    "aws-iso-f": "csp.hci.ic.gov",
+    "aws-eusc": "amazonaws.eu",
+}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stdout and exit 1, like every other
+    failure of this program."""
+
+    def error(self, message: str) -> Any:
+        sys.stdout.write(f"{self.prog}: {message} (see --help)\n")
+        sys.exit(1)
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=f"{EXECUTABLE} configure",
+        description="Add credHelpers entries for Amazon ECR registries to Docker's "
+        "config.json ($DOCKER_CONFIG/config.json, default ~/.docker/config.json). "
+        "Without HOST: the registry of the current AWS identity (one STS call) in the "
+        "configured region, and every alias of the configuration file.",
+    )
+    parser.add_argument("hosts", nargs="*", metavar="HOST", help="ECR registry hostname or alias")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="show the change as a diff; write nothing"
+    )
+    parser.add_argument(
+        "--remove-stale-auths",
+        action="store_true",
+        help="also remove `auths` entries (old `docker login`s) for these hosts",
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(
+            args.hosts,
+            dry_run=args.dry_run,
+            remove_stale_auths=args.remove_stale_auths,
+            env=os.environ,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+    except errors.HelperError as error:
+        sys.stdout.write(error.message + "\n")
+        if error.hint:
+            sys.stderr.write(error.hint.rstrip("\n") + "\n")
+        return 1
+
+
+def run(
+    hosts: list[str],
+    dry_run: bool,
+    remove_stale_auths: bool,
+    env: Mapping[str, str],
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    settings = config.load(env)
+    targets = checked_hosts(hosts, settings) if hosts else discovered_hosts(settings)
+    path = docker_config.config_path(env)
+    current = docker_config.load(path)
+    document, changes = updated(current.document, targets, remove_stale_auths, path)
+    if current.exists:
+        out.write(f"Docker config: {path}\n")
+    else:
+        out.write(f"Docker config: {path} (new file)\n")
+    for line in changes:
+        out.write(f"  {line}\n")
+    warn_shadowing(document, targets, err)
+    if document == current.document and current.exists:
+        out.write("Nothing to change.\n")
+    elif dry_run:
+        write_diff(current.text or "", docker_config.dumps(document), path, out)
+        out.write("Dry run: nothing was written.\n")
+    else:
+        try:
+            backup = docker_config.save(path, document, current.text)
+        except OSError as error:
+            raise errors.ConfigError(
+                f"cannot write {path}: {error.strerror or error}; nothing was changed"
+            ) from None
+        out.write(f"Wrote {path}" + (f" (old file kept as {backup})" if backup else "") + "\n")
+    if shutil.which(EXECUTABLE, path=env.get("PATH")) is None:
+        err.write(
+            f"warning: {EXECUTABLE} is not on PATH ({env.get('PATH', '')}); Docker will "
+            "fail with `executable file not found`: add its directory to PATH\n"
+        )
+    return 0
+
+
+def checked_hosts(hosts: list[str], settings: config.Config) -> list[str]:
+    """Bare hostnames of the given ECR registries or aliases; an error for anything else
+    (a credHelpers entry for another registry would break its pulls)."""
+    found: list[str] = []
+    for given in hosts:
+        host = registry.hostname(given)
+        if registry.parse(host) is None and settings.alias(host) is None:
+            where = f" or {settings.path}" if settings.path else ""
+            raise errors.BadInput(
+                f"{given!r} is not an Amazon ECR registry hostname (such as "
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com or public.ecr.aws) nor an "
+                f"alias in the configuration file{where}"
+            )
+        if host not in found:
+            found.append(host)
+    return found
+
+
+def discovered_hosts(settings: config.Config) -> list[str]:
+    """The current identity's registry in the configured region, then every alias."""
+    from . import aws  # noqa: PLC0415 - imports botocore
+
+    account, region = aws.caller_account()
+    if region is None:
+        raise errors.ConfigError(
+            "no AWS region configured: set AWS_REGION, or `region` in ~/.aws/config, "
+            "or name the registries: configure HOST ..."
+        )
+    domain = DOMAINS.get(config.partition_of(region), "amazonaws.com")
+    hosts = [f"{account}.dkr.ecr.{region}.{domain}"]
+    hosts.extend(entry.name for entry in settings.aliases() if entry.name not in hosts)
+    return hosts
+
+
+def updated(
+    document: dict[str, Any], hosts: list[str], remove_stale_auths: bool, path: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The new document (the old one untouched) and a line per change."""
+    new = copy.deepcopy(document)
+    helpers = new.setdefault("credHelpers", {})
+    if not isinstance(helpers, dict):
+        raise errors.ConfigError(
+            f"credHelpers in {path} is not a JSON object; fix it by hand, nothing was changed"
+        )
+    changes: list[str] = []
+    for host in hosts:
+        before = helpers.get(host)
+        if before == HELPER:
+            changes.append(f"= {host}: already uses {HELPER}")
+            continue
+        helpers[host] = HELPER
+        was = f" (was {before})" if before is not None else ""
+        changes.append(f"+ {host}: {HELPER}{was}")
+    auths = new.get("auths")
+    if remove_stale_auths and isinstance(auths, dict):
+        for key in list(auths):
+            if registry.hostname(key) in hosts:
+                del auths[key]
+                changes.append(f"- auths[{key}] (stored credentials of an old docker login)")
+    return new, changes
+
+
+def stale_auths(document: Mapping[str, Any], hosts: list[str]) -> list[str]:
+    """``auths`` keys for the hosts: stored logins that may shadow the helper."""
+    auths = document.get("auths")
+    if not isinstance(auths, dict):
+        return []
+    return [key for key in auths if registry.hostname(key) in hosts]
+
+
+def warn_shadowing(document: Mapping[str, Any], hosts: list[str], err: TextIO) -> None:
+    for key in stale_auths(document, hosts):
+        err.write(
+            f"warning: auths has stored credentials for {key} (an old `docker login`); "
+            "some clients use them instead of the helper, and they expire after 12 hours: "
+            "rerun with --remove-stale-auths, or run `docker logout "
+            f"{registry.hostname(key)}`\n"
+        )
+
+
+def write_diff(old: str, new: str, path: str, out: TextIO) -> None:
+    import difflib  # noqa: PLC0415
+
+    if old and not old.endswith("\n"):
+        old += "\n"  # Docker writes no final newline; do not show that as a change
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        (new + "\n").splitlines(keepends=True),
+        fromfile=path,
+        tofile=path + " (new)",
+    )
+    for line in lines:
+        out.write(line if line.endswith("\n") else line + "\n")

@@ -1,0 +1,158 @@
+"""Docker's ``config.json``: find it, read it strictly, and rewrite it without ever
+leaving a broken file behind.
+
+The file holds more than credential settings (proxies, plugins, a credsStore, old
+``auths`` with real passwords), and many tools read it; so an edit keeps every key it
+does not mean to change, writes the way Docker itself writes (tab indentation, non-ASCII
+as UTF-8), keeps the file's mode, makes a backup of the old contents,
+and replaces the file atomically: a temporary file in the same directory, fsynced,
+renamed over the old one, and the directory fsynced. A kill at any instant leaves the old
+file or the new one. A file that is not valid JSON is refused, never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+
+from . import errors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+FILE_NAME = "config.json"
+BACKUP_SUFFIX = ".bak"
+# Temporary files older than this were left by a killed writer.
+STALE_TEMP_AGE = 300.0
+MAX_BYTES = 16 << 20
+
+
+def config_dir(env: Mapping[str, str]) -> str:
+    """``$DOCKER_CONFIG``, else ``~/.docker``: where every Docker-compatible client looks."""
+    return os.path.expanduser(env.get("DOCKER_CONFIG") or "~/.docker")
+
+
+def config_path(env: Mapping[str, str]) -> str:
+    return os.path.join(config_dir(env), FILE_NAME)
+
+
+class DockerConfig:
+    """The parsed file, and the text it was parsed from (None when there is no file)."""
+
+    def __init__(self, path: str, document: dict[str, Any], text: str | None) -> None:
+        self.path = path
+        self.document = document
+        self.text = text
+
+    @property
+    def exists(self) -> bool:
+        return self.text is not None
+
+
+def load(path: str) -> DockerConfig:
+    """The file at ``path``; an empty document when it does not exist; a ConfigError
+    when it cannot be read or is not a JSON object."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        return DockerConfig(path, {}, None)
+    except OSError as err:
+        raise errors.ConfigError(f"cannot read {path}: {err.strerror or err}") from None
+    if len(data) > MAX_BYTES:
+        raise errors.ConfigError(f"{path} is larger than {MAX_BYTES >> 20} MiB; not touching it")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.ConfigError(f"{path} is not UTF-8 text; not touching it") from None
+    if not text.strip():  # Docker treats an empty file as an empty configuration
+        return DockerConfig(path, {}, text)
+    try:
+        document = json.loads(text)
+    except ValueError as err:
+        raise errors.ConfigError(
+            f"{path} is not valid JSON ({err}); fix or move it, nothing was changed"
+        ) from None
+    if not isinstance(document, dict):
+        raise errors.ConfigError(f"{path} is not a JSON object; nothing was changed")
+    return DockerConfig(path, document, text)
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """JSON as Docker writes it (``json.MarshalIndent(config, "", "\\t")``)."""
+    return json.dumps(document, indent="\t", ensure_ascii=False)
+
+
+def save(path: str, document: Mapping[str, Any], old_text: str | None) -> str | None:
+    """Replace the file with ``document``; the backup's path (None for a new file).
+
+    A symlinked ``config.json`` (dotfile managers) is followed, as Docker does, so the
+    link stays a link. The mode of the old file is kept; a new file is 0600, because
+    ``auths`` may hold passwords. Run as root (``sudo``) on someone's file, the file
+    keeps its owner, so that user can still read it.
+    """
+    target = os.path.realpath(path)
+    directory = os.path.dirname(target)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    _remove_stale_temps(directory, os.path.basename(target))
+    owner: tuple[int, int] | None = None
+    try:
+        info = os.stat(target)
+        mode = stat.S_IMODE(info.st_mode)
+        if os.geteuid() == 0 and info.st_uid != 0:
+            owner = (info.st_uid, info.st_gid)
+    except FileNotFoundError:
+        mode = 0o600
+    backup = None
+    if old_text is not None:
+        backup = target + BACKUP_SUFFIX
+        _replace(backup, old_text.encode("utf-8"), mode, owner)
+    _replace(target, dumps(document).encode("utf-8"), mode, owner)
+    return backup
+
+
+def _replace(target: str, data: bytes, mode: int, owner: tuple[int, int] | None) -> None:
+    directory, name = os.path.split(target)
+    temp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        if owner is not None:
+            os.fchown(fd, *owner)
+        os.fchmod(fd, mode)  # the umask must not loosen or tighten what the file had
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(temp)
+        raise
+    os.close(fd)
+    os.rename(temp, target)
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _remove_stale_temps(directory: str, name: str) -> None:
+    """Temporary files of writers killed mid-write (ours, by their name)."""
+    prefixes = (f".{name}.", f".{name}{BACKUP_SUFFIX}.")
+    now = time.time()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for entry in names:
+        if entry.startswith(prefixes) and entry.endswith(".tmp"):
+            path = os.path.join(directory, entry)
+            try:
+                if now - os.lstat(path).st_mtime > STALE_TEMP_AGE:
+                    os.unlink(path)
+            except OSError:
+                continue

@@ -1,0 +1,556 @@
+"""``docker-credential-ecrpy doctor [HOST] [--json]``: explain the setup, find what breaks.
+
+"no basic auth credentials" is all Docker says when a helper is not used, not found, or
+fails; the cause can sit in any of half a dozen places (Docker's config.json, PATH, the
+AWS credential chain, our configuration file, the cache directory, the network). The
+doctor looks at each of them without changing anything and without showing a secret,
+and, given a HOST, runs a real ``get`` the way Docker does, timed, with the helper's own
+one-line diagnosis when it fails. The exit status is 1 when anything is broken, so it can
+gate a CI job or a node bootstrap.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from . import config, docker_config, errors, registry
+from .configure import EXECUTABLE, HELPER, ArgumentParser
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, TextIO
+
+OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
+_COLOURS = {OK: "32", INFO: "2", WARN: "33", FAIL: "31;1"}
+GET_TIMEOUT = 60.0
+
+
+class Check:
+    """One finding: a section, a short name, a status and a one-line detail."""
+
+    __slots__ = ("data", "detail", "name", "section", "status")
+
+    def __init__(self, section: str, name: str, status: str, detail: str, **data: Any) -> None:
+        self.section = section
+        self.name = name
+        self.status = status
+        self.detail = detail
+        self.data = data
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "name": self.name,
+            "status": self.status,
+            "detail": self.detail,
+            **self.data,
+        }
+
+
+def main(argv: list[str]) -> int:
+    parser = ArgumentParser(
+        prog=f"{EXECUTABLE} doctor",
+        description="Explain how Docker, AWS and this helper are set up, without secrets; "
+        "with HOST, run a live `get` for it. Exit status 1 when something is broken.",
+    )
+    parser.add_argument("host", nargs="?", metavar="HOST", help="a registry to test live")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    checks = examine(os.environ, args.host)
+    if args.json:
+        import json  # noqa: PLC0415
+
+        failed = any(check.status == FAIL for check in checks)
+        document = {"ok": not failed, "checks": [check.as_dict() for check in checks]}
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    else:
+        render(checks, sys.stdout, colour=_use_colour(sys.stdout, os.environ))
+    return 1 if any(check.status == FAIL for check in checks) else 0
+
+
+def examine(env: Mapping[str, str], host: str | None) -> list[Check]:
+    checks: list[Check] = []
+    settings, config_checks = examine_config(env)
+    checks.extend(examine_docker(env, settings, host))
+    checks.extend(examine_executable(env))
+    checks.extend(examine_aws(env))
+    checks.extend(config_checks)
+    checks.extend(examine_cache(env))
+    if host is not None:
+        checks.extend(examine_host(env, settings, host))
+    return checks
+
+
+# -- Docker's config.json -----------------------------------------------------------------
+
+
+def examine_docker(
+    env: Mapping[str, str], settings: config.Config, host: str | None
+) -> list[Check]:
+    section = "docker"
+    path = docker_config.config_path(env)
+    try:
+        current = docker_config.load(path)
+    except errors.HelperError as err:
+        return [Check(section, "config file", FAIL, err.message, path=path)]
+    checks = []
+    if current.exists:
+        checks.append(Check(section, "config file", OK, path, path=path))
+    else:
+        checks.append(
+            Check(
+                section,
+                "config file",
+                WARN,
+                f"{path} does not exist: run `{EXECUTABLE} configure`",
+                path=path,
+            )
+        )
+    document = current.document
+    helpers = _object(document, "credHelpers")
+    auths = _object(document, "auths")
+    store = document.get("credsStore") if isinstance(document.get("credsStore"), str) else None
+    if store:
+        detail = f"{store}: used for every registry without a credHelpers entry"
+        if store == HELPER:
+            detail += " (we answer 'not found' for non-ECR hosts, so they pull anonymously)"
+        checks.append(Check(section, "credsStore", INFO, detail, credsStore=store))
+    wanted = registry.hostname(host) if host else None
+    hosts: list[str] = []
+    for name in [*helpers, *auths, *([host] if host else [])]:
+        bare = registry.hostname(str(name))
+        if bare not in hosts and (
+            helpers.get(name) == HELPER
+            or registry.parse(bare) is not None
+            or settings.alias(bare) is not None
+        ):
+            hosts.append(bare)
+    for bare in hosts:
+        checks.append(_host_helper(bare, helpers, auths, store, required=bare == wanted))
+    uses_us = store == HELPER or any(check.data.get("helper") == HELPER for check in checks)
+    if not uses_us:
+        checks.append(
+            Check(
+                section,
+                "helper in use",
+                WARN,
+                f"no registry uses docker-credential-{HELPER}: run `{EXECUTABLE} configure`",
+            )
+        )
+    return checks
+
+
+def _object(document: dict[str, Any], key: str) -> dict[str, Any]:
+    value = document.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _host_helper(
+    bare: str,
+    helpers: dict[str, Any],
+    auths: dict[str, Any],
+    store: str | None,
+    required: bool,
+) -> Check:
+    """Which helper Docker uses for one registry, and whether stored auths interfere."""
+    helper = helpers.get(bare)
+    via = "credHelpers"
+    if helper is None and store:
+        helper, via = store, "credsStore"
+    shadowing = [key for key in auths if registry.hostname(str(key)) == bare]
+    if helper == HELPER:
+        status, detail = OK, f"{via} -> docker-credential-{HELPER}"
+    elif helper:
+        status, detail = WARN, f"{via} -> docker-credential-{helper}, not {HELPER}"
+    else:
+        status = FAIL if required else WARN
+        detail = f"no credential helper: run `{EXECUTABLE} configure {bare}`"
+    if shadowing:
+        status = WARN if status == OK else status
+        detail += (
+            f"; auths has stored credentials for {shadowing[0]} (an old docker login) "
+            f"that can shadow the helper: `{EXECUTABLE} configure --remove-stale-auths "
+            f"{bare}` or `docker logout {bare}`"
+        )
+    return Check("docker", bare, status, detail, host=bare, helper=helper, stale_auths=shadowing)
+
+
+# -- PATH ---------------------------------------------------------------------------------
+
+
+def examine_executable(env: Mapping[str, str]) -> list[Check]:
+    found = shutil.which(EXECUTABLE, path=env.get("PATH"))
+    if found is None:
+        return [
+            Check(
+                "executable",
+                "on PATH",
+                FAIL,
+                f"{EXECUTABLE} is not on PATH: Docker reports `executable file not found`; "
+                "add its directory to PATH",
+            )
+        ]
+    checks = [Check("executable", "on PATH", OK, found, path=found)]
+    me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if me and os.path.basename(me) == EXECUTABLE and os.path.realpath(found) != me:
+        checks.append(
+            Check(
+                "executable",
+                "other copy",
+                WARN,
+                f"Docker runs {found}, not this {me}: they may differ in version or settings",
+            )
+        )
+    return checks
+
+
+# -- AWS credential chain (inspected, never resolved) ------------------------------------
+
+
+def examine_aws(env: Mapping[str, str]) -> list[Check]:
+    from . import identity  # noqa: PLC0415
+
+    section = "aws"
+    status, detail, source = credential_source(env)
+    checks = [Check(section, "credentials", status, detail, source=source)]
+    config_file, _ = identity.config_files(env)
+    profile = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
+    region = (
+        env.get("AWS_REGION")
+        or env.get("AWS_DEFAULT_REGION")
+        or _profile_section(config_file, profile, config=True).get("region")
+    )
+    checks.append(
+        Check(
+            section,
+            "region",
+            INFO,
+            region or "none configured (registries name their own region)",
+            region=region,
+        )
+    )
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_STS"):
+        if env.get(name):
+            checks.append(Check(section, name, INFO, env[name], variable=name))
+    if env.get("AWS_CA_BUNDLE"):
+        checks.append(Check(section, "AWS_CA_BUNDLE", INFO, env["AWS_CA_BUNDLE"]))
+    return checks
+
+
+def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
+    """(status, description, source kind) of what botocore's default chain would use,
+    from environment variables and the shared files alone: no network, no secrets."""
+    from . import identity  # noqa: PLC0415
+
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        session = " with AWS_SESSION_TOKEN" if env.get("AWS_SESSION_TOKEN") else ""
+        return OK, f"environment variables (AWS_ACCESS_KEY_ID{session})", "env"
+    if env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_SECRET_ACCESS_KEY"):
+        return FAIL, "only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set", "env"
+    config_file, credentials_file = identity.config_files(env)
+    explicit = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE")
+    profile = explicit or "default"
+    conf = _profile_section(config_file, profile, config=True)
+    creds = _profile_section(credentials_file, profile, config=False)
+    if conf.get("role_arn"):
+        base = conf.get("source_profile") or conf.get("credential_source") or "web identity"
+        return OK, f"profile {profile}: assume role {conf['role_arn']} from {base}", "assume-role"
+    if env.get("AWS_ROLE_ARN") and env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+        token_file = env["AWS_WEB_IDENTITY_TOKEN_FILE"]
+        if not os.path.exists(token_file):
+            return FAIL, f"web identity token file {token_file} does not exist", "web-identity"
+        return OK, f"web identity: role {env['AWS_ROLE_ARN']} ({token_file})", "web-identity"
+    if conf.get("sso_session") or conf.get("sso_start_url"):
+        name = conf.get("sso_session") or conf.get("sso_start_url")
+        return (
+            OK,
+            f"profile {profile}: SSO ({name}); needs a current `aws sso login --profile {profile}`",
+            "sso",
+        )
+    if creds.get("aws_access_key_id"):
+        return OK, f"profile {profile}: keys in {credentials_file}", "shared-credentials-file"
+    if conf.get("credential_process"):
+        return OK, f"profile {profile}: credential_process in {config_file}", "process"
+    if conf.get("aws_access_key_id"):
+        return OK, f"profile {profile}: keys in {config_file}", "config-file"
+    if explicit and not conf and not creds:
+        return (
+            FAIL,
+            f"AWS_PROFILE={explicit} is not defined in {config_file} or {credentials_file}",
+            "profile",
+        )
+    if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+    ):
+        return OK, "container credentials endpoint (ECS/EKS pod identity)", "container"
+    if env.get("AWS_EC2_METADATA_DISABLED", "").lower() != "true":
+        return (
+            WARN,
+            "none in environment or files: the EC2 instance role (IMDS), which only exists "
+            "on EC2; elsewhere run `aws configure` or set AWS_PROFILE",
+            "instance-metadata",
+        )
+    return (
+        FAIL,
+        "no AWS credentials in environment or files, and instance metadata is disabled: "
+        "run `aws configure` or `aws sso login`, or set AWS_PROFILE",
+        "none",
+    )
+
+
+def _profile_section(path: str, profile: str, config: bool) -> dict[str, str]:
+    """One profile's settings (an empty dict when the file or profile is missing)."""
+    import configparser  # noqa: PLC0415
+
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return {}
+    name = f"profile {profile}" if config and profile != "default" else profile
+    if not parser.has_section(name):
+        return {}
+    return dict(parser.items(name))
+
+
+# -- our configuration file -------------------------------------------------------------
+
+
+def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
+    section = "config"
+    path = config.config_path(env)
+    try:
+        settings = config.load(env)
+    except errors.HelperError as err:
+        return config.EMPTY, [Check(section, "config file", FAIL, err.message, path=path)]
+    if settings.path is None:
+        return settings, [
+            Check(section, "config file", INFO, f"{path} (absent; optional)", path=path)
+        ]
+    entries = settings.entries()
+    checks = [Check(section, "config file", OK, f"{path}: {len(entries)} registries", path=path)]
+    for entry in entries:
+        words = []
+        if entry.alias:
+            words.append(f"alias of account {entry.account} in {entry.region}")
+            if entry.fips or entry.dualstack:
+                flags = [name for name in ("fips", "dualstack") if getattr(entry, name)]
+                words.append(" and ".join(flags))
+        if entry.identity is not None:
+            words.append(entry.identity.describe())
+        checks.append(Check(section, entry.name, INFO, "; ".join(words), line=entry.line))
+    return settings, checks
+
+
+# -- the token cache --------------------------------------------------------------------
+
+
+def examine_cache(env: Mapping[str, str]) -> list[Check]:
+    from . import cache  # noqa: PLC0415
+    from .settings import Settings  # noqa: PLC0415
+
+    section = "cache"
+    try:
+        settings = Settings.from_env(env)
+    except errors.HelperError as err:
+        return [Check(section, "settings", FAIL, err.message)]
+    if settings.cache_disabled:
+        return [Check(section, "directory", INFO, "disabled (AWS_ECR_DISABLE_CACHE)")]
+    directory = settings.cache_dir
+    store = cache.TokenCache(directory)
+    try:
+        entries = store.entries()
+    except (cache.UnsafeCacheDir, OSError) as err:
+        reason = str(err) if isinstance(err, cache.UnsafeCacheDir) else f"{directory}: {err}"
+        return [
+            Check(
+                section,
+                "directory",
+                WARN,
+                f"{reason}; every get calls AWS until this is fixed",
+                path=directory,
+            )
+        ]
+    checks = [
+        Check(section, "directory", OK, f"{directory} ({len(entries)} tokens)", path=directory)
+    ]
+    now = time.time()
+    for entry in entries:
+        left = entry.expires_at - now
+        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.expires_at))
+        if left <= 0:
+            status, detail = INFO, f"expired at {at} (pruned at the next refresh)"
+        else:
+            due = cache.refresh_due(entry, now, settings.refresh_window)
+            detail = f"expires {at}, in {_span(left)}" + ("; refresh due" if due else "")
+            status = OK
+        checks.append(
+            Check(section, entry.host, status, detail, host=entry.host, expires_at=entry.expires_at)
+        )
+    return checks
+
+
+# -- a live get ------------------------------------------------------------------------
+
+
+def examine_host(env: Mapping[str, str], settings: config.Config, host: str) -> list[Check]:
+    section = "get"
+    bare = registry.hostname(host)
+    target = registry.parse(bare)
+    alias = False
+    if target is None:
+        target = settings.alias(bare)
+        alias = target is not None
+    if target is None:
+        return [
+            Check(
+                section,
+                bare,
+                FAIL,
+                "not an Amazon ECR hostname, and no alias for it in the configuration file "
+                f"{config.config_path(env)}: Docker gets 'credentials not found' and pulls "
+                "anonymously",
+            )
+        ]
+    what = "ECR Public" if target.public else f"account {target.account}, region {target.region}"
+    if alias:
+        what = f"alias of {what}"
+    flags = [name for name in ("fips", "dualstack") if getattr(target, name)]
+    if flags:
+        what += f" ({', '.join(flags)})"
+    checks = [
+        Check(section, "registry", OK, what, account=target.account, region=target.region),
+    ]
+    identity_settings = None if settings.empty else settings.identity_for(target.host)
+    who = (
+        identity_settings.describe()
+        if identity_settings
+        else "the default AWS credential chain (see aws above)"
+    )
+    checks.append(Check(section, "identity", INFO, who))
+    command = _helper_command(env)
+    for attempt in ("first get", "second get"):
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                [*command, "get"],
+                input=host.encode(),
+                capture_output=True,
+                check=False,
+                env=dict(env),
+                timeout=GET_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            checks.append(Check(section, attempt, FAIL, f"no answer within {GET_TIMEOUT:.0f}s"))
+            break
+        except OSError as err:
+            checks.append(Check(section, attempt, FAIL, f"cannot run {command[0]}: {err}"))
+            break
+        elapsed = (time.monotonic() - started) * 1000
+        checks.append(_judge_get(section, attempt, done, elapsed, target.public))
+        if done.returncode != 0:
+            break
+    return checks
+
+
+def _judge_get(
+    section: str,
+    attempt: str,
+    done: subprocess.CompletedProcess[bytes],
+    elapsed_ms: float,
+    public: bool,
+) -> Check:
+    import json  # noqa: PLC0415
+
+    out = done.stdout.decode("utf-8", "replace").strip()
+    err = " ".join(done.stderr.decode("utf-8", "replace").split())
+    timing = f"{elapsed_ms:.0f} ms"
+    if done.returncode == 0:
+        try:
+            answer = json.loads(out)
+            username = str(answer["Username"])
+            valid = bool(answer["Secret"])
+        except (ValueError, KeyError, TypeError):
+            return Check(section, attempt, FAIL, f"exit 0 but not a credentials answer ({timing})")
+        if not valid:
+            return Check(section, attempt, FAIL, f"answered an empty secret ({timing})")
+        return Check(
+            section,
+            attempt,
+            OK,
+            f"credentials for user {username} in {timing}",
+            elapsed_ms=round(elapsed_ms, 1),
+        )
+    line = out.splitlines()[0] if out else "(no output)"
+    diagnosis = line
+    if line == errors.NOT_FOUND:
+        diagnosis = (
+            f"{line}: ECR Public token unavailable, Docker pulls anonymously"
+            if public
+            else f"{line}: the helper does not consider this host an ECR registry"
+        )
+    if err:
+        diagnosis += f" [stderr: {err}]"
+    status = WARN if public and line == errors.NOT_FOUND else FAIL
+    return Check(
+        section, attempt, status, f"{diagnosis} ({timing})", elapsed_ms=round(elapsed_ms, 1)
+    )
+
+
+def _helper_command(env: Mapping[str, str]) -> list[str]:
+    """What Docker would run; this copy when none is on PATH."""
+    found = shutil.which(EXECUTABLE, path=env.get("PATH"))
+    if found:
+        return [found]
+    if getattr(sys, "frozen", False):  # a PyInstaller build: the executable itself
+        return [sys.executable]
+    return [sys.executable, "-m", "docker_credential_ecrpy"]
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def render(checks: list[Check], out: TextIO, colour: bool) -> None:
+    width = max((len(check.name) for check in checks), default=0)
+    section = None
+    for check in checks:
+        if check.section != section:
+            if section is not None:
+                out.write("\n")
+            section = check.section
+            out.write(f"{_TITLES.get(section, section)}\n")
+        label = f"{check.status:<4}"
+        if colour:
+            label = f"\033[{_COLOURS[check.status]}m{label}\033[0m"
+        out.write(f"  {label}  {check.name:<{width}}  {check.detail}\n")
+    broken = sum(check.status == FAIL for check in checks)
+    warnings = sum(check.status == WARN for check in checks)
+    if broken:
+        out.write(f"\n{broken} problem(s) to fix, {warnings} warning(s).\n")
+    else:
+        out.write(f"\nNothing broken; {warnings} warning(s).\n")
+
+
+_TITLES = {
+    "docker": "Docker",
+    "executable": "Executable",
+    "aws": "AWS credentials",
+    "config": "Configuration file",
+    "cache": "Token cache",
+    "get": "Live get",
+}
+
+
+def _use_colour(stream: TextIO, env: Mapping[str, str]) -> bool:
+    return stream.isatty() and not env.get("NO_COLOR") and env.get("TERM") != "dumb"
+
+
+def _span(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"

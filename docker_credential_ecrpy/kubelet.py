@@ -1,0 +1,190 @@
+"""kubelet's credential-provider protocol (``credentialprovider.kubelet.k8s.io/v1``).
+
+kubelet runs the provider for every image that matches ``matchImages`` in its
+``CredentialProviderConfig`` and it has no cached answer for: a JSON
+``CredentialProviderRequest`` on stdin, a ``CredentialProviderResponse`` on stdout. This
+module speaks that protocol on top of the same core as the Docker helper (hostname
+parsing, aliases and identities of the configuration file, the token cache, the error
+kinds), so one installation serves Docker, podman and Kubernetes nodes alike.
+
+Decisions, and why:
+
+- Answers use ``cacheKeyType: Registry`` (one token serves every image of a registry) and
+  a ``cacheDuration`` that ends, rounded down to the minute, before the point at which
+  our own cache would refresh the token; so kubelet never holds a token we would already
+  have replaced, and never one about to expire. A token served from the cache after a
+  failed refresh gets ``0s``: kubelet asks again next time.
+- Failures (AWS errors, a bad configuration file, a bad request) are one line on stderr
+  and exit status 1, with nothing on stdout: kubelet treats a non-zero exit as failure,
+  ignores stdout then, and logs stderr (at ``-v=2``); the pull then goes on without
+  credentials from this provider.
+- An image whose registry is not ECR (a ``matchImages`` glob wider than ECR), and ECR
+  Public when no token can be had, get a successful answer with an empty ``auth`` and
+  ``cacheDuration: 0s``: the pull goes on anonymously, as with Docker's "credentials not
+  found", without an error in kubelet's log for every pull.
+- The request's apiVersion is echoed: v1 (Kubernetes 1.26+) and the older v1beta1 and
+  v1alpha1 have the same fields. Any other apiVersion is an error that says which ones
+  are spoken, since kubelet would ignore an answer in the wrong version.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import errors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, BinaryIO, TextIO
+
+    from .cache import Entry
+    from .settings import Settings
+
+GROUP = "credentialprovider.kubelet.k8s.io"
+API_VERSION = f"{GROUP}/v1"
+API_VERSIONS = (API_VERSION, f"{GROUP}/v1beta1", f"{GROUP}/v1alpha1")
+PROGRAM = "ecr-credential-provider-py"
+MAX_INPUT = 64 * 1024
+NO_CACHE = "0s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``ecr-credential-provider-py`` and ``docker-credential-ecrpy kubelet``."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(
+            f"Usage: {PROGRAM}\n\nA kubelet image credential provider for Amazon ECR: "
+            "reads a CredentialProviderRequest on stdin and writes a "
+            "CredentialProviderResponse on stdout. See docs/kubelet.md.\n"
+        )
+        return 0
+    if args and args[0] in ("-v", "--version", "version"):
+        from . import __version__  # noqa: PLC0415
+
+        sys.stdout.write(f"{PROGRAM} {__version__}\n")
+        return 0
+    if args:
+        sys.stderr.write(f"{PROGRAM}: unexpected arguments {args!r}; it takes none\n")
+        return 1
+    try:
+        response = serve(sys.stdin.buffer, os.environ, sys.stderr)
+    except errors.HelperError as err:
+        sys.stderr.write(f"{PROGRAM}: {err.message}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # never a traceback in kubelet's log
+        if os.environ.get("ECRPY_DEBUG"):
+            import traceback  # noqa: PLC0415
+
+            traceback.print_exc()
+        sys.stderr.write(
+            f"{PROGRAM}: internal error ({type(err).__name__}); "
+            "run with ECRPY_DEBUG=1 for details and please report it\n"
+        )
+        return 1
+    sys.stdout.write(response)
+    return 0
+
+
+def serve(stdin: BinaryIO, env: Mapping[str, str], stderr: TextIO) -> str:
+    """The response document (JSON text) for the request on stdin."""
+    import json  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from .helper import EcrStore  # noqa: PLC0415
+    from .settings import Settings  # noqa: PLC0415
+    from .tokens import TokenSource  # noqa: PLC0415
+
+    api_version, image = read_request(stdin)
+    host = image_registry(image)
+    settings = Settings.from_env(env)
+    store = EcrStore(settings, TokenSource(settings, env, stderr), stderr, env)
+    auth: dict[str, dict[str, str]] = {}
+    duration = NO_CACHE
+    try:
+        entry = store.entry(host)
+    except errors.CredentialsNotFound as err:
+        if err.hint:
+            stderr.write(err.hint.rstrip("\n") + "\n")
+    else:
+        auth[host] = {"username": entry.username, "password": entry.secret}
+        duration = go_duration(cache_seconds(entry, settings, time.time()))
+    response: dict[str, Any] = {
+        "apiVersion": api_version,
+        "kind": "CredentialProviderResponse",
+        "cacheKeyType": "Registry",
+        "cacheDuration": duration,
+        "auth": auth,
+    }
+    return json.dumps(response) + "\n"
+
+
+def read_request(stdin: BinaryIO) -> tuple[str, str]:
+    """(apiVersion, image) of the request; BadInput for anything else."""
+    import json  # noqa: PLC0415
+
+    data = stdin.read(MAX_INPUT + 1)
+    if len(data) > MAX_INPUT:
+        raise errors.BadInput(f"request on stdin is larger than {MAX_INPUT // 1024} KiB")
+    try:
+        request = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise errors.BadInput(
+            "stdin is not a JSON CredentialProviderRequest (this mode is for kubelet; "
+            "Docker runs `docker-credential-ecrpy get`)"
+        ) from None
+    if not isinstance(request, dict):
+        raise errors.BadInput("the CredentialProviderRequest on stdin is not a JSON object")
+    api_version = request.get("apiVersion")
+    if api_version not in API_VERSIONS:
+        raise errors.BadInput(
+            f"unsupported apiVersion {api_version!r} in the CredentialProviderRequest; "
+            f"this provider speaks {', '.join(API_VERSIONS)}: set apiVersion "
+            f"{API_VERSION} for it in kubelet's CredentialProviderConfig"
+        )
+    kind = request.get("kind", "CredentialProviderRequest")
+    if kind != "CredentialProviderRequest":
+        raise errors.BadInput(f"expected kind CredentialProviderRequest on stdin, not {kind!r}")
+    image = request.get("image")
+    if not isinstance(image, str) or not image.strip() or not image.isprintable():
+        raise errors.BadInput("the CredentialProviderRequest has no image")
+    return str(api_version), image.strip()
+
+
+def image_registry(image: str) -> str:
+    """The registry host of an image reference, as the auth key kubelet matches on:
+    the first path component when it looks like a host (has a dot or a port, or is
+    localhost), else Docker Hub."""
+    name = image.split("@", 1)[0]
+    first, slash, _ = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first.lower()
+    return "docker.io"
+
+
+def cache_seconds(entry: Entry, settings: Settings, now: float) -> float:
+    """How long kubelet may keep the token: until our own refresh point."""
+    window = settings.refresh_window
+    if window is None:
+        window = (entry.expires_at - entry.issued_at) / 2
+    return entry.expires_at - window - now
+
+
+def go_duration(seconds: float) -> str:
+    """A Go ``time.Duration`` string, rounded down to the minute (to the second under
+    one minute): ``5h59m0s``, ``42m0s``, ``30s``, ``0s``."""
+    total = int(seconds)
+    if total <= 0:
+        return NO_CACHE
+    if total >= 60:
+        total -= total % 60
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"

@@ -1,0 +1,451 @@
+"""The configuration file: aliases and per-registry identities, through real ``get`` runs
+against the API stand-in, and every kind of bad file as one line naming file, line, key."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import platformdirs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from docker_credential_ecrpy import config, errors
+
+from .conftest import ACCESS_KEY_ID, HOST, SECRET_ACCESS_KEY, Helper, StandIn
+
+ALIAS = "registry.example.com"
+EU_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+ROLE = "arn:aws:iam::123456789012:role/ecr-pull"
+
+
+def write_config(home: Path, text: str) -> Path:
+    path = home / "ecrpy.toml"
+    path.write_text(text)
+    return path
+
+
+def with_config(helper: Helper, path: Path, **extra: str) -> dict[str, str]:
+    return {**helper.env, "ECRPY_CONFIG": str(path), **extra}
+
+
+def profile_keys(*names: str) -> str:
+    """A shared credentials file with the dummy keys under each profile name."""
+    return "".join(
+        f"[{name}]\naws_access_key_id = {ACCESS_KEY_ID}\n"
+        f"aws_secret_access_key = {SECRET_ACCESS_KEY}\n"
+        for name in names
+    )
+
+
+def without_env_keys(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+
+
+# -- aliases ---------------------------------------------------------------------------------
+
+
+def test_alias_answers_for_the_alias_with_a_token_for_the_configured_registry(
+    helper: Helper, ecr: StandIn, home: Path
+) -> None:
+    path = write_config(
+        home, f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+    )
+    env = with_config(helper, path)
+    for spelling in (ALIAS, f"https://{ALIAS}", f"{ALIAS.upper()}:443/some/repo"):
+        answer = helper.answer(spelling, env=env)
+        assert answer["ServerURL"] == spelling
+        assert answer["Username"] == "AWS"
+        assert answer["Secret"] == ecr.password
+    assert ecr.calls() == 1, "all spellings of the alias share one cache entry"
+    # The cache entry is for the alias: `list` names it, `erase` drops it.
+    listed = helper.run("list", stdin="unused", env=env)
+    assert ALIAS in listed.stdout
+    assert helper.run("erase", stdin=ALIAS, env=env).returncode == 0
+    helper.answer(ALIAS, env=env)
+    assert ecr.calls() == 2
+
+
+def test_without_the_alias_the_host_is_not_ecr(helper: Helper, ecr: StandIn) -> None:
+    result = helper.get(ALIAS)
+    assert result.returncode == 1
+    assert result.stdout.strip() == errors.NOT_FOUND
+    assert ecr.calls() == 0
+
+
+def test_alias_and_real_hostname_of_the_same_registry_are_separate_entries(
+    helper: Helper, ecr: StandIn, home: Path
+) -> None:
+    path = write_config(
+        home, f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+    )
+    env = with_config(helper, path)
+    helper.answer(ALIAS, env=env)
+    helper.answer(EU_HOST, env=env)
+    assert ecr.calls() == 2
+    listed = helper.run("list", stdin="unused", env=env).stdout
+    assert ALIAS in listed and EU_HOST in listed
+
+
+def test_default_config_location_is_used(helper: Helper, ecr: StandIn, home: Path) -> None:
+    directory = home / "xdg" / "docker-credential-ecrpy"
+    directory.mkdir(parents=True)
+    (directory / "config.toml").write_text(
+        f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "us-east-1"\n'
+    )
+    env = {**helper.env, "XDG_CONFIG_HOME": str(home / "xdg")}
+    assert helper.answer(ALIAS, env=env)["Secret"] == ecr.password
+
+
+def test_default_config_dir_matches_platformdirs(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in (None, "", "   ", "/tmp/some-xdg"):
+        if value is None:
+            monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+        else:
+            monkeypatch.setenv("XDG_CONFIG_HOME", value)
+        expected = platformdirs.user_config_dir("docker-credential-ecrpy", appauthor=False)
+        assert config.default_config_dir(os.environ) == expected
+
+
+# -- per-registry profiles ---------------------------------------------------------------
+
+
+def test_per_registry_profile_supplies_the_credentials(
+    helper: Helper, ecr: StandIn, home: Path
+) -> None:
+    (home / ".aws" / "config").write_text("[profile eu]\nregion = eu-west-1\n")
+    (home / ".aws" / "credentials").write_text(profile_keys("eu"))
+    path = write_config(home, f'[registries."{EU_HOST}"]\nprofile = "eu"\n')
+    env = without_env_keys(with_config(helper, path))
+    # The default chain has no credentials at all here...
+    failed = helper.get(HOST, env=env)
+    assert failed.returncode == 1
+    assert "no AWS credentials" in failed.stdout
+    # ...so only the configured profile can have made this work.
+    assert helper.answer(EU_HOST, env=env)["Secret"] == ecr.password
+    assert ecr.calls() == 1
+
+
+def test_configured_profile_wins_over_environment_keys(helper: Helper, home: Path) -> None:
+    path = write_config(home, f'[registries."{EU_HOST}"]\nprofile = "ghost"\n')
+    result = helper.get(EU_HOST, env=with_config(helper, path))
+    assert result.returncode == 1
+    assert "'ghost'" in result.stdout and "not defined" in result.stdout
+
+
+def test_pattern_profile_applies_to_matching_hosts_only(
+    helper: Helper, ecr: StandIn, home: Path
+) -> None:
+    path = write_config(
+        home,
+        '[registries."*.dkr.ecr.eu-west-1.amazonaws.com"]\nprofile = "ghost"\n',
+    )
+    env = with_config(helper, path)
+    assert "'ghost'" in helper.get(EU_HOST, env=env).stdout
+    assert helper.answer(HOST, env=env)["Secret"] == ecr.password
+
+
+def test_profile_is_part_of_the_cache_key(helper: Helper, ecr: StandIn, home: Path) -> None:
+    (home / ".aws" / "credentials").write_text(profile_keys("one", "two"))
+    path = home / "ecrpy.toml"
+    env = with_config(helper, path)
+    for profile, calls in (("one", 1), ("one", 1), ("two", 2), ("one", 2)):
+        path.write_text(f'[registries."{HOST}"]\nprofile = "{profile}"\n')
+        helper.answer(HOST, env=env)
+        assert ecr.calls() == calls
+    path.unlink()
+    helper.answer(HOST, env={**helper.env})
+    assert ecr.calls() == 3, "the default identity has its own entry"
+
+
+# -- roles -----------------------------------------------------------------------------
+
+
+def test_role_is_assumed_through_sts_once_per_token(
+    helper: Helper, ecr: StandIn, home: Path
+) -> None:
+    path = write_config(
+        home,
+        f'[registries."{HOST}"]\nrole_arn = "{ROLE}"\nexternal_id = "ext-1"\n'
+        'session_name = "ci-pulls"\n',
+    )
+    env = with_config(helper, path)
+    assert helper.answer(HOST, env=env)["Secret"] == ecr.password
+    assert ecr.calls("sts:AssumeRole") == 1
+    assert ecr.calls() == 1
+    helper.answer(HOST, env=env)
+    assert ecr.calls("sts:AssumeRole") == 1, "a cache hit assumes no role"
+    path.write_text(f'[registries."{HOST}"]\nrole_arn = "{ROLE}"\nexternal_id = "ext-2"\n')
+    helper.answer(HOST, env=env)
+    assert ecr.calls("sts:AssumeRole") == 2, "another external id is another identity"
+    assert ecr.calls() == 2
+
+
+def test_role_for_an_alias_from_a_profile(helper: Helper, ecr: StandIn, home: Path) -> None:
+    (home / ".aws" / "credentials").write_text(profile_keys("base"))
+    path = write_config(
+        home,
+        f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+        f'profile = "base"\nrole_arn = "{ROLE}"\n',
+    )
+    env = without_env_keys(with_config(helper, path))
+    assert helper.answer(ALIAS, env=env)["Secret"] == ecr.password
+    assert ecr.calls("sts:AssumeRole") == 1
+
+
+def test_assume_role_failure_names_the_role(helper: Helper, ecr: StandIn, home: Path) -> None:
+    path = write_config(home, f'[registries."{HOST}"]\nrole_arn = "{ROLE}"\n')
+    ecr.fault("AccessDenied", action="AssumeRole", status=403, times=5)
+    result = helper.get(HOST, env=with_config(helper, path))
+    assert result.returncode == 1
+    assert ROLE in result.stdout
+    assert "assume role" in result.stdout
+    assert len(result.stdout.strip().splitlines()) == 1
+    assert ecr.calls() == 0
+
+
+# -- bad configuration -------------------------------------------------------------------
+
+BAD_FILES = [
+    # (file text, line, what the message must name)
+    (f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = \n', 3, "invalid TOML"),
+    (f'[registries."{ALIAS}"]\naccount = "123456789012"\nregoin = "eu-west-1"\n', 3, "regoin"),
+    (f'[registries."{ALIAS}"]\naccount = "12345"\nregion = "eu-west-1"\n', 2, "account"),
+    (f'[registries."{ALIAS}"]\naccount = 123456789012\nregion = "eu-west-1"\n', 2, "account"),
+    (f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "moon"\n', 3, "region"),
+    (f'[registries."{ALIAS}"]\naccount = "123456789012"\n', 1, "region is missing"),
+    (f'\n[registries."{HOST}"]\nregion = "eu-west-1"\n', 3, "ECR hostname already"),
+    ('[registries."*.example.com"]\naccount = "123456789012"\n', 2, "pattern"),
+    (f'[registries."{HOST}"]\n\nexternal_id = "x1"\n', 3, "external_id"),
+    (f'[registries."{HOST}"]\nrole_arn = "ecr-pull"\n', 2, "role_arn"),
+    (f'[registries."{HOST}"]\nprofile = "a"\nfips = "yes"\n', 3, "fips"),
+    (f'[registries."{ALIAS}"]\nprofile = "a"\n', 1, "not an Amazon ECR hostname"),
+    ('[registries."https://x.example.com/"]\nprofile = "a"\n', 1, "bare hostname"),
+    ('# comment\nprofile = "a"\n', 2, "unknown setting"),
+    (f'[registries."{HOST}"]\nprofile = ""\n', 2, "non-empty string"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "named"), BAD_FILES)
+def test_bad_config_is_one_line_naming_file_line_and_key(
+    helper: Helper, ecr: StandIn, home: Path, text: str, line: int, named: str
+) -> None:
+    path = write_config(home, text)
+    result = helper.get(HOST, env=with_config(helper, path))
+    assert result.returncode == 1
+    message = result.stdout.strip()
+    assert len(message.splitlines()) == 1
+    assert message.startswith(f"{path}:{line}: "), message
+    assert named in message
+    assert ecr.calls() == 0
+
+
+def test_bad_config_errors_name_the_key_path() -> None:
+    text = f'[registries."{ALIAS}"]\naccount = "123456789012"\nregoin = "x"\n'
+    with pytest.raises(errors.ConfigError) as caught:
+        config.parse(text.encode(), "/etc/x.toml")
+    assert caught.value.message.startswith(
+        f'/etc/x.toml:3: registries."{ALIAS}".regoin: unknown setting'
+    )
+
+
+def test_missing_explicit_config_file_is_an_error(helper: Helper, home: Path) -> None:
+    result = helper.get(HOST, env=with_config(helper, home / "nope.toml"))
+    assert result.returncode == 1
+    assert "ECRPY_CONFIG" in result.stdout and "nope.toml" in result.stdout
+
+
+def test_unreadable_config_is_an_error(helper: Helper, home: Path) -> None:
+    result = helper.get(HOST, env=with_config(helper, home))  # a directory
+    assert result.returncode == 1
+    assert str(home) in result.stdout
+
+
+def test_not_utf8_config_is_an_error(helper: Helper, home: Path) -> None:
+    path = home / "ecrpy.toml"
+    path.write_bytes(b'[registries."\xff"]\n')
+    result = helper.get(HOST, env=with_config(helper, path))
+    assert result.returncode == 1
+    assert "UTF-8" in result.stdout
+
+
+# -- pure resolution ---------------------------------------------------------------------
+
+
+def test_exact_identity_wins_over_patterns_and_patterns_go_in_order() -> None:
+    parsed = config.parse(
+        (
+            '[registries."*.dkr.ecr.eu-west-1.amazonaws.com"]\nprofile = "first"\n'
+            '[registries."*.amazonaws.com"]\nprofile = "second"\n'
+            f'[registries."{EU_HOST}"]\nrole_arn = "{ROLE}"\n'
+            f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "cn-north-1"\n'
+            "fips = true\n"
+        ).encode(),
+        "x.toml",
+    )
+    exact = parsed.identity_for(EU_HOST)
+    assert exact is not None and exact.role_arn == ROLE and exact.profile is None
+    other = parsed.identity_for("210987654321.dkr.ecr.eu-west-1.amazonaws.com")
+    assert other is not None and other.profile == "first"
+    assert (parsed.identity_for(HOST) or config.IdentitySettings()).profile == "second"
+    assert parsed.identity_for(ALIAS) is None
+    alias = parsed.alias(ALIAS)
+    assert alias is not None
+    assert (alias.host, alias.account, alias.region, alias.partition, alias.fips) == (
+        ALIAS,
+        "123456789012",
+        "cn-north-1",
+        "aws-cn",
+        True,
+    )
+    assert parsed.alias(EU_HOST) is None
+
+
+def test_hit_path_without_config_file_imports_no_toml_or_patterns(
+    helper: Helper, ecr: StandIn
+) -> None:
+    helper.answer(HOST)  # fill the cache
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "docker_credential_ecrpy", "get"],
+        input=HOST.encode(),
+        capture_output=True,
+        env=helper.env,
+        check=True,
+    )
+    modules = {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines()}
+    assert "docker_credential_ecrpy.config" in modules
+    for heavy in ("tomllib", "fnmatch", "re", "json", "botocore"):
+        assert heavy not in modules, f"{heavy} imported on a cache hit without a config file"
+
+
+# -- the compiled copy that keeps tomllib off the hit path ---------------------------------
+
+
+def test_hit_path_with_config_file_reads_the_compiled_copy(
+    helper: Helper, ecr: StandIn, home: Path
+) -> None:
+    path = write_config(
+        home,
+        f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+        '[registries."*.dkr.ecr.us-east-1.amazonaws.com"]\nsession_name = "x1"\n'
+        f'role_arn = "{ROLE}"\n',
+    )
+    env = with_config(helper, path)
+    helper.answer(ALIAS, env=env)  # a miss: parses the TOML, fills cache and compiled copy
+    helper.answer(HOST, env=env)
+    assert len(list(helper.cache_dir.glob("config-*.compiled"))) == 1
+    for host in (ALIAS, HOST):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "docker_credential_ecrpy", "get"],
+            input=host.encode(),
+            capture_output=True,
+            env=env,
+            check=True,
+        )
+        modules = {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines()}
+        for heavy in ("tomllib", "fnmatch", "re", "json", "botocore"):
+            assert heavy not in modules, f"{heavy} imported on a cache hit with a config file"
+    assert ecr.calls() == 2
+
+
+def test_an_edit_takes_effect_at_once(helper: Helper, ecr: StandIn, home: Path) -> None:
+    path = home / "ecrpy.toml"
+    env = with_config(helper, path)
+    for region, calls in (("eu-west-1", 1), ("eu-west-2", 2), ("eu-west-1", 2)):
+        # Same size each time: only the file's times and contents tell the versions apart.
+        path.write_text(f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "{region}"\n')
+        helper.answer(ALIAS, env=env)
+        assert ecr.calls() == calls
+    path.write_text(f'[registries."{ALIAS}"]\naccount = "123456789012"\nregoin = "eu-west-1"\n')
+    assert "regoin" in helper.get(ALIAS, env=env).stdout
+
+
+@pytest.mark.parametrize("damage", ["garbage", "loose-mode", "wrong-stamp"])
+def test_a_damaged_compiled_copy_is_ignored(
+    helper: Helper, ecr: StandIn, home: Path, damage: str
+) -> None:
+    path = write_config(
+        home, f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+    )
+    env = with_config(helper, path)
+    helper.answer(ALIAS, env=env)  # creates the cache directory
+    helper.answer(ALIAS, env=env)  # keeps the compiled copy there
+    (compiled,) = helper.cache_dir.glob("config-*.compiled")
+    # Each damaged copy points the alias at another account: were it trusted, the next
+    # get would miss the cache and call the API for that account.
+    text = compiled.read_text().replace("123456789012", "999999999999")
+    if damage == "garbage":
+        compiled.write_text(text.replace("\t", " "))
+    elif damage == "loose-mode":  # a copy others could have written
+        compiled.write_text(text)
+        compiled.chmod(0o644)
+    else:  # a copy of an older version of the file
+        compiled.write_text(text.replace("stamp ", "stamp 1"))
+    assert helper.answer(ALIAS, env=env)["Secret"] == ecr.password
+    assert ecr.calls() == 1, "the damaged copy was trusted"
+    # And the control: an intact edited copy *is* used (so the test can fail).
+    compiled.write_text(text)
+    compiled.chmod(0o600)
+    helper.answer(ALIAS, env=env)
+    assert ecr.calls() == 2
+
+
+def test_no_compiled_copy_without_a_cache(helper: Helper, ecr: StandIn, home: Path) -> None:
+    path = write_config(
+        home, f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+    )
+    env = with_config(helper, path, AWS_ECR_DISABLE_CACHE="1")
+    helper.answer(ALIAS, env=env)
+    assert not helper.cache_dir.exists() or not list(helper.cache_dir.iterdir())
+
+
+def test_compiled_form_round_trips() -> None:
+    from docker_credential_ecrpy import config_cache
+
+    parsed = config.parse(
+        (
+            f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+            'dualstack = true\nprofile = "p"\n'
+            f'[registries."*.amazonaws.com"]\nrole_arn = "{ROLE}"\nexternal_id = "e1"\n'
+            'session_name = "s1"\n'
+            f'[registries."{HOST}"]\nprofile = "q"\n'
+        ).encode(),
+        "/x/y.toml",
+    )
+    again = config_cache.decode(config_cache.encode(parsed, "1:2:3"), "/x/y.toml", "1:2:3")
+    assert again is not None
+    assert config_cache.decode(config_cache.encode(parsed, "1:2:3"), "/x/y.toml", "1:2:4") is None
+
+    def flat(cfg: config.Config) -> list[tuple[object, ...]]:
+        return [
+            (
+                e.name,
+                e.line,
+                e.account,
+                e.region,
+                e.fips,
+                e.dualstack,
+                None if e.identity is None else e.identity.parts(),
+            )
+            for e in cfg.entries()
+        ]
+
+    assert flat(again) == flat(parsed)
+
+
+@given(
+    name=st.text(alphabet="abc.-*?1", max_size=12),
+    pattern=st.text(alphabet="abc.-*?1", max_size=8),
+)
+def test_glob_match_agrees_with_fnmatch(name: str, pattern: str) -> None:
+    assert config.glob_match(name, pattern) == fnmatch.fnmatchcase(name, pattern)
+
+
+def test_control_characters_are_refused() -> None:
+    with pytest.raises(errors.ConfigError) as caught:
+        config.parse(f'[registries."{HOST}"]\nprofile = "a\\tb"\n'.encode(), "x.toml")
+    assert "control characters" in caught.value.message

@@ -1,0 +1,253 @@
+"""``doctor``: a working setup passes, each kind of broken setup is named with its fix and
+fails the exit status, ``--json`` parses, and no secret is ever shown."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from docker_credential_ecrpy import doctor
+
+from .conftest import HOST, Helper, StandIn
+
+
+@pytest.fixture
+def setup(helper: Helper, home: Path) -> dict[str, str]:
+    """A working installation: the helper on PATH and configured for HOST."""
+    docker_dir = home / "dockercfg"
+    docker_dir.mkdir()
+    (docker_dir / "config.json").write_text(
+        json.dumps({"credHelpers": {HOST: "ecrpy"}, "auths": {}}, indent="\t")
+    )
+    path = f"{Path(helper.exe).parent}{os.pathsep}{helper.env['PATH']}"
+    return {**helper.env, "PATH": path, "DOCKER_CONFIG": str(docker_dir)}
+
+
+def run_json(helper: Helper, env: dict[str, str], *args: str) -> tuple[int, Any]:
+    result = helper.run("doctor", "--json", *args, stdin="", env=env)
+    return result.returncode, json.loads(result.stdout)
+
+
+def find(document: Any, section: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [
+        check
+        for check in document["checks"]
+        if check["section"] == section and (name is None or check["name"] == name)
+    ]
+
+
+def failures(document: Any) -> list[dict[str, Any]]:
+    return [check for check in document["checks"] if check["status"] == "fail"]
+
+
+def test_working_setup(helper: Helper, ecr: StandIn, setup: dict[str, str]) -> None:
+    code, document = run_json(helper, setup, HOST)
+    assert code == 0, failures(document)
+    assert document["ok"] is True
+    assert find(document, "docker", HOST)[0]["status"] == "ok"
+    assert find(document, "executable", "on PATH")[0]["status"] == "ok"
+    assert find(document, "aws", "credentials")[0]["source"] == "env"
+    first, second = find(document, "get", "first get")[0], find(document, "get", "second get")[0]
+    assert first["status"] == second["status"] == "ok"
+    assert first["elapsed_ms"] > 0 and second["elapsed_ms"] > 0
+    assert ecr.calls() == 1, "the second live get was a cache hit"
+    # The cache now lists the token, with its expiry and without its secret.
+    code, document = run_json(helper, setup)
+    entry = find(document, "cache", HOST)[0]
+    assert entry["status"] == "ok" and entry["expires_at"] > 0
+    assert ecr.password not in json.dumps(document)
+
+
+def test_human_output_is_aligned_and_plain_off_a_terminal(
+    helper: Helper, ecr: StandIn, setup: dict[str, str]
+) -> None:
+    result = helper.run("doctor", HOST, stdin="", env=setup)
+    assert result.returncode == 0
+    assert "\033[" not in result.stdout
+    lines = [line for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert len(lines) >= 8
+    pattern = re.compile(r"^  (ok  |info|warn|fail)  (.*?)  +(\S.*)$")
+    columns = set()
+    for line in lines:
+        match = pattern.match(line)
+        assert match, line
+        columns.add(match.start(3))
+    assert len(columns) == 1, "details start in one column"
+    for title in ("Docker", "Executable", "AWS credentials", "Token cache", "Live get"):
+        assert title + "\n" in result.stdout
+    assert "Nothing broken" in result.stdout
+
+
+def test_not_on_path(helper: Helper, ecr: StandIn, setup: dict[str, str]) -> None:
+    env = {**setup, "PATH": "/usr/bin:/bin"}
+    code, document = run_json(helper, env)
+    assert code == 1
+    assert find(document, "executable", "on PATH")[0]["status"] == "fail"
+
+
+def test_host_without_a_helper(helper: Helper, ecr: StandIn, setup: dict[str, str]) -> None:
+    other = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    code, document = run_json(helper, setup, other)
+    assert code == 1
+    check = find(document, "docker", other)[0]
+    assert check["status"] == "fail" and "configure" in check["detail"]
+
+
+def test_stale_auths_and_other_helpers_are_warnings(
+    helper: Helper, ecr: StandIn, setup: dict[str, str]
+) -> None:
+    other = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    config = Path(setup["DOCKER_CONFIG"]) / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "credHelpers": {HOST: "ecrpy", other: "ecr-login"},
+                "auths": {f"https://{HOST}": {"auth": "QVdTOm9sZA=="}},
+            }
+        )
+    )
+    code, document = run_json(helper, setup)
+    assert code == 0
+    mine = find(document, "docker", HOST)[0]
+    assert mine["status"] == "warn" and mine["stale_auths"] == [f"https://{HOST}"]
+    assert "--remove-stale-auths" in mine["detail"]
+    assert "QVdTOm9sZA==" not in json.dumps(document)
+    assert find(document, "docker", other)[0]["helper"] == "ecr-login"
+
+
+def test_invalid_docker_config(helper: Helper, ecr: StandIn, setup: dict[str, str]) -> None:
+    (Path(setup["DOCKER_CONFIG"]) / "config.json").write_text('{"credHelpers": ')
+    code, document = run_json(helper, setup)
+    assert code == 1
+    assert "not valid JSON" in find(document, "docker", "config file")[0]["detail"]
+
+
+def test_bad_config_file(helper: Helper, ecr: StandIn, setup: dict[str, str], home: Path) -> None:
+    path = home / "ecrpy.toml"
+    path.write_text(f'[registries."{HOST}"]\nprofil = "x"\n')
+    code, document = run_json(helper, {**setup, "ECRPY_CONFIG": str(path)})
+    assert code == 1
+    detail = find(document, "config", "config file")[0]["detail"]
+    assert f"{path}:2:" in detail and "profil" in detail
+
+
+def test_config_file_entries_are_listed(
+    helper: Helper, ecr: StandIn, setup: dict[str, str], home: Path
+) -> None:
+    path = home / "ecrpy.toml"
+    path.write_text(
+        '[registries."registry.example.com"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+        'role_arn = "arn:aws:iam::123456789012:role/pull"\nexternal_id = "secret-ish"\n'
+    )
+    env = {**setup, "ECRPY_CONFIG": str(path)}
+    code, document = run_json(helper, env, "registry.example.com")
+    assert code == 1, "the alias has no credHelpers entry yet"
+    entry = find(document, "config", "registry.example.com")[0]
+    assert "alias of account 123456789012 in eu-west-1" in entry["detail"]
+    assert "role arn:aws:iam::123456789012:role/pull" in entry["detail"]
+    assert "secret-ish" not in json.dumps(document)
+    assert find(document, "get", "registry")[0]["detail"].startswith("alias of account")
+    assert find(document, "get", "first get")[0]["status"] == "ok"
+    assert ecr.calls("sts:AssumeRole") == 1
+
+
+def test_live_get_failure_is_diagnosed(helper: Helper, ecr: StandIn, setup: dict[str, str]) -> None:
+    ecr.fault("AccessDeniedException", times=10)
+    code, document = run_json(helper, setup, HOST)
+    assert code == 1
+    check = find(document, "get", "first get")[0]
+    assert check["status"] == "fail"
+    assert "ecr:GetAuthorizationToken" in check["detail"]
+    assert not find(document, "get", "second get")
+
+
+def test_no_credentials_anywhere(helper: Helper, ecr: StandIn, setup: dict[str, str]) -> None:
+    env = {
+        k: v for k, v in setup.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    code, document = run_json(helper, env, HOST)
+    assert code == 1
+    assert find(document, "aws", "credentials")[0]["status"] == "fail"
+    assert "no AWS credentials" in find(document, "get", "first get")[0]["detail"]
+
+
+def test_not_an_ecr_host(helper: Helper, ecr: StandIn, setup: dict[str, str]) -> None:
+    code, document = run_json(helper, setup, "ghcr.io")
+    assert code == 1
+    assert "not an Amazon ECR hostname" in find(document, "get", "ghcr.io")[0]["detail"]
+    assert ecr.calls() == 0
+
+
+def test_unsafe_cache_directory(helper: Helper, ecr: StandIn, setup: dict[str, str]) -> None:
+    cache = Path(setup["AWS_ECR_CACHE_DIR"])
+    cache.mkdir(mode=0o700)
+    cache.chmod(0o777)
+    code, document = run_json(helper, setup)
+    assert code == 0
+    check = find(document, "cache", "directory")[0]
+    assert check["status"] == "warn" and "open to other users" in check["detail"]
+
+
+# -- the credential-source inspection, in-process ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "credentials", "env", "status", "source"),
+    [
+        ("", "", {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}, "ok", "env"),
+        ("", "", {"AWS_ACCESS_KEY_ID": "k"}, "fail", "env"),
+        ("", "[default]\naws_access_key_id = k\n", {}, "ok", "shared-credentials-file"),
+        (
+            "[profile dev]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\n",
+            "",
+            {"AWS_PROFILE": "dev"},
+            "ok",
+            "assume-role",
+        ),
+        ("[profile sso]\nsso_session = corp\n", "", {"AWS_PROFILE": "sso"}, "ok", "sso"),
+        ("[default]\ncredential_process = /bin/creds\n", "", {}, "ok", "process"),
+        ("", "", {"AWS_PROFILE": "ghost"}, "fail", "profile"),
+        ("", "", {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/x"}, "ok", "container"),
+        ("", "", {}, "warn", "instance-metadata"),
+        ("", "", {"AWS_EC2_METADATA_DISABLED": "true"}, "fail", "none"),
+    ],
+)
+def test_credential_source(
+    tmp_path: Path,
+    config: str,
+    credentials: str,
+    env: dict[str, str],
+    status: str,
+    source: str,
+) -> None:
+    (tmp_path / "config").write_text(config)
+    (tmp_path / "credentials").write_text(credentials)
+    full = {
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        **env,
+    }
+    found_status, detail, found_source = doctor.credential_source(full)
+    assert (found_status, found_source) == (status, source), detail
+    assert "k" not in detail.split() and "s" not in detail.split()
+
+
+def test_colour_only_when_asked() -> None:
+    import io
+
+    checks = [
+        doctor.Check("docker", "config file", "ok", "/x/config.json"),
+        doctor.Check("executable", "on PATH", "fail", "not found"),
+    ]
+    plain, coloured = io.StringIO(), io.StringIO()
+    doctor.render(checks, plain, colour=False)
+    doctor.render(checks, coloured, colour=True)
+    assert "\033[" not in plain.getvalue()
+    assert "\033[31;1mfail\033[0m" in coloured.getvalue()
+    assert re.sub(r"\033\[[0-9;]*m", "", coloured.getvalue()) == plain.getvalue()
+    assert "1 problem(s) to fix" in plain.getvalue()

@@ -1,0 +1,282 @@
+"""kubelet mode: CredentialProviderRequest in, CredentialProviderResponse out, both checked
+against the ``credentialprovider.kubelet.k8s.io/v1`` schema, through the installed
+``ecr-credential-provider-py`` (and ``docker-credential-ecrpy kubelet``) against the stand-in."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from docker_credential_ecrpy.kubelet import go_duration, image_registry
+
+from .conftest import HOST, SECRET_ACCESS_KEY, Helper, StandIn
+
+V1 = "credentialprovider.kubelet.k8s.io/v1"
+# Go's time.ParseDuration syntax.
+GO_DURATION = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$"
+
+# k8s.io/kubelet/pkg/apis/credentialprovider/v1 types.go, as JSON Schema.
+REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "image"],
+    "properties": {
+        "apiVersion": {"const": V1},
+        "kind": {"const": "CredentialProviderRequest"},
+        "image": {"type": "string", "minLength": 1},
+        "serviceAccountToken": {"type": "string"},
+        "serviceAccountAnnotations": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+        },
+    },
+    "additionalProperties": False,
+}
+RESPONSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "cacheKeyType"],
+    "properties": {
+        "apiVersion": {"const": V1},
+        "kind": {"const": "CredentialProviderResponse"},
+        "cacheKeyType": {"enum": ["Image", "Registry", "Global"]},
+        "cacheDuration": {"type": "string", "pattern": GO_DURATION},
+        "auth": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["username", "password"],
+                "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+                "additionalProperties": False,
+            },
+        },
+    },
+    "additionalProperties": False,
+}
+
+
+def provider_commands(helper: Helper) -> list[list[str]]:
+    """Both ways to run kubelet mode: the console script kubelet is configured with,
+    and the subcommand (the only one for a single-file build under ECRPY_TEST_EXE)."""
+    commands = [[helper.exe, "kubelet"]]
+    script = Path(sys.executable).parent / "ecr-credential-provider-py"
+    if not os.environ.get("ECRPY_TEST_EXE") and script.exists():
+        commands.insert(0, [str(script)])
+    return commands
+
+
+def run_provider(
+    helper: Helper,
+    stdin: str | bytes,
+    env: dict[str, str] | None = None,
+    command: list[str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """One provider run, checked for leaks: the token may appear only as a password in a
+    successful response, AWS keys nowhere; never a traceback."""
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    done = subprocess.run(
+        command or provider_commands(helper)[0],
+        input=data,
+        capture_output=True,
+        env=env or helper.env,
+        timeout=60,
+    )
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert "Traceback" not in out + err
+    assert SECRET_ACCESS_KEY not in out + err
+    assert helper.secret not in err, "the token leaked to stderr"
+    if helper.secret in out:
+        assert done.returncode == 0
+        response = json.loads(out)
+        passwords = [auth["password"] for auth in response["auth"].values()]
+        assert helper.secret in passwords
+        assert helper.secret not in json.dumps({k: v for k, v in response.items() if k != "auth"})
+    return subprocess.CompletedProcess(done.args, done.returncode, out, err)
+
+
+def request(image: str, api_version: str = V1) -> str:
+    document = {"apiVersion": api_version, "kind": "CredentialProviderRequest", "image": image}
+    if api_version == V1:
+        jsonschema.validate(document, REQUEST_SCHEMA)
+    return json.dumps(document)
+
+
+def response(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, RESPONSE_SCHEMA)
+    return document
+
+
+def seconds(duration: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)([hms])", duration))
+
+
+def test_answers_for_an_ecr_image_within_the_refresh_point(helper: Helper, ecr: StandIn) -> None:
+    for command in provider_commands(helper):
+        document = response(run_provider(helper, request(f"{HOST}/app:1.2"), command=command))
+        assert document["cacheKeyType"] == "Registry"
+        assert document["auth"] == {HOST: {"username": "AWS", "password": ecr.password}}
+        # The token lives 12 h and our cache refreshes it at half-life: kubelet must
+        # drop it before then, and should keep it almost that long.
+        assert 6 * 3600 - 180 <= seconds(document["cacheDuration"]) < 6 * 3600
+        assert document["cacheDuration"].endswith("m0s")
+    assert ecr.calls() == 1, "the second run was a cache hit"
+
+
+def test_shares_the_cache_with_docker_get(helper: Helper, ecr: StandIn) -> None:
+    response(run_provider(helper, request(f"{HOST}/team/app@sha256:{'a' * 64}")))
+    assert helper.answer(HOST)["Secret"] == ecr.password
+    assert ecr.calls() == 1
+
+
+def test_cache_duration_follows_the_refresh_window(helper: Helper, ecr: StandIn) -> None:
+    env = {**helper.env, "ECRPY_REFRESH_WINDOW": "1h"}
+    document = response(run_provider(helper, request(f"{HOST}/app"), env=env))
+    assert 11 * 3600 - 180 <= seconds(document["cacheDuration"]) < 11 * 3600
+
+
+def test_short_lived_token_gets_a_short_duration(helper: Helper, ecr: StandIn) -> None:
+    ecr.control("config", {"ttl": 600})
+    document = response(run_provider(helper, request(f"{HOST}/app")))
+    assert document["cacheDuration"] == "4m0s"
+
+
+def test_alias_image(helper: Helper, ecr: StandIn, home: Path) -> None:
+    path = home / "ecrpy.toml"
+    path.write_text(
+        '[registries."registry.example.com"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
+    )
+    env = {**helper.env, "ECRPY_CONFIG": str(path)}
+    document = response(run_provider(helper, request("registry.example.com/app:1"), env=env))
+    assert list(document["auth"]) == ["registry.example.com"]
+
+
+@pytest.mark.parametrize(
+    "image", ["nginx:1.27", "library/nginx", "ghcr.io/org/app:1", "localhost:5000/app"]
+)
+def test_other_registries_get_an_empty_answer(helper: Helper, ecr: StandIn, image: str) -> None:
+    document = response(run_provider(helper, request(image)))
+    assert document["auth"] == {}
+    assert document["cacheDuration"] == "0s"
+    assert ecr.calls() == 0
+
+
+def test_ecr_public(helper: Helper, ecr: StandIn) -> None:
+    document = response(run_provider(helper, request("public.ecr.aws/nginx/nginx:latest")))
+    assert document["auth"]["public.ecr.aws"]["password"] == ecr.password
+    assert ecr.calls("ecr-public:GetAuthorizationToken") == 1
+
+
+def test_ecr_public_failure_falls_back_to_anonymous(helper: Helper, ecr: StandIn) -> None:
+    ecr.fault("AccessDeniedException", times=5)
+    result = run_provider(helper, request("public.ecr.aws/nginx/nginx:latest"))
+    document = response(result)
+    assert document["auth"] == {} and document["cacheDuration"] == "0s"
+    assert "anonymously" in result.stderr
+
+
+def test_older_api_versions_are_answered_in_kind(helper: Helper, ecr: StandIn) -> None:
+    version = "credentialprovider.kubelet.k8s.io/v1beta1"
+    result = run_provider(helper, request(f"{HOST}/app", api_version=version))
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["apiVersion"] == version
+
+
+def test_aws_failure_is_one_line_on_stderr(helper: Helper, ecr: StandIn) -> None:
+    ecr.fault("ThrottlingException", times=10)
+    result = run_provider(helper, request(f"{HOST}/app"))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "throttled" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("stdin", "named"),
+    [
+        (request(f"{HOST}/app", "credentialprovider.kubelet.k8s.io/v2"), "unsupported apiVersion"),
+        (json.dumps({"kind": "CredentialProviderRequest", "image": "x"}), "apiVersion"),
+        (json.dumps({"apiVersion": V1, "kind": "CredentialProviderRequest"}), "no image"),
+        (json.dumps({"apiVersion": V1, "kind": "Pod", "image": HOST}), "kind"),
+        (json.dumps([V1]), "not a JSON object"),
+        (HOST, "not a JSON CredentialProviderRequest"),
+        (b"\xff\xfe", "not a JSON CredentialProviderRequest"),
+        ("", "not a JSON CredentialProviderRequest"),
+        ("x" * 70_000, "larger than"),
+    ],
+)
+def test_bad_requests_are_one_line_on_stderr(
+    helper: Helper, ecr: StandIn, stdin: str | bytes, named: str
+) -> None:
+    result = run_provider(helper, stdin)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert named in result.stderr
+    assert ecr.calls() == 0
+
+
+def test_bad_config_file_is_reported(helper: Helper, ecr: StandIn, home: Path) -> None:
+    path = home / "ecrpy.toml"
+    path.write_text("[registries\n")
+    env = {**helper.env, "ECRPY_CONFIG": str(path)}
+    result = run_provider(helper, request(f"{HOST}/app"), env=env)
+    assert result.returncode == 1
+    assert f"{path}:1:" in result.stderr
+
+
+def test_arguments(helper: Helper) -> None:
+    command = provider_commands(helper)[0]
+    assert run_provider(helper, "", command=[*command, "--help"]).returncode == 0
+    unexpected = run_provider(helper, "", command=[*command, "--frobnicate"])
+    assert unexpected.returncode == 1 and "--frobnicate" in unexpected.stderr
+
+
+# -- pure parts --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (21599.9, "5h59m0s"),
+        (21600, "6h0m0s"),
+        (3600 * 11 + 59, "11h0m0s"),
+        (3599, "59m0s"),
+        (61, "1m0s"),
+        (59.9, "59s"),
+        (0.5, "0s"),
+        (0, "0s"),
+        (-100, "0s"),
+    ],
+)
+def test_go_duration(value: float, expected: str) -> None:
+    assert go_duration(value) == expected
+    assert re.match(GO_DURATION, expected)
+    assert seconds(expected) <= max(value, 0)
+
+
+@pytest.mark.parametrize(
+    ("image", "host"),
+    [
+        (f"{HOST}/app:1", HOST),
+        (f"{HOST.upper()}/app", HOST),
+        (f"{HOST}/a/b/c@sha256:{'0' * 64}", HOST),
+        (f"{HOST}:443/app", f"{HOST}:443"),
+        ("public.ecr.aws/nginx/nginx", "public.ecr.aws"),
+        ("nginx", "docker.io"),
+        ("nginx:1.27", "docker.io"),
+        ("library/nginx@sha256:abc", "docker.io"),
+        ("localhost/app", "localhost"),
+        ("registry.example.com/app", "registry.example.com"),
+    ],
+)
+def test_image_registry(image: str, host: str) -> None:
+    assert image_registry(image) == host
