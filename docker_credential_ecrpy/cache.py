@@ -214,33 +214,18 @@ class TokenCache:
 
     def write(self, key: str, entry: Entry) -> None:
         """Replace the entry atomically and durably."""
-        self._check(create=True)
-        temp = os.path.join(self.directory, f".{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        fd = os.open(
-            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
-        try:
-            os.write(fd, encode(entry))
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(temp)
-            raise
-        os.close(fd)
-        try:
-            try:
-                os.rename(temp, self._path(key))
-            except IsADirectoryError:
-                # Something put a directory where the entry goes; the directory it is
-                # in is ours and private, so clear it out rather than give up the cache.
-                import shutil  # noqa: PLC0415
+        from . import atomic  # noqa: PLC0415 - only a refresh writes
 
-                shutil.rmtree(self._path(key), ignore_errors=True)
-                os.rename(temp, self._path(key))
-        except BaseException:
-            os.unlink(temp)
-            raise
-        self._sync_directory()
+        self._check(create=True)
+        try:
+            atomic.replace(self._path(key), encode(entry))
+        except IsADirectoryError:
+            # Something put a directory where the entry goes; the directory it is in is
+            # ours and private, so clear it out rather than give up the cache.
+            import shutil  # noqa: PLC0415
+
+            shutil.rmtree(self._path(key), ignore_errors=True)
+            atomic.replace(self._path(key), encode(entry))
 
     def remove_host(self, host: str) -> int:
         """Drop every entry for ``host`` (whatever identity fetched it); how many."""
@@ -254,7 +239,9 @@ class TokenCache:
                     os.unlink(os.path.join(self.directory, name))
                     removed += 1
         if removed:
-            self._sync_directory()
+            from .atomic import sync_directory  # noqa: PLC0415
+
+            sync_directory(self.directory)
         return removed
 
     def prune(self, now: float) -> None:
@@ -306,13 +293,6 @@ class TokenCache:
             )
         self._checked = True
         return True
-
-    def _sync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _private_to_us(info: os.stat_result) -> bool:
