@@ -23,6 +23,7 @@ $(STAMP): setup.cfg pyproject.toml
 # Install the working tree as users get it: a real (not editable) install, because an
 # editable install puts an import hook on every start and skews the cache-hit path.
 install: $(STAMP)
+	rm -rf build  # setuptools reuses it: a module deleted from the tree would live on
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --force-reinstall .
 
 test: install

@@ -17,10 +17,6 @@ from __future__ import annotations
 import os
 import stat
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
 FORMAT = "ecrpy-token 1"
 SUFFIX = ".token"
 MAX_ENTRY_BYTES = 16 * 1024
@@ -28,6 +24,9 @@ MAX_ENTRY_BYTES = 16 * 1024
 CLOCK_SKEW = 60.0
 # Temporary files older than this were left by a killed writer.
 STALE_TEMP_AGE = 300.0
+# How often a process waiting for another's refresh looks at the lock again.
+LOCK_POLL = 0.02
+_FOREVER = float("inf")
 
 
 class Entry:
@@ -84,7 +83,13 @@ def decode(data: bytes) -> Entry | None:
         )
     except (KeyError, ValueError):
         return None
-    if not (entry.host and entry.username and entry.secret) or entry.expires_at <= entry.issued_at:
+    # Chained, so that NaN and infinities (which would never expire) fail too; and
+    # printable, so that a file with NUL or control bytes in a field is not served.
+    if not (0.0 < entry.issued_at < entry.expires_at < _FOREVER):
+        return None
+    if not (entry.host and entry.username and entry.secret):
+        return None
+    if not (entry.host + entry.username + entry.secret).isprintable():
         return None
     return entry
 
@@ -109,7 +114,8 @@ def refresh_due(entry: Entry, now: float, window: float | None = None) -> bool:
 def usable_stale(entry: Entry, now: float, min_validity: float) -> bool:
     """Whether a token that is due for refresh may still be served when refreshing fails:
     only with at least ``min_validity`` seconds left, never expired."""
-    return now >= entry.issued_at - CLOCK_SKEW and entry.expires_at - now >= min_validity
+    left = entry.expires_at - now
+    return now >= entry.issued_at - CLOCK_SKEW and left > 0 and left >= min_validity
 
 
 # -- storage ---------------------------------------------------------------------------------
@@ -118,30 +124,41 @@ def usable_stale(entry: Entry, now: float, min_validity: float) -> bool:
 class KeyLock:
     """``with lock as held:``; ``held`` is False when the lock could not be had within
     the timeout (its holder hung), and the caller goes on without it rather than fail.
-    A KeyLock without a path (no cache) is always held."""
+    A KeyLock without a descriptor (no cache) is always held.
 
-    def __init__(self, path: str | None, timeout: float) -> None:
-        self.path = path
+    A plain ``flock`` on a lock file that is never deleted: the kernel releases it when
+    its holder exits or is killed, and the standard library has it, where the
+    ``filelock`` package costs every waiting process an import longer than a cache hit.
+    """
+
+    def __init__(self, fd: int | None, timeout: float) -> None:
+        self._fd = fd
         self.timeout = timeout
-        self._lock: Any = None
 
     def __enter__(self) -> bool:
-        if self.path is None:
+        if self._fd is None:
             return True
-        from filelock import FileLock, Timeout  # noqa: PLC0415 - only a refresh locks
+        import fcntl  # noqa: PLC0415 - only a refresh locks
+        import time  # noqa: PLC0415
 
-        lock = FileLock(self.path, timeout=self.timeout, mode=0o600)
-        try:
-            lock.acquire()
-        except (Timeout, OSError):
-            return False
-        self._lock = lock
-        return True
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(LOCK_POLL)
+            except OSError:
+                break
+        self.__exit__()
+        return False
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor releases the flock
+            self._fd = None
 
 
 class UnsafeCacheDir(Exception):
@@ -160,7 +177,10 @@ class TokenCache:
         if not self._check(create=False):
             return None
         try:
-            fd = os.open(self._path(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # O_NONBLOCK: a FIFO planted in place of the entry must not hang the read.
+            fd = os.open(
+                self._path(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            )
         except OSError:
             return None
         try:
@@ -184,27 +204,28 @@ class TokenCache:
 
     # writing: the miss path -----------------------------------------------------------
     def lock(self, key: str, timeout: float) -> KeyLock:
-        """An exclusive lock on one key, released by the kernel if its holder dies."""
+        """An exclusive lock on one key, released by the kernel if its holder dies.
+        The lock file is opened here, so that a directory we cannot write to is reported
+        as cache trouble (and the cache dropped) rather than as a lock held by another."""
         self._check(create=True)
-        return KeyLock(os.path.join(self.directory, key + ".lock"), timeout)
+        path = os.path.join(self.directory, key + ".lock")
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        return KeyLock(os.open(path, flags, 0o600), timeout)
 
     def write(self, key: str, entry: Entry) -> None:
         """Replace the entry atomically and durably."""
+        from . import atomic  # noqa: PLC0415 - only a refresh writes
+
         self._check(create=True)
-        temp = os.path.join(self.directory, f".{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        fd = os.open(
-            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
         try:
-            os.write(fd, encode(entry))
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(temp)
-            raise
-        os.close(fd)
-        os.rename(temp, self._path(key))
-        self._sync_directory()
+            atomic.replace(self._path(key), encode(entry))
+        except IsADirectoryError:
+            # Something put a directory where the entry goes; the directory it is in is
+            # ours and private, so clear it out rather than give up the cache.
+            import shutil  # noqa: PLC0415
+
+            shutil.rmtree(self._path(key), ignore_errors=True)
+            atomic.replace(self._path(key), encode(entry))
 
     def remove_host(self, host: str) -> int:
         """Drop every entry for ``host`` (whatever identity fetched it); how many."""
@@ -218,7 +239,9 @@ class TokenCache:
                     os.unlink(os.path.join(self.directory, name))
                     removed += 1
         if removed:
-            self._sync_directory()
+            from .atomic import sync_directory  # noqa: PLC0415
+
+            sync_directory(self.directory)
         return removed
 
     def prune(self, now: float) -> None:
@@ -235,8 +258,8 @@ class TokenCache:
                     entry = self.read(name.removesuffix(SUFFIX))
                     if entry is None or entry.expires_at <= now:
                         os.unlink(path)
-            except FileNotFoundError:
-                continue  # another process pruned it first
+            except OSError:
+                continue  # pruned by another process first, or not ours to remove
 
     # safety -------------------------------------------------------------------------------
     def _path(self, key: str) -> str:
@@ -270,13 +293,6 @@ class TokenCache:
             )
         self._checked = True
         return True
-
-    def _sync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _private_to_us(info: os.stat_result) -> bool:

@@ -119,29 +119,12 @@ def encode(config: Config, stamp: str) -> bytes:
 def write(directory: str, config: Config, stamp: str) -> None:
     """Keep the compiled form, atomically, if the cache directory exists and is ours and
     private; otherwise (or on any error) do nothing: the next call parses again."""
+    from . import atomic  # noqa: PLC0415 - only the first call after an edit writes
+
     try:
         info = os.lstat(directory)
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
             return
-        target = compiled_path(directory, str(config.path))
-        name = os.path.basename(target)
-        temp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        fd = os.open(
-            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
-        try:
-            os.write(fd, encode(config, stamp))
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(temp)
-            raise
-        os.close(fd)
-        os.rename(temp, target)
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic.replace(compiled_path(directory, str(config.path)), encode(config, stamp))
     except OSError:
         return

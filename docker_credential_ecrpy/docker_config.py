@@ -17,7 +17,7 @@ import os
 import stat
 import time
 
-from . import errors
+from . import atomic, errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -110,34 +110,9 @@ def save(path: str, document: Mapping[str, Any], old_text: str | None) -> str | 
     backup = None
     if old_text is not None:
         backup = target + BACKUP_SUFFIX
-        _replace(backup, old_text.encode("utf-8"), mode, owner)
-    _replace(target, dumps(document).encode("utf-8"), mode, owner)
+        atomic.replace(backup, old_text.encode("utf-8"), mode, owner)
+    atomic.replace(target, dumps(document).encode("utf-8"), mode, owner)
     return backup
-
-
-def _replace(target: str, data: bytes, mode: int, owner: tuple[int, int] | None) -> None:
-    directory, name = os.path.split(target)
-    temp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    try:
-        if owner is not None:
-            os.fchown(fd, *owner)
-        os.fchmod(fd, mode)  # the umask must not loosen or tighten what the file had
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        os.unlink(temp)
-        raise
-    os.close(fd)
-    os.rename(temp, target)
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _remove_stale_temps(directory: str, name: str) -> None:

@@ -25,10 +25,6 @@ if TYPE_CHECKING:
 
     _T = TypeVar("_T")
 
-# A refresh normally takes well under a second and at worst about twenty (see aws.py).
-# A waiter that outlives this stops waiting and calls AWS itself rather than fail.
-LOCK_TIMEOUT = 30.0
-
 
 class NoCache:
     """The cache when it is turned off or unusable: nothing read, nothing kept."""
@@ -117,12 +113,15 @@ class TokenSource:
     def _refresh(
         self, registry: Registry, identity_settings: IdentitySettings | None, key: str
     ) -> cache.Entry:
-        lock = self._guard(lambda: self.cache.lock(key, LOCK_TIMEOUT), cache.KeyLock(None, 0))
+        # A refresh normally takes well under a second and at worst about twenty (see
+        # aws.py); a waiter that outlives the timeout calls AWS itself rather than fail.
+        timeout = self.settings.lock_timeout
+        lock = self._guard(lambda: self.cache.lock(key, timeout), cache.KeyLock(None, 0))
         with lock as held:
             if not held:
                 self.stderr.write(
                     "docker-credential-ecrpy: could not take the refresh lock within "
-                    f"{LOCK_TIMEOUT:.0f}s (another process may be stuck); fetching directly\n"
+                    f"{timeout:g}s (another process may be stuck); fetching directly\n"
                 )
             entry = self._cached(key)
             if entry is not None and not cache.refresh_due(
