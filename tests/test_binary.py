@@ -190,6 +190,35 @@ def test_runs_through_a_symlink_on_path(tmp_path: Path) -> None:
     assert result.stdout.startswith(f"{NAME} {docker_credential_ecrpy.__version__}")
 
 
+@pytest.mark.parametrize("users_path", [None, "/opt/users-own-libs"])
+def test_child_processes_get_the_users_environment(
+    home: Path, helper: Helper, users_path: str | None
+) -> None:
+    """The bootloader points LD_LIBRARY_PATH at the bundle; a credential_process (somebody
+    else's program) must see the user's value, or none, and no PyInstaller variables."""
+    dump = home / "child-environment"
+    script = home / "credentials.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"env > '{dump}'\n"
+        'echo \'{"Version": 1, "AccessKeyId": "AKIDEXAMPLEPROCKEY01", '
+        '"SecretAccessKey": "process-secret-not-real"}\'\n'
+    )
+    script.chmod(0o755)
+    (home / ".aws" / "config").write_text(f"[profile proc]\ncredential_process = {script}\n")
+    env = {k: v for k, v in helper.env.items() if not k.startswith("AWS_ACCESS_KEY_ID")}
+    env.pop("AWS_SECRET_ACCESS_KEY")
+    env["AWS_PROFILE"] = "proc"
+    if users_path:
+        env["LD_LIBRARY_PATH"] = users_path
+    answer = helper.answer(env=env)
+    assert answer["Secret"] == helper.secret
+    child = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+    assert child.get("LD_LIBRARY_PATH") == users_path
+    leaked = sorted(name for name in child if name.startswith("_PYI_") or name.endswith("_ORIG"))
+    assert not leaked, f"PyInstaller's variables reached a child process: {leaked}"
+
+
 def test_link_named_kubelet_provider_answers_kubelet(tmp_path: Path, helper: Helper) -> None:
     """Run as ``ecr-credential-provider-py`` (as the .deb links it), the binary is kubelet's
     credential provider, like the script of that name the package installs."""
