@@ -69,14 +69,9 @@ def _guarded(run: Callable[[], int]) -> int:
     except BrokenPipeError:
         return 1
     except Exception as err:  # the last line of defence: one line, never a traceback
-        if os.environ.get("ECRPY_DEBUG"):
-            import traceback  # noqa: PLC0415
+        from .errors import internal_error  # noqa: PLC0415
 
-            traceback.print_exc()
-        sys.stdout.write(
-            f"docker-credential-ecrpy: internal error ({type(err).__name__}); "
-            "run with ECRPY_DEBUG=1 for details and please report it\n"
-        )
+        sys.stdout.write(internal_error(err) + "\n")
         return 1
 
 

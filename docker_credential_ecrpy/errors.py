@@ -65,3 +65,17 @@ class EndpointUnreachable(AwsError):
 
 class BadToken(AwsError):
     """The API answered, but not with a token we can use."""
+
+
+def internal_error(err: BaseException, program: str = "docker-credential-ecrpy") -> str:
+    """The one line for a bug of ours: the exception's type, never its text (which could
+    carry a secret). The traceback goes to stderr only when ECRPY_DEBUG asks for it."""
+    import os  # noqa: PLC0415 - only a failure pays for these
+    import traceback  # noqa: PLC0415
+
+    if os.environ.get("ECRPY_DEBUG"):
+        traceback.print_exception(err)
+    return (
+        f"{program}: internal error ({type(err).__name__}); "
+        "run with ECRPY_DEBUG=1 for details and please report it"
+    )

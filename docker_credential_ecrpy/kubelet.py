@@ -76,14 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # never a traceback in kubelet's log
-        if os.environ.get("ECRPY_DEBUG"):
-            import traceback  # noqa: PLC0415
-
-            traceback.print_exc()
-        sys.stderr.write(
-            f"{PROGRAM}: internal error ({type(err).__name__}); "
-            "run with ECRPY_DEBUG=1 for details and please report it\n"
-        )
+        sys.stderr.write(errors.internal_error(err, PROGRAM) + "\n")
         return 1
     sys.stdout.write(response)
     return 0
