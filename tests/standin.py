@@ -94,22 +94,15 @@ class Client:
 
     # -- the process -----------------------------------------------------------------------
     @classmethod
-    def start(
-        cls,
-        *server_args: str,
-        cafile: str | Path | None = None,
-        password: str | None = None,
-        log: Path | None = None,
-        timeout: float = 60,
-        **popen: Any,
-    ) -> Client:
+    def start(cls, *server_args: str, timeout: float = 60, **options: Any) -> Client:
         """Start a stand-in (``server_args`` as on its command line; ``--port 0`` unless
-        given), wait until it listens, set the password. Raises :class:`StandInError`."""
-        client = cls.spawn(*server_args, cafile=cafile, password=password, log=log, **popen)
+        given; ``options`` as for :meth:`spawn`: ``cafile``, ``password``, ``log``, and
+        Popen's), wait until it listens, set the password. Raises :class:`StandInError`."""
+        client = cls.spawn(*server_args, **options)
         try:
             client.wait_ready(timeout)
-            if password is not None:
-                client.config(password=password)
+            if client.password is not None:
+                client.config(password=client.password)
         except BaseException:
             client.stop()
             raise
