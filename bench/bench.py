@@ -29,6 +29,7 @@ import base64
 import contextlib
 import datetime
 import hashlib
+import ipaddress
 import json
 import os
 import select
@@ -41,13 +42,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-STANDIN = ROOT / "tests" / "standin.py"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
+from tests.standin import Client as StandIn
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
@@ -71,48 +72,7 @@ client.get_authorization_token(registryIds=["{ACCOUNT}"])
 """
 
 
-# -- the stand-in and a CONNECT proxy ------------------------------------------------------
-
-
-class StandIn:
-    """tests/standin.py in a subprocess, with its control API."""
-
-    def __init__(self, *extra: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(STANDIN), "--port", "0", *extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("listening on "):
-            self.process.kill()
-            raise SystemExit(f"bench: the ECR stand-in did not start: {line!r}")
-        self.url = line.split()[-1]
-        self.port = int(self.url.rsplit(":", 1)[1])
-        self.context: Any = None
-
-    def control(self, verb: str, body: Mapping[str, Any] | None = None) -> Any:
-        url = self.url.replace("https://", "http://") if self.context is None else self.url
-        request = urllib.request.Request(  # noqa: S310 - our own stand-in
-            f"{url}/_standin/{verb}",
-            data=None if body is None and verb == "calls" else json.dumps(body or {}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10, context=self.context) as answer:  # noqa: S310
-            return json.loads(answer.read())
-
-    def reset(self) -> None:
-        self.control("reset")
-        self.control("config", {"password": PASSWORD})
-
-    def calls(self) -> int:
-        return int(self.control("calls").get("ecr:GetAuthorizationToken", 0))
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+# -- a CONNECT proxy to the stand-in ------------------------------------------------------
 
 
 class _Tunnel(socketserver.BaseRequestHandler):
@@ -191,6 +151,9 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path] | None:
     )
     key = ec.generate_private_key(ec.SECP256R1())
     names = [API_HOST, f"ecr.{REGION}.amazonaws.com", "localhost"]
+    # The address too: the bench's control requests reach the stand-in at 127.0.0.1.
+    alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+    alt_names.append(x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")))
     leaf = (
         x509.CertificateBuilder()
         .subject_name(name(API_HOST))
@@ -199,7 +162,7 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path] | None:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+        .add_extension(x509.SubjectAlternativeName(alt_names), False)
         .sign(ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
@@ -431,11 +394,10 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
     go_exe, go_note = find_go_helper()
 
     scratch = Path(tempfile.mkdtemp(prefix="ecrpy-bench-"))
-    standin = StandIn()
+    standin = StandIn.start(password=PASSWORD, stderr=subprocess.DEVNULL)
     tls_standin: StandIn | None = None
     notes: list[str] = []
     try:
-        standin.reset()
         env = base_env(scratch)
         floor = Case([sys.executable, "-c", "pass"], env)
         botocore_env = {**env, "AWS_ENDPOINT_URL_ECR": standin.url}
@@ -449,12 +411,10 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
             certs = make_certificates(scratch)
             if certs:
                 ca, leaf, key = certs
-                tls_standin = StandIn("--cert", str(leaf), "--key", str(key))
-                import ssl
-
-                tls_standin.context = ssl.create_default_context(cafile=str(ca))
-                tls_standin.context.check_hostname = False
-                tls_standin.reset()
+                tls_standin = StandIn.start(
+                    "--cert", str(leaf), "--key", str(key),
+                    cafile=ca, password=PASSWORD, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
                 proxy_cm = connect_proxy(tls_standin.port)
             else:
                 notes.append(f"{GO_HELPER}: no `cryptography` for a TLS stand-in; hit only")

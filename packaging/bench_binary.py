@@ -17,40 +17,20 @@ the API stand-in (tests/standin.py), so this needs the test venv (``make bench-b
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
+from tests.standin import Client
+
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-ROOT = Path(__file__).resolve().parent.parent
 GOAL = 1.5
-
-
-def start_standin() -> tuple[str, subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "standin.py"), "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = process.stdout.readline() if process.stdout else ""
-    if not line.startswith("listening on "):
-        process.kill()
-        raise SystemExit(f"the API stand-in did not start: {line!r}")
-    return line.split()[-1], process
-
-
-def control(url: str, verb: str, body: dict[str, object] | None = None) -> object:
-    data = b"" if body is None else json.dumps(body).encode()
-    # The stand-in's own http:// URL, read from its output: no user-supplied scheme.
-    request = urllib.request.Request(f"{url}/_standin/{verb}", data=data)  # noqa: S310
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-        return json.loads(answer.read())
+PASSWORD = "bench-password"  # noqa: S105 - the stand-in's, not a real one
 
 
 def spawn_time(argv: list[str], env: dict[str, str], stdin_path: str) -> tuple[float, float]:
@@ -128,7 +108,9 @@ def bench_env(home: Path, url: str) -> dict[str, str]:
     }
 
 
-def measure_misses(exe: Path, env: dict[str, str], stdin_path: str, url: str, n: int) -> Samples:
+def measure_misses(
+    exe: Path, env: dict[str, str], stdin_path: str, standin: Client, n: int
+) -> Samples:
     """``n`` misses, each with an empty cache directory of its own."""
     home = Path(env["HOME"])
     samples = [
@@ -137,8 +119,8 @@ def measure_misses(exe: Path, env: dict[str, str], stdin_path: str, url: str, n:
         )
         for i in range(n)
     ]
-    calls = control(url, "calls")
-    if not isinstance(calls, dict) or calls.get("ecr:GetAuthorizationToken") != n:
+    calls = standin.calls()
+    if calls != n:
         raise SystemExit(f"expected {n} token calls for the misses, saw {calls}")
     return samples
 
@@ -192,26 +174,20 @@ def main() -> int:
     script = Path(sys.executable).parent / "docker-credential-ecrpy"
     if script.exists():
         contenders["console script cache hit"] = [str(script), "get"]
-    url, standin = start_standin()
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            home = Path(scratch)
-            (home / ".aws").mkdir()
-            stdin_path = str(home / "stdin")
-            Path(stdin_path).write_text(HOST)
-            env = bench_env(home, url)
-            control(url, "config", {"password": "bench-password"})
-            misses = measure_misses(
-                exe, env, stdin_path, url, int(os.environ.get("BENCH_MISSES", "10"))
-            )
-            spawn_time([str(exe), "get"], env, stdin_path)  # fills the cache for the hits
-            before = control(url, "calls")
-            samples = measure_hits(contenders, env, stdin_path, runs)
-            if control(url, "calls") != before:
-                raise SystemExit("a cache hit called the API: the figures are not of hits")
-    finally:
-        standin.terminate()
-        standin.wait(timeout=10)
+    with Client.start(password=PASSWORD) as standin, tempfile.TemporaryDirectory() as scratch:
+        home = Path(scratch)
+        (home / ".aws").mkdir()
+        stdin_path = str(home / "stdin")
+        Path(stdin_path).write_text(HOST)
+        env = bench_env(home, standin.url)
+        misses = measure_misses(
+            exe, env, stdin_path, standin, int(os.environ.get("BENCH_MISSES", "10"))
+        )
+        spawn_time([str(exe), "get"], env, stdin_path)  # fills the cache for the hits
+        before = standin.control("calls")
+        samples = measure_hits(contenders, env, stdin_path, runs)
+        if standin.control("calls") != before:
+            raise SystemExit("a cache hit called the API: the figures are not of hits")
     report(exe, python3, samples, misses)
     return 0
 

@@ -13,12 +13,14 @@ import secrets
 import shutil
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# The suites annotate the stand-in fixtures with this name.
+from .standin import Client as StandIn
 
 TESTS = Path(__file__).resolve().parent
 ACCOUNT = "123456789012"
@@ -43,59 +45,10 @@ def helper_executable() -> str:
     return found
 
 
-class StandIn:
-    """A running tests/standin.py and its control API."""
-
-    def __init__(self, url: str, process: subprocess.Popen[str], password: str) -> None:
-        self.url = url
-        self.process = process
-        self.password = password
-
-    def control(self, verb: str, body: Mapping[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}/_standin/{verb}",
-            data=data if data is not None else (b"" if verb != "calls" else None),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return json.loads(answer.read())
-
-    def calls(self, action: str = "ecr:GetAuthorizationToken") -> int:
-        return int(self.control("calls").get(action, 0))
-
-    def reset(self) -> None:
-        self.control("reset")
-        self.control("config", {"password": self.password})
-
-    def fault(self, error: str = "", **fields: Any) -> None:
-        self.control("fault", {"error": error, **fields} if error else fields)
-
-
-def start_standin(*extra: str) -> tuple[str, subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [sys.executable, str(TESTS / "standin.py"), "--port", "0", *extra],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("listening on "):
-        process.kill()
-        raise RuntimeError(f"the ECR stand-in did not start: {line!r}")
-    return line.split()[-1], process
-
-
 @pytest.fixture(scope="session")
 def standin() -> Iterator[StandIn]:
-    url, process = start_standin()
-    server = StandIn(url, process, password=f"ecrpy-test-secret-{secrets.token_hex(12)}")
-    server.reset()
-    try:
+    with StandIn.start(password=f"ecrpy-test-secret-{secrets.token_hex(12)}") as server:
         yield server
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture

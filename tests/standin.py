@@ -25,6 +25,12 @@ Control API (plain JSON over the same port, under ``/_standin/``):
 
 Run: ``python tests/standin.py --port 0 [--host 127.0.0.1] [--cert C --key K]``; it prints
 ``listening on <url>`` once it accepts connections.
+
+Start it and talk to it with :class:`Client` (``Client.start(...)``, ``.calls()``,
+``.reset()``, ``.fault(...)``, ``.config(...)``, ``.stop()``): the test suites, the e2e
+environment and the benchmarks all use that one client. Importing this module costs only
+the standard library; werkzeug and moto are imported when the server itself runs, so a
+benchmark or a test that only drives a stand-in needs neither.
 """
 
 from __future__ import annotations
@@ -34,18 +40,209 @@ import base64
 import contextlib
 import io
 import json
+import os
+import select
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Request, Response
 
 DEFAULT_TTL = 12 * 3600
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class StandInError(RuntimeError):
+    """The stand-in did not start (or exited): the message carries the end of its output."""
+
+
+class Client:
+    """A stand-in server process (or one already running at ``url``) and its control API.
+
+    The one place that knows how to start ``tests/standin.py`` and how to speak
+    ``/_standin/``: every caller gets the same start-up wait, the same requests (always
+    JSON, never through the machine's proxy: the stand-in is on loopback) and the same
+    reset, which puts the password back because the server's reset forgets it.
+    """
+
+    def __init__(
+        self,
+        url: str = "",
+        process: subprocess.Popen[bytes] | None = None,
+        *,
+        cafile: str | Path | None = None,
+        password: str | None = None,
+        log: Path | None = None,
+    ) -> None:
+        self.url = url
+        self.process = process
+        # For an https URL: the CA to verify the stand-in's certificate with.
+        self.cafile = cafile
+        # Put back by every reset; None keeps moto's own token.
+        self.password = password
+        self.log = log
+
+    # -- the process -----------------------------------------------------------------------
+    @classmethod
+    def start(cls, *server_args: str, timeout: float = 60, **options: Any) -> Client:
+        """Start a stand-in (``server_args`` as on its command line; ``--port 0`` unless
+        given; ``options`` as for :meth:`spawn`: ``cafile``, ``password``, ``log``, and
+        Popen's), wait until it listens, set the password. Raises :class:`StandInError`."""
+        client = cls.spawn(*server_args, **options)
+        try:
+            client.wait_ready(timeout)
+            if client.password is not None:
+                client.config(password=client.password)
+        except BaseException:
+            client.stop()
+            raise
+        return client
+
+    @classmethod
+    def spawn(
+        cls,
+        *server_args: str,
+        cafile: str | Path | None = None,
+        password: str | None = None,
+        log: Path | None = None,
+        **popen: Any,
+    ) -> Client:
+        """Start the server process and return at once, for a caller that must record the
+        process before waiting (:meth:`wait_ready`). Its stdout goes to a pipe, or with
+        ``log`` to that file (appended), stderr too unless ``popen`` says otherwise;
+        ``popen`` goes to :class:`subprocess.Popen` (``env``, ``start_new_session``...)."""
+        argv = [sys.executable, str(Path(__file__).resolve()), "--port", "0", *server_args]
+        if log is None:
+            process = subprocess.Popen(argv, stdout=subprocess.PIPE, **popen)
+        else:
+            popen.setdefault("stderr", subprocess.STDOUT)
+            with open(log, "ab") as out:
+                process = subprocess.Popen(argv, stdout=out, **popen)
+        return cls(process=process, cafile=cafile, password=password, log=log)
+
+    def wait_ready(self, timeout: float = 60) -> Client:
+        """Wait for the ``listening on URL`` line and take the URL from it; stop the
+        process and raise :class:`StandInError` if it exits or stays silent too long."""
+        assert self.process is not None, "no process to wait for"
+        deadline = time.monotonic() + timeout
+        output = b""
+        while True:
+            output = self._read_output(output)
+            for line in output.split(b"\n")[:-1]:  # complete lines only
+                text = line.decode("utf-8", "replace")
+                if text.startswith("listening on "):
+                    self.url = text.removeprefix("listening on ").strip()
+                    return self
+            if self.process.poll() is not None:
+                problem = f"exited with {self.process.returncode}"
+            elif time.monotonic() > deadline:
+                problem = f"did not start in {timeout:.0f} s"
+            else:
+                continue
+            self.stop()
+            tail = "\n".join(output.decode("utf-8", "replace").strip().splitlines()[-15:])
+            raise StandInError(f"the ECR API stand-in {problem}: {tail!r}")
+
+    def _read_output(self, output: bytes) -> bytes:
+        """All the output so far: the log file's, or what the pipe adds within 0.2 s."""
+        if self.log is not None:
+            time.sleep(0.1)
+            return self.log.read_bytes()
+        assert self.process is not None and self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], 0.2)
+        if not ready:
+            return output
+        chunk = os.read(self.process.stdout.fileno(), 4096)
+        if not chunk:  # end of output: it is exiting; let poll() see it
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+        return output + chunk
+
+    @property
+    def port(self) -> int:
+        port = urllib.parse.urlsplit(self.url).port
+        assert port is not None, f"no port in {self.url}"
+        return port
+
+    def stop(self) -> None:
+        """Terminate the process this client started (by its PID) and reap it."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- the control API -------------------------------------------------------------------
+    def control(self, verb: str, body: Mapping[str, Any] | None = None) -> Any:
+        """One control request: a GET for ``calls``, a JSON POST for the others."""
+        data = None if verb == "calls" and body is None else json.dumps(body or {}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/_standin/{verb}",
+            data=data,
+            headers={"Content-Type": "application/json"},
+        )
+        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+        if self.url.startswith("https:"):
+            import ssl
+
+            context = ssl.create_default_context(
+                cafile=None if self.cafile is None else str(self.cafile)
+            )
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        with urllib.request.build_opener(*handlers).open(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def calls(self, action: str = "ecr:GetAuthorizationToken") -> int:
+        """How many ``service:Action`` calls it answered since its last reset."""
+        return int(self.control("calls").get(action, 0))
+
+    def reset(self, password: str | None = None) -> None:
+        """Counts, faults and settings back to defaults, then the password (this one, from
+        now on, if given) set again: the server's reset forgets it."""
+        if password is not None:
+            self.password = password
+        self.control("reset")
+        if self.password is not None:
+            self.config(password=self.password)
+
+    def config(self, **settings: Any) -> None:
+        """``ttl``, ``password``, ``delay``: see the module docstring."""
+        self.control("config", settings)
+
+    def fault(self, error: str = "", **fields: Any) -> None:
+        """Queue a fault (``action``, ``times``, ``message``, ``status``, ``delay``,
+        ``malformed``: see the module docstring); ``error`` is the AWS error code."""
+        self.control("fault", {"error": error, **fields} if error else fields)
+
+
+# -- the server --------------------------------------------------------------------------
 
 
 class StandIn:
@@ -65,6 +262,8 @@ class StandIn:
 
     # -- WSGI entry point -------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        from werkzeug.wrappers import Request
+
         request = Request(environ)
         if request.path.startswith("/_standin/"):
             return self.control(request)(environ, start_response)
@@ -149,6 +348,8 @@ class StandIn:
 
     # -- control API -------------------------------------------------------------------
     def control(self, request: Request) -> Response:
+        from werkzeug.wrappers import Response
+
         verb = request.path.removeprefix("/_standin/")
         body = request.get_json(silent=True) or {}
         with self.lock:
@@ -172,6 +373,8 @@ def b64_token(password: str) -> str:
 
 
 def json_response(document: Any, status: int = 200) -> Response:
+    from werkzeug.wrappers import Response
+
     return Response(
         json.dumps(document, default=str),
         status=status,
@@ -182,6 +385,8 @@ def json_response(document: Any, status: int = 200) -> Response:
 def aws_error(fault: dict[str, Any], service: str = "ecr") -> Response:
     """An error exactly as the service sends it (JSON for ECR, XML for the query-protocol
     STS), so botocore classifies it."""
+    from werkzeug.wrappers import Response
+
     code = str(fault["error"])
     if service == "sts":
         from xml.sax.saxutils import escape
@@ -213,6 +418,8 @@ def build_app() -> StandIn:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from werkzeug.serving import make_server
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

@@ -15,19 +15,16 @@ import json
 import os
 import re
 import shutil
-import ssl
 import subprocess
 import tarfile
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import docker_credential_ecrpy
 
-from .conftest import HOST, TESTS, Helper, base_env, start_standin
+from .conftest import HOST, TESTS, Helper, StandIn, base_env
 
 NAME = "docker-credential-ecrpy"
 
@@ -47,28 +44,6 @@ pytestmark = pytest.mark.skipif(
     reason="only meaningful for the PyInstaller binary: run `make test-binary`, or set "
     "ECRPY_TEST_EXE=dist/docker-credential-ecrpy-<version>-linux-<arch>/docker-credential-ecrpy",
 )
-
-
-class TlsStandIn:
-    """The API stand-in served over HTTPS with a certificate from a throwaway CA."""
-
-    def __init__(self, url: str, ca: Path, password: str) -> None:
-        self.url = url
-        self.ca = ca
-        self.password = password
-        self.context = ssl.create_default_context(cafile=str(ca))
-
-    def control(self, verb: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(
-            f"{self.url}/_standin/{verb}",
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10, context=self.context) as answer:
-            return json.loads(answer.read())
-
-    def calls(self) -> int:
-        return int(self.control("calls").get("ecr:GetAuthorizationToken", 0))
 
 
 def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
@@ -98,25 +73,23 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def tls_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsStandIn]:
+def tls_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
+    """The API stand-in served over HTTPS with a certificate from a throwaway CA."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make the test certificates")
     ca, cert, key = make_certificates(tmp_path_factory.mktemp("tls"))
-    url, process = start_standin("--cert", str(cert), "--key", str(key))
-    assert url.startswith("https://127.0.0.1:")
-    server = TlsStandIn(url, ca, password="ecrpy-tls-test-secret-0d5e")
-    try:
+    password = "ecrpy-tls-test-secret-0d5e"
+    server_args = ("--cert", str(cert), "--key", str(key))
+    with StandIn.start(*server_args, cafile=ca, password=password) as server:
+        assert server.url.startswith("https://127.0.0.1:")
         yield server
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture
-def tls_helper(home: Path, tls_standin: TlsStandIn) -> Helper:
+def tls_helper(home: Path, tls_standin: StandIn) -> Helper:
     """The binary wired to the HTTPS stand-in, with no CA bundle configured yet."""
-    tls_standin.control("reset")
-    tls_standin.control("config", {"password": tls_standin.password})
+    tls_standin.reset()
+    assert tls_standin.password is not None
     env = base_env(home, None)
     for name in ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS"):
         env[name] = tls_standin.url
@@ -126,8 +99,8 @@ def tls_helper(home: Path, tls_standin: TlsStandIn) -> Helper:
     return helper
 
 
-def test_miss_over_tls_with_custom_ca_bundle(tls_helper: Helper, tls_standin: TlsStandIn) -> None:
-    env = {**tls_helper.env, "AWS_CA_BUNDLE": str(tls_standin.ca)}
+def test_miss_over_tls_with_custom_ca_bundle(tls_helper: Helper, tls_standin: StandIn) -> None:
+    env = {**tls_helper.env, "AWS_CA_BUNDLE": str(tls_standin.cafile)}
     answer = tls_helper.answer(env=env)
     assert answer["ServerURL"] == HOST
     assert answer["Username"] == "AWS"
@@ -136,7 +109,7 @@ def test_miss_over_tls_with_custom_ca_bundle(tls_helper: Helper, tls_standin: Tl
 
 
 def test_bundled_ca_is_used_and_rejects_unknown_ca(
-    tls_helper: Helper, tls_standin: TlsStandIn
+    tls_helper: Helper, tls_standin: StandIn
 ) -> None:
     """Without AWS_CA_BUNDLE botocore verifies against the bundled certifi CAs, which do
     not include the test CA: the TLS error line, not a missing-bundle crash."""

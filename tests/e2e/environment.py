@@ -65,8 +65,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests/
+from tests.standin import Client, StandInError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STANDIN = REPO_ROOT / "tests" / "standin.py"
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -175,6 +177,8 @@ class Environment:
         self.status: dict[str, tuple[str, str] | None] = {}
         self.password = secrets.token_urlsafe(24)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.standin: Client | None = None
+        self.standin_tls: Client | None = None
         self.standin_url = ""
         self.standin_tls_url = f"https://{API_HOST}"
         self.plain_host = ""
@@ -556,47 +560,51 @@ class Environment:
                 raise Broken(f"{host} resolves to {got}, not {addr}, after editing /etc/hosts")
 
     def _start_standin(self) -> None:
-        self.standin_url = self._run_standin("standin", "127.0.0.1", 0)
+        self.standin = self._run_standin("standin", "127.0.0.1", 0)
+        self.standin_url = self.standin.url
 
     def _start_standin_tls(self) -> None:
         if not _port_free(API_ADDR, 443):
             raise Unavailable(f"{API_ADDR}:443 is in use")
         pki = self.path("pki")
-        self._run_standin(
+        self.standin_tls = self._run_standin(
             "standin_tls",
             API_ADDR,
             443,
             ["--cert", str(pki / f"{API_HOST}.crt"), "--key", str(pki / f"{API_HOST}.key")],
+            url=self.standin_tls_url,  # the certificate names the hostname
         )
         # Prove the hostname, the certificate and the stand-in fit together.
-        self.standin_control("calls", tls=True)
+        self.standin_tls.calls()
 
-    def _run_standin(self, name: str, host: str, port: int, extra: list[str] | None = None) -> str:
-        log = self.path(f"{name}.log")
-        env = _clean_env({"PYTHONUNBUFFERED": "1"})
-        self._spawn(
-            name,
-            [sys.executable, str(STANDIN), "--host", host, "--port", str(port), *(extra or [])],
-            env=env,
-            log=log,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            for line in log.read_text(errors="replace").splitlines():
-                if line.startswith("listening on "):
-                    url = line.removeprefix("listening on ").strip()
-                    if url.startswith("https:"):
-                        url = self.standin_tls_url  # the certificate names the hostname
-                    self._post(
-                        url, "config", {"password": self.password}, tls=url.startswith("https")
-                    )
-                    return url
-            if self.processes[name].poll() is not None:
-                raise Broken(f"the stand-in exited: {_tail(log.read_text(errors='replace'))}")
-            time.sleep(0.2)
-        raise Broken(
-            f"the stand-in did not start in 60 s: {_tail(log.read_text(errors='replace'))}"
-        )
+    def _run_standin(
+        self,
+        name: str,
+        host: str,
+        port: int,
+        extra: list[str] | None = None,
+        *,
+        url: str | None = None,
+    ) -> Client:
+        client = Client.spawn(
+            "--host", host, "--port", str(port), *(extra or []),
+            cafile=self.ca_cert,
+            password=self.password,
+            log=self.path(f"{name}.log"),
+            env=_clean_env({"PYTHONUNBUFFERED": "1"}),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        assert client.process is not None
+        self._adopt(name, client.process)
+        try:
+            client.wait_ready(timeout=60)
+        except StandInError as error:
+            raise Broken(str(error)) from None
+        if url:
+            client.url = url
+        client.config(password=self.password)
+        return client
 
     def _start_registry(self) -> None:
         if not _port_free(REGISTRY_ADDR, 443):
@@ -804,8 +812,13 @@ class Environment:
                 env=dict(env),
                 start_new_session=True,
             )
+        self._adopt(name, proc)
+
+    def _adopt(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        """Record a process we started, by PID, before anything else can go wrong."""
         self.processes[name] = proc
         self._save_state()
+        argv = [str(arg) for arg in proc.args] if isinstance(proc.args, list) else [str(proc.args)]
         self.log(f"started {name} (pid {proc.pid}): {' '.join(argv[:2])} ...")
 
     def _wait(self, probe: Callable[[], bool], name: str, log: Path, timeout: float = 60) -> None:
@@ -859,39 +872,27 @@ class Environment:
         env.update(extra or {})
         return env
 
+    def _standin(self, tls: bool) -> Client:
+        client = self.standin_tls if tls else self.standin
+        if client is None:
+            raise Unavailable(f"the {'TLS ' if tls else ''}stand-in is not running")
+        return client
+
     def standin_control(
         self, verb: str, body: Mapping[str, Any] | None = None, *, tls: bool = False
     ) -> Any:
-        url = self.standin_tls_url if tls else self.standin_url
-        return self._post(url, verb, body, tls=tls)
+        return self._standin(tls).control(verb, body)
 
     def calls(self, *, tls: bool = False) -> int:
         """How many ecr:GetAuthorizationToken calls the stand-in answered since its reset."""
-        return int(self.standin_control("calls", tls=tls).get("ecr:GetAuthorizationToken", 0))
+        return self._standin(tls).calls()
 
     def reset_standin(self, *, tls: bool = False) -> None:
         """Counts and faults back to zero; the password stays the registry's."""
-        self.standin_control("reset", {}, tls=tls)
-        self.standin_control("config", {"password": self.password}, tls=tls)
+        self._standin(tls).reset()
 
     def fault(self, error: str, times: int = 1, *, tls: bool = False, **more: Any) -> None:
-        self.standin_control(
-            "fault",
-            {"action": "GetAuthorizationToken", "error": error, "times": times, **more},
-            tls=tls,
-        )
-
-    def _post(self, url: str, verb: str, body: Mapping[str, Any] | None, *, tls: bool) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
-        if tls:
-            context = ssl.create_default_context(cafile=str(self.ca_cert))
-            handlers.append(urllib.request.HTTPSHandler(context=context))
-        request = urllib.request.Request(
-            f"{url}/_standin/{verb}", data=data, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.build_opener(*handlers).open(request, timeout=10) as response:
-            return json.loads(response.read())
+        self._standin(tls).fault(error, times=times, **more)
 
     def run(
         self,
