@@ -125,6 +125,18 @@ class Helper:
                 assert set(answer) == {"ServerURL", "Username", "Secret"}
                 assert value not in (answer["ServerURL"], answer["Username"])
 
+    def imports(self, server: str = HOST, env: Mapping[str, str] | None = None) -> set[str]:
+        """The modules a ``get`` loads, from ``python -X importtime`` running the package's
+        own entry point (the same code as the installed script)."""
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "docker_credential_ecrpy", "get"],
+            input=server.encode(),
+            capture_output=True,
+            env=dict(env if env is not None else self.env),
+            check=False,
+        )
+        return {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines()}
+
     def get(self, server: str = HOST, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.run("get", stdin=server, **kwargs)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import platformdirs
@@ -305,23 +303,6 @@ def test_exact_identity_wins_over_patterns_and_patterns_go_in_order() -> None:
     assert parsed.alias(EU_HOST) is None
 
 
-def test_hit_path_without_config_file_imports_no_toml_or_patterns(
-    helper: Helper, ecr: StandIn
-) -> None:
-    helper.answer(HOST)  # fill the cache
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "docker_credential_ecrpy", "get"],
-        input=HOST.encode(),
-        capture_output=True,
-        env=helper.env,
-        check=True,
-    )
-    modules = {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines()}
-    assert "docker_credential_ecrpy.config" in modules
-    for heavy in ("tomllib", "fnmatch", "re", "json", "botocore"):
-        assert heavy not in modules, f"{heavy} imported on a cache hit without a config file"
-
-
 # -- the compiled copy that keeps tomllib off the hit path ---------------------------------
 
 
@@ -339,14 +320,7 @@ def test_hit_path_with_config_file_reads_the_compiled_copy(
     helper.answer(HOST, env=env)
     assert len(list(helper.cache_dir.glob("config-*.compiled"))) == 1
     for host in (ALIAS, HOST):
-        done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "docker_credential_ecrpy", "get"],
-            input=host.encode(),
-            capture_output=True,
-            env=env,
-            check=True,
-        )
-        modules = {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines()}
+        modules = helper.imports(host, env=env)
         for heavy in ("tomllib", "fnmatch", "re", "json", "botocore"):
             assert heavy not in modules, f"{heavy} imported on a cache hit with a config file"
     assert ecr.calls() == 2
