@@ -106,9 +106,14 @@ def refresh_due(entry: Entry, now: float, window: float | None = None) -> bool:
     """
     if now < entry.issued_at - CLOCK_SKEW:
         return True
+    return now >= refresh_point(entry, window)
+
+
+def refresh_point(entry: Entry, window: float | None = None) -> float:
+    """The instant from which ``refresh_due`` holds (clock jumps aside)."""
     if window is None:
         window = (entry.expires_at - entry.issued_at) / 2
-    return entry.expires_at - now <= window
+    return entry.expires_at - window
 
 
 def usable_stale(entry: Entry, now: float, min_validity: float) -> bool:

@@ -160,10 +160,9 @@ def image_registry(image: str) -> str:
 
 def cache_seconds(entry: Entry, settings: Settings, now: float) -> float:
     """How long kubelet may keep the token: until our own refresh point."""
-    window = settings.refresh_window
-    if window is None:
-        window = (entry.expires_at - entry.issued_at) / 2
-    return entry.expires_at - window - now
+    from .cache import refresh_point  # noqa: PLC0415
+
+    return refresh_point(entry, settings.refresh_window) - now
 
 
 def go_duration(seconds: float) -> str:
