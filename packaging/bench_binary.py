@@ -174,7 +174,11 @@ def main() -> int:
     script = Path(sys.executable).parent / "docker-credential-ecrpy"
     if script.exists():
         contenders["console script cache hit"] = [str(script), "get"]
-    with Client.start(password=PASSWORD) as standin, tempfile.TemporaryDirectory() as scratch:
+    quiet = {"stderr": subprocess.DEVNULL}  # its request log would bury the figures
+    with (
+        Client.start(password=PASSWORD, **quiet) as standin,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
         home = Path(scratch)
         (home / ".aws").mkdir()
         stdin_path = str(home / "stdin")
