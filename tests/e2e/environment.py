@@ -686,37 +686,17 @@ class Environment:
         basic = base64.b64encode(f"AWS:{self.password}".encode()).decode()
         authfile.write_text(json.dumps({"auths": {ECR_HOST: {"auth": basic}}}))
         authfile.chmod(0o600)
-        _run(
-            [
-                "skopeo",
-                "copy",
-                "--quiet",
-                "--format",
-                "v2s2",
-                "--dest-authfile",
-                str(authfile),
-                f"oci:{layout}:{TAG}",
-                f"docker://{IMAGE}",
-            ],
-            env=_clean_env(),
-            timeout=120,
-        )
+        self._push_layout(layout, f"docker://{IMAGE}", "--dest-authfile", str(authfile))
 
     def _push_plain_image(self) -> None:
-        _run(
-            [
-                "skopeo",
-                "copy",
-                "--quiet",
-                "--format",
-                "v2s2",
-                "--dest-tls-verify=false",
-                f"oci:{self.path('image-oci')}:{TAG}",
-                f"docker://{self.plain_host}/{REPOSITORY}:{TAG}",
-            ],
-            env=_clean_env(),
-            timeout=120,
-        )
+        destination = f"docker://{self.plain_host}/{REPOSITORY}:{TAG}"
+        self._push_layout(self.path("image-oci"), destination, "--dest-tls-verify=false")
+
+    @staticmethod
+    def _push_layout(layout: Path, destination: str, *flags: str) -> None:
+        """Copy the hand-made OCI layout to a registry, in the v2s2 format every client reads."""
+        copy = ["skopeo", "copy", "--quiet", "--format", "v2s2", *flags]
+        _run([*copy, f"oci:{layout}:{TAG}", destination], env=_clean_env(), timeout=120)
 
     def _write_docker_config(self) -> None:
         self.write_docker_config(self.docker_config)
