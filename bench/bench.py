@@ -29,7 +29,6 @@ import base64
 import contextlib
 import datetime
 import hashlib
-import ipaddress
 import json
 import os
 import select
@@ -47,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
+from tests.pki import CertificateAuthority
 from tests.standin import Client as StandIn
 
 ACCOUNT = "123456789012"
@@ -123,56 +123,13 @@ def connect_proxy(target_port: int) -> Iterator[str]:
 
 
 def make_certificates(directory: Path) -> tuple[Path, Path, Path] | None:
-    """A throwaway CA and a certificate for the ECR API hostname; None without
-    ``cryptography`` (a dependency of moto, so normally present)."""
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
+    """A throwaway CA and a certificate for the ECR API hostname (and 127.0.0.1, where the
+    bench's control requests reach the stand-in); None without openssl."""
+    if shutil.which("openssl") is None:
         return None
-    now = datetime.datetime.now(datetime.UTC)
-
-    def name(text: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("ecrpy bench CA"))
-        .issuer_name(name("ecrpy bench CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names = [API_HOST, f"ecr.{REGION}.amazonaws.com", "localhost"]
-    # The address too: the bench's control requests reach the stand-in at 127.0.0.1.
-    alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
-    alt_names.append(x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")))
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(name(API_HOST))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(alt_names), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    paths = directory / "ca.pem", directory / "leaf.pem", directory / "leaf.key"
-    paths[0].write_bytes(ca.public_bytes(pem))
-    paths[1].write_bytes(leaf.public_bytes(pem))
-    paths[2].write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return paths
+    ca = CertificateAuthority(directory / "pki", "ecrpy bench CA")
+    leaf, key = ca.issue(API_HOST, f"ecr.{REGION}.amazonaws.com", "localhost", "127.0.0.1")
+    return ca.cert, leaf, key
 
 
 # -- measuring -----------------------------------------------------------------------------
@@ -417,7 +374,7 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
                 )  # fmt: skip
                 proxy_cm = connect_proxy(tls_standin.port)
             else:
-                notes.append(f"{GO_HELPER}: no `cryptography` for a TLS stand-in; hit only")
+                notes.append(f"{GO_HELPER}: no `openssl` for a TLS stand-in; hit only")
         else:
             notes.append(go_note)
 

@@ -25,6 +25,7 @@ import pytest
 import docker_credential_ecrpy
 
 from .conftest import HOST, TESTS, Helper, StandIn, base_env
+from .pki import CertificateAuthority
 
 NAME = "docker-credential-ecrpy"
 
@@ -46,41 +47,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA, and a server certificate it signed for 127.0.0.1 and localhost (SAN)."""
-    ca_key, ca = directory / "ca.key", directory / "ca.pem"
-    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.pem"
-    extensions = directory / "server.ext"
-    extensions.write_text(
-        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
-        "basicConstraints = critical, CA:FALSE\n"
-        "keyUsage = critical, digitalSignature\n"
-        "extendedKeyUsage = serverAuth\n"
-    )
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    commands = [
-        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2",
-         "-subj", "/CN=ecrpy test CA",
-         "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        ["req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
-        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", "2",
-         "-days", "2", "-out", cert, "-extfile", extensions],
-    ]  # fmt: skip
-    for command in commands:
-        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True)
-    return ca, cert, key
-
-
 @pytest.fixture(scope="module")
 def tls_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
     """The API stand-in served over HTTPS with a certificate from a throwaway CA."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make the test certificates")
-    ca, cert, key = make_certificates(tmp_path_factory.mktemp("tls"))
+    ca = CertificateAuthority(tmp_path_factory.mktemp("tls"))
+    cert, key = ca.issue("127.0.0.1", "localhost")
     password = "ecrpy-tls-test-secret-0d5e"
     server_args = ("--cert", str(cert), "--key", str(key))
-    with StandIn.start(*server_args, cafile=ca, password=password) as server:
+    with StandIn.start(*server_args, cafile=ca.cert, password=password) as server:
         assert server.url.startswith("https://127.0.0.1:")
         yield server
 

@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests/
+from tests.pki import CertificateAuthority
 from tests.standin import Client, StandInError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -465,79 +466,9 @@ class Environment:
         self.log(f"credential helper: {found}")
 
     def _make_pki(self) -> None:
-        pki = self.path("pki")
-        pki.mkdir(mode=0o700)
-        _run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                str(pki / "ca.key"),
-                "-out",
-                str(pki / "ca.crt"),
-                "-days",
-                "3",
-                "-subj",
-                "/CN=docker-credential-ecrpy e2e test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ]
-        )
+        ca = CertificateAuthority(self.path("pki"), "docker-credential-ecrpy e2e test CA")
         for host in (ECR_HOST, API_HOST):
-            ext = pki / f"{host}.ext"
-            ext.write_text(
-                f"subjectAltName=DNS:{host}\n"
-                "basicConstraints=critical,CA:FALSE\n"
-                "keyUsage=critical,digitalSignature\n"
-                "extendedKeyUsage=serverAuth\n"
-                "subjectKeyIdentifier=hash\n"
-                "authorityKeyIdentifier=keyid,issuer\n"
-            )
-            _run(
-                [
-                    "openssl",
-                    "req",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-nodes",
-                    "-keyout",
-                    str(pki / f"{host}.key"),
-                    "-out",
-                    str(pki / f"{host}.csr"),
-                    "-subj",
-                    f"/CN={host}",
-                ]
-            )
-            _run(
-                [
-                    "openssl",
-                    "x509",
-                    "-req",
-                    "-in",
-                    str(pki / f"{host}.csr"),
-                    "-CA",
-                    str(pki / "ca.crt"),
-                    "-CAkey",
-                    str(pki / "ca.key"),
-                    "-CAcreateserial",
-                    "-days",
-                    "3",
-                    "-out",
-                    str(pki / f"{host}.crt"),
-                    "-extfile",
-                    str(ext),
-                ]
-            )
+            ca.issue(host)
 
     def _install_ca(self) -> None:
         CA_INSTALL_PATH.parent.mkdir(parents=True, exist_ok=True)
