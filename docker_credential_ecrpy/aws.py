@@ -1,27 +1,55 @@
-"""The one place that talks to AWS: a GetAuthorizationToken call, bounded and classified.
+"""The one place that talks to AWS: GetAuthorizationToken (and the STS calls around it),
+retried within a deadline and classified into the error kinds users see.
 
-botocore is imported inside ``fetch_token`` only: it costs more than ten cache hits, and
-only a miss needs it. Every wait is bounded (connect and read timeouts, the "standard"
-retry mode with a small attempt budget, a short instance-metadata timeout), so a ``get``
-ends within about twenty seconds whatever the network does. Every failure is turned into
-one of the error kinds in ``errors``, with the cause and the fix in one line.
+botocore is imported inside these functions only: it costs more than ten cache hits, and
+only a refresh needs it. They run in a worker process (``children.bounded``) that is
+killed at the ``get``'s deadline, whatever botocore is stuck in; within the deadline they
+retry on their own terms rather than botocore's:
+
+- throttling is retried with exponential backoff and full jitter for as long as the
+  deadline allows, so hosts that share an account's quota spread themselves over it
+  instead of failing after three quick attempts;
+- other transient failures (5xx answers, connection errors, timeouts) get three attempts;
+- anything else (access denied, bad credentials, a malformed answer) is final at once:
+  retrying cannot help.
+
+Each step is reported (``report``) before it starts, so a timeout names what it was
+waiting for. Every failure becomes one of the kinds in ``errors``, naming the service,
+the cause and the fix in one line.
 """
 
 from __future__ import annotations
+
+import random
+import time
 
 from . import __version__, errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .config import IdentitySettings
     from .registry import Registry
 
+    Report = Callable[[str], None]
+
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 4.0
-MAX_ATTEMPTS = 3
 METADATA_TIMEOUT = 1.0
+# Attempts for transient failures other than throttling.
+TRANSIENT_ATTEMPTS = 3
+# Full-jitter backoff between attempts: a random wait up to min(CAP, BASE * 2^attempt).
+RETRY_BASE = 0.5
+RETRY_CAP = 8.0
+# No retry is started with less time left before the deadline than this, or than the
+# slowest attempt so far took: one that the deadline would cut short tells nobody why.
+MIN_CALL_TIME = 1.0
+THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+DEFAULT_SESSION_NAME = "docker-credential-ecrpy"
 
 
 class Token:
@@ -38,118 +66,208 @@ class Token:
         return f"Token(username={self.username!r}, expires_at={self.expires_at})"
 
 
-def fetch_token(registry: Registry, identity_settings: IdentitySettings | None = None) -> Token:
-    """A fresh token for ``registry``: from the standard AWS credential chain, or from the
-    profile and/or role the configuration file names for it."""
-    import botocore.session  # noqa: PLC0415 - the cache-hit path must not pay for it
-    from botocore.config import Config  # noqa: PLC0415
+def _ignore(_: str) -> None:
+    pass
 
-    profile = identity_settings.profile if identity_settings is not None else None
-    role_arn = identity_settings.role_arn if identity_settings is not None else None
-    # An explicit session profile also makes botocore skip the AWS_ACCESS_KEY_ID
-    # variables, as the AWS CLI's --profile does: the configured profile wins.
-    session = botocore.session.Session(profile=profile)
-    session.set_config_variable("metadata_service_timeout", METADATA_TIMEOUT)
-    session.set_config_variable("metadata_service_num_attempts", 1)
-    config = Config(
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-        use_fips_endpoint=registry.fips,
-        use_dualstack_endpoint=registry.dualstack,
-        user_agent_extra=f"docker-credential-ecrpy/{__version__}",
-    )
-    try:
-        keys: dict[str, Any] = {}
-        if role_arn is not None and identity_settings is not None:
-            try:
-                keys = _assume_role(session, identity_settings, role_arn, registry, config)
-            except Exception as err:
-                raise _RoleFailure(err) from None
-        client: Any = session.create_client(
-            registry.service, region_name=registry.region, config=config, **keys
+
+def fetch_token(
+    registry: Registry,
+    who: IdentitySettings | None = None,
+    deadline: float | None = None,
+    report: Report = _ignore,
+) -> Token:
+    """A fresh token for ``registry``: from the standard AWS credential chain, or from the
+    profile and/or role the configuration file names for it (``who``). ``deadline`` is a
+    ``time.monotonic()`` instant that no retry is started beyond."""
+    profile = who.profile if who is not None else None
+    role_arn = who.role_arn if who is not None else None
+    client = _Client(profile, deadline, report)
+    keys: dict[str, str] = {}
+    if who is not None and role_arn is not None:
+        keys = client.assume_role(who, role_arn, registry)
+    ecr = client.create(registry.service, registry.region, registry, **keys)
+    what = f"{registry.service}:GetAuthorizationToken"
+    report(f"calling {what} at {_endpoint_of(ecr)}")
+    if registry.account is None:
+        answer = client.call(ecr.get_authorization_token, registry, what)
+        data = answer.get("authorizationData")
+    else:
+        answer = client.call(
+            lambda: ecr.get_authorization_token(registryIds=[registry.account]), registry, what
         )
-        if registry.account is None:
-            data = client.get_authorization_token()["authorizationData"]
-        else:
-            answer = client.get_authorization_token(registryIds=[registry.account])
-            data = (answer.get("authorizationData") or [None])[0]
-    except _RoleFailure as failure:
-        error = classify(failure.cause, session, registry, role_arn)
-        if role_arn is not None and role_arn not in error.message:
-            error = type(error)(f"assuming role {role_arn} for {registry.host}: {error.message}")
-        raise error from None
-    except Exception as err:
-        raise classify(err, session, registry, role_arn) from None
+        data = (answer.get("authorizationData") or [None])[0]
     return decode_token(data, registry)
 
 
-class _RoleFailure(Exception):
-    """Marks a failure of the AssumeRole step, so its message can name the role."""
-
-    def __init__(self, cause: Exception) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-def _assume_role(
-    session: Any,
-    identity_settings: IdentitySettings,
-    role_arn: str,
-    registry: Registry,
-    config: Any,
-) -> dict[str, str]:
-    """Temporary keys for the configured role, from one STS AssumeRole call made with the
-    base identity (the profile, else the default chain). The ECR token they buy is
-    cached, so the role is assumed once per token, not once per pull."""
-    from .config import DEFAULT_SESSION_NAME  # noqa: PLC0415
-
-    sts: Any = session.create_client("sts", region_name=registry.region, config=config)
-    request = {
-        "RoleArn": role_arn,
-        "RoleSessionName": identity_settings.session_name or DEFAULT_SESSION_NAME,
-    }
-    if identity_settings.external_id:
-        request["ExternalId"] = identity_settings.external_id
-    credentials = sts.assume_role(**request)["Credentials"]
-    return {
-        "aws_access_key_id": credentials["AccessKeyId"],
-        "aws_secret_access_key": credentials["SecretAccessKey"],
-        "aws_session_token": credentials["SessionToken"],
-    }
-
-
-def caller_account() -> tuple[str, str | None]:
+def caller_account(
+    deadline: float | None = None, report: Report = _ignore
+) -> tuple[str, str | None]:
     """(account id of the current AWS identity, its configured region or None), for
     ``configure`` without hosts: one STS GetCallerIdentity call."""
     import os  # noqa: PLC0415
 
-    import botocore.session  # noqa: PLC0415
-    from botocore.config import Config  # noqa: PLC0415
-
-    session = botocore.session.Session()
-    session.set_config_variable("metadata_service_timeout", METADATA_TIMEOUT)
-    session.set_config_variable("metadata_service_num_attempts", 1)
+    client = _Client(None, deadline, report)
     region = (
         os.environ.get("AWS_REGION")
         or os.environ.get("AWS_DEFAULT_REGION")
-        or session.get_config_variable("region")
-    )
-    config = Config(
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
-        user_agent_extra=f"docker-credential-ecrpy/{__version__}",
+        or client.session.get_config_variable("region")
     )
     from .registry import Registry  # noqa: PLC0415
 
     where = Registry("sts", "000000000000", region or "us-east-1")
-    try:
-        sts: Any = session.create_client("sts", region_name=region or "us-east-1", config=config)
-        account = str(sts.get_caller_identity()["Account"])
-    except Exception as err:
-        raise classify(err, session, where) from None
-    return account, (str(region) if region else None)
+    sts = client.create("sts", where.region, where)
+    report(f"calling sts:GetCallerIdentity at {_endpoint_of(sts)}")
+    answer = client.call(sts.get_caller_identity, where, "sts:GetCallerIdentity")
+    return str(answer["Account"]), (str(region) if region else None)
+
+
+class _Client:
+    """One botocore session, the clients made from it, and the retry loop around every
+    call: the single builder for ECR, ECR Public and STS alike."""
+
+    def __init__(self, profile: str | None, deadline: float | None, report: Report) -> None:
+        import botocore.session  # noqa: PLC0415 - the cache-hit path must not pay for it
+
+        # An explicit session profile also makes botocore skip the AWS_ACCESS_KEY_ID
+        # variables, as the AWS CLI's --profile does: the configured profile wins.
+        self.session: Any = botocore.session.Session(profile=profile)
+        self.session.set_config_variable("metadata_service_timeout", METADATA_TIMEOUT)
+        self.session.set_config_variable("metadata_service_num_attempts", 1)
+        self.deadline = deadline
+        self.report = report
+        self._resolved = False
+
+    def create(self, service: str, region: str, registry: Registry, **keys: str) -> Any:
+        """A client for ``service``, once the credentials are resolved (which is where
+        SSO, ``credential_process``, web identity and instance roles can hang)."""
+        from botocore.config import Config  # noqa: PLC0415
+
+        if not keys:
+            self.resolve_credentials(registry)
+        left = RETRY_CAP if self.deadline is None else max(self.deadline - time.monotonic(), 0.1)
+        config = Config(
+            connect_timeout=min(CONNECT_TIMEOUT, left),
+            read_timeout=min(READ_TIMEOUT, left),
+            retries={"mode": "standard", "total_max_attempts": 1},  # ours: see call()
+            use_fips_endpoint=registry.fips,
+            use_dualstack_endpoint=registry.dualstack,
+            user_agent_extra=f"docker-credential-ecrpy/{__version__}",
+        )
+        try:
+            return self.session.create_client(service, region_name=region, config=config, **keys)
+        except Exception as err:
+            raise classify(err, self.session, registry, service) from None
+
+    def resolve_credentials(self, registry: Registry) -> None:
+        if self._resolved:
+            return
+        profile = self.session.get_config_variable("profile")
+        source = f"profile {profile!r}" if profile else "the default credential chain"
+        self.report(f"resolving AWS credentials ({source})")
+        try:
+            credentials = self.session.get_credentials()
+            if credentials is not None:
+                credentials.get_frozen_credentials()  # deferred sources resolve here
+        except Exception as err:
+            raise classify(err, self.session, registry, "credentials") from None
+        if credentials is None:
+            from botocore.exceptions import NoCredentialsError  # noqa: PLC0415
+
+            raise classify(NoCredentialsError(), self.session, registry, "credentials")
+        self._resolved = True
+
+    def assume_role(
+        self, who: IdentitySettings, role_arn: str, registry: Registry
+    ) -> dict[str, str]:
+        """Temporary keys for the configured role, from one STS AssumeRole call made with
+        the base identity (the profile, else the default chain). The ECR token they buy
+        is cached, so the role is assumed once per token, not once per pull."""
+        sts = self.create("sts", registry.region, registry)
+        request = {
+            "RoleArn": role_arn,
+            "RoleSessionName": who.session_name or DEFAULT_SESSION_NAME,
+        }
+        if who.external_id:
+            request["ExternalId"] = who.external_id
+        self.report(f"assuming role {role_arn} with sts:AssumeRole at {_endpoint_of(sts)}")
+        try:
+            answer = self.call(
+                lambda: sts.assume_role(**request), registry, "sts:AssumeRole", role_arn
+            )
+        except errors.HelperError as error:
+            if role_arn in error.message:
+                raise
+            raise type(error)(
+                f"assuming role {role_arn} for {registry.host}: {error.message}"
+            ) from None
+        credentials = answer["Credentials"]
+        return {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+
+    def call(
+        self, request: Callable[[], Any], registry: Registry, what: str, role_arn: str = ""
+    ) -> Any:
+        """``request()``, retried as the module docstring says; a classified error when
+        it fails for good."""
+        started = time.monotonic()
+        slowest = MIN_CALL_TIME
+        attempt = 0
+        while True:
+            attempt += 1
+            began = time.monotonic()
+            try:
+                return request()
+            except Exception as err:
+                now = time.monotonic()
+                slowest = max(slowest, now - began)
+                kind = retry_kind(err)
+                delay = random.uniform(0, min(RETRY_CAP, RETRY_BASE * 2**attempt))  # noqa: S311
+                final = (
+                    kind is None
+                    or (kind == "transient" and attempt >= TRANSIENT_ATTEMPTS)
+                    or (self.deadline is not None and now + delay + slowest > self.deadline)
+                )
+                if final:
+                    tries = Tries(attempt, now - started)
+                    raise classify(err, self.session, registry, what, tries, role_arn) from None
+            reason = "throttling" if kind == "throttle" else "a transient failure"
+            self.report(f"waiting {delay:.1f}s to retry {what} after {reason} (attempt {attempt})")
+            time.sleep(delay)
+            self.report(f"calling {what} again after {reason} (attempt {attempt + 1})")
+
+
+class Tries:
+    """How hard a call was tried, for the message of its final failure."""
+
+    __slots__ = ("attempts", "seconds")
+
+    def __init__(self, attempts: int, seconds: float) -> None:
+        self.attempts = attempts
+        self.seconds = seconds
+
+    def __str__(self) -> str:
+        if self.attempts == 1:
+            return "1 attempt"
+        return f"{self.attempts} attempts in {self.seconds:.0f}s"
+
+
+def retry_kind(err: Exception) -> str | None:
+    """ "throttle", "transient" or None (final) for what botocore raised."""
+    from botocore import exceptions as bx  # noqa: PLC0415
+
+    if isinstance(err, bx.ClientError):
+        if err.response.get("Error", {}).get("Code") in THROTTLING_CODES:
+            return "throttle"
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return "transient" if isinstance(status, int) and status >= 500 else None
+    if isinstance(err, bx.SSLError):
+        return None  # a certificate problem does not go away by asking again
+    if isinstance(err, bx.ConnectionError | bx.HTTPClientError):
+        return "transient"
+    return None
 
 
 def decode_token(data: Any, registry: Registry) -> Token:
@@ -174,13 +292,18 @@ def decode_token(data: Any, registry: Registry) -> Token:
 
 
 def classify(
-    err: Exception, session: Any, registry: Registry, role_arn: str | None = None
+    err: Exception,
+    session: Any,
+    registry: Registry,
+    what: str,
+    tries: Tries | None = None,
+    role_arn: str = "",
 ) -> errors.HelperError:
-    """The user-facing error for whatever botocore raised."""
+    """The user-facing error for whatever botocore raised while doing ``what`` (a
+    ``service:Action``, a service name, or "credentials")."""
     from botocore import exceptions as bx  # noqa: PLC0415
 
     profile = session.get_config_variable("profile") or "default"
-    action = f"{registry.service}:GetAuthorizationToken"
     if isinstance(err, bx.NoCredentialsError):
         return errors.NoAwsCredentials(
             "no AWS credentials found (looked at environment variables, "
@@ -198,86 +321,85 @@ def classify(
             f"the AWS SSO session for profile {profile!r} has expired or was never started: "
             f"run `aws sso login --profile {profile}`"
         )
-    if isinstance(err, bx.ClientError) and err.operation_name == "AssumeRole":
-        return _assume_role_error(err, profile, registry, role_arn)
     if isinstance(err, bx.ClientError):
-        return _client_error(err, action, registry)
-    endpoint = _endpoint(err, registry)
+        return _client_error(err, profile, registry, tries, role_arn)
+    service = what.partition(":")[0]
+    endpoint = _endpoint(err, registry, service)
+    if service == "credentials" and isinstance(err, bx.ConnectionError | bx.HTTPClientError):
+        return errors.NoAwsCredentials(
+            f"AWS credentials could not be loaded for profile {profile!r}: {_one_line(err)}"
+        )
     if isinstance(err, bx.SSLError):
         return errors.EndpointUnreachable(
             f"TLS verification failed for {endpoint}: if a proxy re-signs traffic, "
             "point AWS_CA_BUNDLE at its CA certificate"
         )
     where = f"{endpoint} (region {registry.region}, partition {registry.partition})"
+    check = (
+        "check the network, proxy settings (HTTPS_PROXY), the region and "
+        f"{_endpoint_variable(service)}"
+    )
     if isinstance(err, bx.ConnectTimeoutError | bx.ReadTimeoutError):
-        return errors.EndpointUnreachable(
-            f"timed out talking to {where} after {MAX_ATTEMPTS} attempts: check the "
-            "network, proxy settings (HTTPS_PROXY), the region and AWS_ENDPOINT_URL_ECR"
-        )
-    if isinstance(err, bx.EndpointConnectionError):
-        return errors.EndpointUnreachable(
-            f"cannot reach {where}: check the network, proxy settings (HTTPS_PROXY), "
-            "the region and AWS_ENDPOINT_URL_ECR"
-        )
+        return errors.EndpointUnreachable(f"timed out talking to {where} ({tries}): {check}")
+    if isinstance(err, bx.EndpointConnectionError | bx.ConnectionClosedError):
+        return errors.EndpointUnreachable(f"cannot reach {where} ({tries}): {check}")
     if isinstance(err, bx.CredentialRetrievalError | bx.PartialCredentialsError):
         return errors.NoAwsCredentials(f"AWS credentials could not be loaded: {_one_line(err)}")
     if isinstance(err, bx.BotoCoreError):
-        return errors.AwsError(f"{action} failed: {_one_line(err)}")
-    return errors.AwsError(f"{action} failed: {type(err).__name__}: {_one_line(err)}")
+        return errors.AwsError(f"{what} failed: {_one_line(err)}")
+    return errors.AwsError(f"{what} failed: {type(err).__name__}: {_one_line(err)}")
 
 
-def _client_error(err: Any, action: str, registry: Registry) -> errors.HelperError:
-    error = err.response.get("Error", {})
-    code = str(error.get("Code", "Unknown"))
-    message = _one_line(error.get("Message") or code)
-    operation = err.operation_name
-    if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
-        return errors.Throttled(
-            f"AWS throttled {operation} in {registry.region} even after {MAX_ATTEMPTS} "
-            "attempts: too many token requests for this account and region; retry shortly"
-        )
-    if code in ("UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"):
-        return errors.AccessDenied(
-            f"AWS rejected the credentials ({code}) calling {operation}: the access key is "
-            "unknown or its secret is wrong, or the region is not enabled for the account"
-        )
-    if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
-        return errors.AccessDenied(
-            f"the AWS session credentials have expired ({code}): refresh them "
-            "(for SSO: `aws sso login`) and try again"
-        )
-    if code in ("AccessDenied", "AccessDeniedException"):
-        needed = action if operation == "GetAuthorizationToken" else f"sts:{operation}"
-        return errors.AccessDenied(
-            f"access denied: the AWS identity may not call {needed} ({message}); "
-            f'grant {needed} on Resource "*"'
-        )
-    return errors.AwsError(f"{operation} failed with {code}: {message}")
-
-
-def _assume_role_error(
-    err: Any, profile: str, registry: Registry, role_arn: str | None
+def _client_error(
+    err: Any, profile: str, registry: Registry, tries: Tries | None, role_arn: str
 ) -> errors.HelperError:
     error = err.response.get("Error", {})
     code = str(error.get("Code", "Unknown"))
     message = _one_line(error.get("Message") or code)
-    if code in ("Throttling", "ThrottlingException"):
-        return errors.Throttled(f"AWS throttled sts:AssumeRole of {role_arn}; retry shortly")
+    operation = err.operation_name
+    service = "sts" if operation in ("AssumeRole", "GetCallerIdentity") else registry.service
+    action = f"{service}:{operation}"
+    if code in THROTTLING_CODES:
+        return errors.Throttled(
+            f"AWS throttled {action} in {registry.region} ({tries}): too many requests "
+            "for this account and region; retry shortly"
+        )
     if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
         return errors.AccessDenied(
             f"the AWS session credentials of profile {profile!r} have expired ({code}) "
-            f"while assuming {role_arn}: refresh them and try again"
+            f"calling {action}: refresh them (for SSO: `aws sso login`) and try again"
         )
-    return errors.AccessDenied(
-        f"cannot assume role {role_arn} for {registry.host} (base identity: profile "
-        f"{profile!r}): {code}: {message}; the role's trust policy must allow the base "
-        "identity, which needs sts:AssumeRole on the role (and the right external_id)"
-    )
+    if operation == "AssumeRole" and code not in ("UnrecognizedClientException",):
+        return errors.AccessDenied(
+            f"cannot assume role {role_arn} for {registry.host} (base identity: profile "
+            f"{profile!r}): {code}: {message}; the role's trust policy must allow the base "
+            "identity, which needs sts:AssumeRole on the role (and the right external_id)"
+        )
+    if code in ("UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"):
+        return errors.AccessDenied(
+            f"AWS rejected the credentials ({code}) calling {action}: the access key is "
+            "unknown or its secret is wrong, or the region is not enabled for the account"
+        )
+    if code in ("AccessDenied", "AccessDeniedException"):
+        return errors.AccessDenied(
+            f"access denied: the AWS identity may not call {action} ({message}); "
+            f'grant {action} on Resource "*"'
+        )
+    attempts = f" ({tries})" if tries is not None and tries.attempts > 1 else ""
+    return errors.AwsError(f"{action} failed with {code}{attempts}: {message}")
 
 
-def _endpoint(err: Exception, registry: Registry) -> str:
+def _endpoint_of(client: Any) -> str:
+    return str(getattr(getattr(client, "meta", None), "endpoint_url", "")) or "its endpoint"
+
+
+def _endpoint(err: Exception, registry: Registry, service: str) -> str:
     url = getattr(err, "kwargs", {}).get("endpoint_url")
-    return str(url) if url else f"the {registry.service} API endpoint in {registry.region}"
+    return str(url) if url else f"the {service} API endpoint in {registry.region}"
+
+
+def _endpoint_variable(service: str) -> str:
+    return "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
 
 
 def _one_line(value: object) -> str:

@@ -1,15 +1,19 @@
-"""The on-disk token cache: entry format, freshness policy, and safe storage.
+"""The on-disk token cache: entries, failure records and refresh locks, stored safely.
 
 One small file per (registry, identity) key, so that a hit reads one file and a refresh
 locks one key: different registries refresh in parallel and concurrent ``get`` processes
-for the same key make a single API call. The format is a few ``name value`` lines parsed
-with string operations, because the hit path runs in a fresh process on every pull and
-cannot afford ``json``. Files are 0600 in a 0700 directory that we own; a directory that
-is a symlink, someone else's, or open to others is refused rather than trusted.
+for the same key make a single API call. Beside a key's token (``<key>.token``) may lie
+the record of its last failed refresh (``<key>.failure``), which every process on the
+host reads before calling AWS, so that a failure is seen once and then backed off rather
+than repeated by every pull; and its lock file (``<key>.lock``), which is what makes one
+process the refresher.
 
-Writes go to a temporary file in the same directory, are fsynced, renamed over the entry
-and the directory is fsynced: a reader sees the old entry or the new one, never a torn
-one, whatever instant the writer is killed at. Anything that does not parse is a miss.
+The formats are a few ``name value`` lines parsed with string operations, because the hit
+path runs in a fresh process on every pull and cannot afford ``json``. Files are 0600 in
+a 0700 directory that we own; a directory that is a symlink, someone else's, or open to
+others is refused rather than trusted, and a file in it that is not a private regular
+file of ours is not read. Writes are atomic (``files.replace``). Anything that does not
+parse is treated as absent.
 """
 
 from __future__ import annotations
@@ -17,13 +21,26 @@ from __future__ import annotations
 import os
 import stat
 
+from . import files
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    _T = TypeVar("_T")
+
 FORMAT = "ecrpy-token 1"
+FAILURE_FORMAT = "ecrpy-failure 1"
 SUFFIX = ".token"
+FAILURE_SUFFIX = ".failure"
+LOCK_SUFFIX = ".lock"
 MAX_ENTRY_BYTES = 16 * 1024
-# A backward clock step larger than this makes an entry's age unknowable: refresh it.
-CLOCK_SKEW = 60.0
 # Temporary files older than this were left by a killed writer.
 STALE_TEMP_AGE = 300.0
+# Failure records whose backoff ended this long ago, and lock files this old with no
+# token or failure beside them, belong to identities no longer in use.
+STALE_RECORD_AGE = 86400.0
 # How often a process waiting for another's refresh looks at the lock again.
 LOCK_POLL = 0.02
 _FOREVER = float("inf")
@@ -49,30 +66,46 @@ class Entry:
         )
 
 
+class Failure:
+    """The last failed refresh of a key: what went wrong (an ``errors`` class name and
+    its one-line message, which never holds a secret), when, how many failures in a row,
+    and the earliest time anyone on the host may call AWS for the key again."""
+
+    __slots__ = ("count", "failed_at", "host", "kind", "message", "retry_at")
+
+    def __init__(
+        self, host: str, kind: str, message: str, failed_at: float, retry_at: float, count: int
+    ) -> None:
+        self.host = host
+        self.kind = kind
+        self.message = message
+        self.failed_at = failed_at
+        self.retry_at = retry_at
+        self.count = count
+
+    def __repr__(self) -> str:
+        return (
+            f"Failure(host={self.host!r}, kind={self.kind!r}, failed_at={self.failed_at}, "
+            f"retry_at={self.retry_at}, count={self.count})"
+        )
+
+
 def encode(entry: Entry) -> bytes:
-    lines = (
+    return _lines(
         FORMAT,
-        f"host {entry.host}",
-        f"user {entry.username}",
-        f"issued {entry.issued_at!r}",
-        f"expires {entry.expires_at!r}",
-        f"secret {entry.secret}",
+        host=entry.host,
+        user=entry.username,
+        issued=repr(entry.issued_at),
+        expires=repr(entry.expires_at),
+        secret=entry.secret,
     )
-    return ("\n".join(lines) + "\n").encode()
 
 
 def decode(data: bytes) -> Entry | None:
     """The entry in ``data``, or None for anything truncated, corrupt or foreign."""
-    try:
-        lines = data.decode().split("\n")
-    except UnicodeDecodeError:
+    fields = _fields(data, FORMAT, ("host", "user", "issued", "expires", "secret"))
+    if fields is None:
         return None
-    if len(lines) != 7 or lines[0] != FORMAT or lines[6] != "":
-        return None
-    fields = {}
-    for line in lines[1:6]:
-        name, _, value = line.partition(" ")
-        fields[name] = value
     try:
         entry = Entry(
             fields["host"],
@@ -81,89 +114,144 @@ def decode(data: bytes) -> Entry | None:
             float(fields["issued"]),
             float(fields["expires"]),
         )
-    except (KeyError, ValueError):
+    except ValueError:
         return None
-    # Chained, so that NaN and infinities (which would never expire) fail too; and
-    # printable, so that a file with NUL or control bytes in a field is not served.
+    # Chained, so that NaN and infinities (which would never expire) fail too.
     if not (0.0 < entry.issued_at < entry.expires_at < _FOREVER):
         return None
     if not (entry.host and entry.username and entry.secret):
         return None
-    if not (entry.host + entry.username + entry.secret).isprintable():
-        return None
     return entry
 
 
-# -- policy: pure functions of an entry and the time --------------------------------------
+def encode_failure(failure: Failure) -> bytes:
+    return _lines(
+        FAILURE_FORMAT,
+        host=failure.host,
+        kind=failure.kind,
+        failed=repr(failure.failed_at),
+        retry=repr(failure.retry_at),
+        count=str(failure.count),
+        message=" ".join(failure.message.split()),
+    )
 
 
-def refresh_due(entry: Entry, now: float, window: float | None = None) -> bool:
-    """Whether to fetch a new token before serving this one.
-
-    Due once less than ``window`` seconds of validity remain (default: half the token's
-    lifetime), so a long push never starts with a token about to expire; and due when
-    the clock says the token was issued in the future, since its age is then unknown.
-    """
-    if now < entry.issued_at - CLOCK_SKEW:
-        return True
-    return now >= refresh_point(entry, window)
-
-
-def refresh_point(entry: Entry, window: float | None = None) -> float:
-    """The instant from which ``refresh_due`` holds (clock jumps aside)."""
-    if window is None:
-        window = (entry.expires_at - entry.issued_at) / 2
-    return entry.expires_at - window
-
-
-def usable_stale(entry: Entry, now: float, min_validity: float) -> bool:
-    """Whether a token that is due for refresh may still be served when refreshing fails:
-    only with at least ``min_validity`` seconds left, never expired."""
-    left = entry.expires_at - now
-    return now >= entry.issued_at - CLOCK_SKEW and left > 0 and left >= min_validity
+def decode_failure(data: bytes) -> Failure | None:
+    names = ("host", "kind", "failed", "retry", "count", "message")
+    fields = _fields(data, FAILURE_FORMAT, names)
+    if fields is None:
+        return None
+    try:
+        failure = Failure(
+            fields["host"],
+            fields["kind"],
+            fields["message"],
+            float(fields["failed"]),
+            float(fields["retry"]),
+            int(fields["count"]),
+        )
+    except ValueError:
+        return None
+    if not (0.0 < failure.failed_at <= failure.retry_at < _FOREVER and failure.count > 0):
+        return None
+    if not (failure.host and failure.kind.isidentifier() and failure.message):
+        return None
+    return failure
 
 
-# -- storage ---------------------------------------------------------------------------------
+def _lines(header: str, **fields: str) -> bytes:
+    return (
+        "\n".join([header, *(f"{name} {value}" for name, value in fields.items())]) + "\n"
+    ).encode()
+
+
+def _fields(data: bytes, header: str, names: tuple[str, ...]) -> dict[str, str] | None:
+    """``name value`` lines after ``header``, exactly ``names`` in that order, each
+    printable (a file with NUL or control bytes in a field is not trusted)."""
+    try:
+        lines = data.decode().split("\n")
+    except UnicodeDecodeError:
+        return None
+    if len(lines) != len(names) + 2 or lines[0] != header or lines[-1] != "":
+        return None
+    fields = {}
+    for name, line in zip(names, lines[1:-1], strict=True):
+        found, _, value = line.partition(" ")
+        if found != name or not value.isprintable():
+            return None
+        fields[name] = value
+    return fields
+
+
+# -- locks -------------------------------------------------------------------------------
 
 
 class KeyLock:
-    """``with lock as held:``; ``held`` is False when the lock could not be had within
-    the timeout (its holder hung), and the caller goes on without it rather than fail.
-    A KeyLock without a descriptor (no cache) is always held.
+    """The exclusive refresh lock of one key: a ``flock`` on a lock file, released by the
+    kernel when every process holding it has exited or been killed. A KeyLock without a
+    path (no cache) is always granted.
 
-    A plain ``flock`` on a lock file that is never deleted: the kernel releases it when
-    its holder exits or is killed, and the standard library has it, where the
-    ``filelock`` package costs every waiting process an import longer than a cache hit.
+    ``flock`` is in the standard library, where the ``filelock`` package costs a waiting
+    process an import longer than a cache hit. The lock follows the open file, so a child
+    forked by the holder (the background refresher, the AWS worker) holds it too.
     """
 
-    def __init__(self, fd: int | None, timeout: float) -> None:
-        self._fd = fd
-        self.timeout = timeout
+    def __init__(self, path: str | None, fd: int | None = None) -> None:
+        self.path = path
+        self.fd = fd
 
-    def __enter__(self) -> bool:
-        if self._fd is None:
+    def acquire(self, deadline: float | None = None) -> bool:
+        """Take the lock, waiting until the monotonic ``deadline`` (None: not at all);
+        False when it could not be had by then."""
+        if self.path is None:
             return True
         import fcntl  # noqa: PLC0415 - only a refresh locks
         import time  # noqa: PLC0415
 
-        deadline = time.monotonic() + self.timeout
         while True:
+            if self.fd is None:
+                self.fd = _open_lock_file(self.path)
             try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    break
+                if deadline is None or time.monotonic() >= deadline:
+                    return False
                 time.sleep(LOCK_POLL)
-            except OSError:
-                break
-        self.__exit__()
-        return False
+                continue
+            if _still_linked(self.path, self.fd):
+                return True
+            # Pruned (unlinked) between our open and our flock: the lock that counts is
+            # the one on the file now at the path.
+            self.release()
+
+    def release(self) -> None:
+        """Close our descriptor: the lock ends when no process holds one any more."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> KeyLock:
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the only descriptor releases the flock
-            self._fd = None
+        self.release()
+
+
+def _still_linked(path: str, fd: int) -> bool:
+    """Whether the file locked through ``fd`` is still the one at ``path``."""
+    try:
+        now = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _open_lock_file(path: str) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
+# -- storage -------------------------------------------------------------------------------
 
 
 class UnsafeCacheDir(Exception):
@@ -179,97 +267,149 @@ class TokenCache:
 
     # reading: the hit path ------------------------------------------------------------
     def read(self, key: str) -> Entry | None:
+        data = self._read(key + SUFFIX)
+        return None if data is None else decode(data)
+
+    def read_failure(self, key: str) -> Failure | None:
+        data = self._read(key + FAILURE_SUFFIX)
+        return None if data is None else decode_failure(data)
+
+    def _read(self, name: str) -> bytes | None:
+        """A private regular file of ours, or None: a FIFO, symlink or anything else
+        planted in the directory is never opened in a way that could block or mislead."""
         if not self._check(create=False):
             return None
         try:
-            # O_NONBLOCK: a FIFO planted in place of the entry must not hang the read.
-            fd = os.open(
-                self._path(key), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            return files.read_regular(
+                os.path.join(self.directory, name),
+                MAX_ENTRY_BYTES,
+                follow_symlinks=False,
+                private=True,
             )
-        except OSError:
+        except (OSError, files.OddFile):
             return None
-        try:
-            info = os.fstat(fd)
-            if not _private_to_us(info) or not stat.S_ISREG(info.st_mode):
-                return None
-            return decode(os.read(fd, MAX_ENTRY_BYTES + 1))
-        finally:
-            os.close(fd)
 
     def entries(self) -> list[Entry]:
-        if not self._check(create=False):
-            return []
+        return self._all(SUFFIX, self.read)
+
+    def failures(self) -> list[Failure]:
+        return self._all(FAILURE_SUFFIX, self.read_failure)
+
+    def _all(self, suffix: str, read: Callable[[str], _T | None]) -> list[_T]:
         found = []
-        for name in sorted(os.listdir(self.directory)):
-            if name.endswith(SUFFIX) and not name.startswith("."):
-                entry = self.read(name.removesuffix(SUFFIX))
-                if entry is not None:
-                    found.append(entry)
+        for key in self._keys(suffix):
+            item = read(key)
+            if item is not None:
+                found.append(item)
         return found
 
+    def _keys(self, suffix: str) -> list[str]:
+        if not self._check(create=False):
+            return []
+        return [
+            name.removesuffix(suffix)
+            for name in sorted(os.listdir(self.directory))
+            if name.endswith(suffix) and not name.startswith(".")
+        ]
+
     # writing: the miss path -----------------------------------------------------------
-    def lock(self, key: str, timeout: float) -> KeyLock:
-        """An exclusive lock on one key, released by the kernel if its holder dies.
-        The lock file is opened here, so that a directory we cannot write to is reported
-        as cache trouble (and the cache dropped) rather than as a lock held by another."""
+    def lock(self, key: str) -> KeyLock:
+        """The refresh lock of one key, its file opened (not yet locked) here, so that a
+        directory we cannot write to is reported as cache trouble (and the cache dropped)
+        rather than as a lock held by another."""
         self._check(create=True)
-        path = os.path.join(self.directory, key + ".lock")
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        return KeyLock(os.open(path, flags, 0o600), timeout)
+        path = os.path.join(self.directory, key + LOCK_SUFFIX)
+        return KeyLock(path, _open_lock_file(path))
 
     def write(self, key: str, entry: Entry) -> None:
-        """Replace the entry atomically and durably."""
-        from . import atomic  # noqa: PLC0415 - only a refresh writes
+        """Replace the entry atomically and durably; a success ends any failure record."""
+        self._replace(key + SUFFIX, encode(entry))
+        self._remove(key + FAILURE_SUFFIX)
 
+    def record_failure(self, key: str, failure: Failure) -> None:
+        self._replace(key + FAILURE_SUFFIX, encode_failure(failure))
+
+    def _replace(self, name: str, data: bytes) -> None:
         self._check(create=True)
+        path = os.path.join(self.directory, name)
         try:
-            atomic.replace(self._path(key), encode(entry))
+            files.replace(path, data)
         except IsADirectoryError:
-            # Something put a directory where the entry goes; the directory it is in is
+            # Something put a directory where the file goes; the directory it is in is
             # ours and private, so clear it out rather than give up the cache.
             import shutil  # noqa: PLC0415
 
-            shutil.rmtree(self._path(key), ignore_errors=True)
-            atomic.replace(self._path(key), encode(entry))
+            shutil.rmtree(path, ignore_errors=True)
+            files.replace(path, data)
+
+    def _remove(self, name: str) -> bool:
+        try:
+            os.unlink(os.path.join(self.directory, name))
+        except FileNotFoundError:
+            return False
+        files.sync_directory(self.directory)
+        return True
 
     def remove_host(self, host: str) -> int:
-        """Drop every entry for ``host`` (whatever identity fetched it); how many."""
+        """Drop every token and failure record for ``host`` (whatever identity it was
+        for); how many tokens went."""
         removed = 0
-        if not self._check(create=False):
-            return removed
-        for name in os.listdir(self.directory):
-            if name.endswith(SUFFIX) and not name.startswith("."):
-                entry = self.read(name.removesuffix(SUFFIX))
-                if entry is not None and entry.host == host:
-                    os.unlink(os.path.join(self.directory, name))
-                    removed += 1
-        if removed:
-            from .atomic import sync_directory  # noqa: PLC0415
-
-            sync_directory(self.directory)
+        for key in self._keys(SUFFIX):
+            entry = self.read(key)
+            if entry is not None and entry.host == host:
+                removed += self._remove(key + SUFFIX)
+        for key in self._keys(FAILURE_SUFFIX):
+            failure = self.read_failure(key)
+            if failure is not None and failure.host == host:
+                self._remove(key + FAILURE_SUFFIX)
         return removed
 
     def prune(self, now: float) -> None:
-        """Remove expired entries, unreadable ones and temporary files of killed writers."""
+        """Remove expired and unreadable entries, failure records long past their
+        backoff, temporary files of killed writers, and the lock files of identities no
+        longer in use."""
         if not self._check(create=False):
             return
-        for name in os.listdir(self.directory):
+        names = set(os.listdir(self.directory))
+        for name in sorted(names):
             path = os.path.join(self.directory, name)
             try:
-                if name.startswith(".") and name.endswith(".tmp"):
+                if name.startswith(".") and name.endswith(files.TEMP_SUFFIX):
                     if now - os.lstat(path).st_mtime > STALE_TEMP_AGE:
                         os.unlink(path)
                 elif name.endswith(SUFFIX):
                     entry = self.read(name.removesuffix(SUFFIX))
                     if entry is None or entry.expires_at <= now:
                         os.unlink(path)
+                        names.discard(name)
+                elif name.endswith(FAILURE_SUFFIX):
+                    failure = self.read_failure(name.removesuffix(FAILURE_SUFFIX))
+                    if failure is None or now - failure.retry_at > STALE_RECORD_AGE:
+                        os.unlink(path)
+                        names.discard(name)
             except OSError:
                 continue  # pruned by another process first, or not ours to remove
+        for name in sorted(names):
+            key = name.removesuffix(LOCK_SUFFIX)
+            if name.endswith(LOCK_SUFFIX) and not {key + SUFFIX, key + FAILURE_SUFFIX} & names:
+                self._prune_lock(os.path.join(self.directory, name), now)
+
+    @staticmethod
+    def _prune_lock(path: str, now: float) -> None:
+        """Unlink an old lock file nobody holds. Holding it while unlinking, together
+        with KeyLock's check that the locked file is still the one at the path, keeps a
+        process that opened it just before from refreshing beside a newcomer."""
+        try:
+            if now - os.lstat(path).st_mtime <= STALE_RECORD_AGE:
+                return
+            lock = KeyLock(path, _open_lock_file(path))
+        except OSError:
+            return
+        with lock:
+            if lock.acquire():
+                os.unlink(path)
 
     # safety -------------------------------------------------------------------------------
-    def _path(self, key: str) -> str:
-        return os.path.join(self.directory, key + SUFFIX)
-
     def _check(self, create: bool) -> bool:
         """True when the directory exists and is safe; raise UnsafeCacheDir if it is not."""
         if self._checked:
@@ -300,15 +440,22 @@ class TokenCache:
         return True
 
 
-def _private_to_us(info: os.stat_result) -> bool:
-    return info.st_uid == os.geteuid() and not info.st_mode & 0o077
-
-
 def _make_private_dir(path: str) -> None:
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        return  # made by a concurrent process; _check inspects it next
-    except OSError as err:
-        raise UnsafeCacheDir(f"cannot create cache directory {path}: {err.strerror}") from None
+    """Create ``path`` and any missing parents 0700, whatever the umask: a parent such as
+    ``~/.cache`` made world-writable would let others swap our directory out."""
+    missing = []
+    here = os.path.abspath(path)
+    while not os.path.lexists(here):
+        missing.append(here)
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue  # made by a concurrent process; _check inspects ours next
+        except OSError as err:
+            raise UnsafeCacheDir(f"cannot create cache directory {path}: {err.strerror}") from None
+        os.chmod(directory, 0o700)  # the umask may have taken bits away

@@ -114,15 +114,11 @@ def _serve(action: str) -> int:
         sys.stdout.write(f"unknown credential action `{action}`\n")
         sys.stderr.write(USAGE)
         return 1
-    from .helper import EcrStore  # noqa: PLC0415
-    from .settings import Settings  # noqa: PLC0415
-    from .tokens import TokenSource  # noqa: PLC0415
+    from .store import EcrStore  # noqa: PLC0415
 
     try:
-        settings = Settings.from_env(os.environ)
+        store = EcrStore.from_env(os.environ, sys.stderr)
     except errors.HelperError as err:
         sys.stdout.write(err.message + "\n")
         return 1
-    tokens = TokenSource(settings, os.environ, sys.stderr)
-    store = EcrStore(settings, tokens, sys.stderr, os.environ)
     return protocol.serve(action, sys.stdin.buffer, sys.stdout, sys.stderr, store)

@@ -24,6 +24,7 @@ a silently ignored typo would send a pull to the wrong account.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 from . import errors
@@ -38,7 +39,6 @@ APP_NAME = "docker-credential-ecrpy"
 ENV_VAR = "ECRPY_CONFIG"
 FILE_NAME = "config.toml"
 MAX_BYTES = 1 << 20
-DEFAULT_SESSION_NAME = "docker-credential-ecrpy"
 
 ALIAS_KEYS = ("account", "region", "fips", "dualstack")
 IDENTITY_KEYS = ("profile", "role_arn", "external_id", "session_name")
@@ -230,7 +230,8 @@ def load(env: Mapping[str, str], compiled_dir: str | None = None) -> Config:
     """
     path = config_path(env)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO in place of the file must not hang every get.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         if env.get(ENV_VAR, "").strip():
             raise errors.ConfigError(
@@ -243,6 +244,14 @@ def load(env: Mapping[str, str], compiled_dir: str | None = None) -> Config:
         ) from None
     try:
         info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            from .files import describe  # noqa: PLC0415 - only for the odd file
+
+            raise errors.ConfigError(
+                f"configuration file {path} is {describe(info.st_mode)}, not a regular file"
+            )
+        if info.st_size > MAX_BYTES:
+            raise errors.ConfigError(f"configuration file {path} is larger than 1 MiB")
         stamp = f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
         if compiled_dir is not None:
             from . import config_cache  # noqa: PLC0415 - only when a file exists

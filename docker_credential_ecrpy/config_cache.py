@@ -34,7 +34,8 @@ def compiled_path(directory: str, path: str) -> str:
 def read(directory: str, path: str, stamp: str) -> Config | None:
     """The configuration compiled from ``path`` when it had ``stamp``, or None."""
     try:
-        fd = os.open(compiled_path(directory, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(compiled_path(directory, path), flags)
     except OSError:
         return None
     try:
@@ -119,12 +120,12 @@ def encode(config: Config, stamp: str) -> bytes:
 def write(directory: str, config: Config, stamp: str) -> None:
     """Keep the compiled form, atomically, if the cache directory exists and is ours and
     private; otherwise (or on any error) do nothing: the next call parses again."""
-    from . import atomic  # noqa: PLC0415 - only the first call after an edit writes
+    from . import files  # noqa: PLC0415 - only the first call after an edit writes
 
     try:
         info = os.lstat(directory)
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
             return
-        atomic.replace(compiled_path(directory, str(config.path)), encode(config, stamp))
+        files.replace(compiled_path(directory, str(config.path)), encode(config, stamp))
     except OSError:
         return

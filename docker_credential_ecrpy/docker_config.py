@@ -17,7 +17,7 @@ import os
 import stat
 import time
 
-from . import atomic, errors
+from . import errors, files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -110,8 +110,8 @@ def save(path: str, document: Mapping[str, Any], old_text: str | None) -> str | 
     backup = None
     if old_text is not None:
         backup = target + BACKUP_SUFFIX
-        atomic.replace(backup, old_text.encode("utf-8"), mode, owner)
-    atomic.replace(target, dumps(document).encode("utf-8"), mode, owner)
+        files.replace(backup, old_text.encode("utf-8"), mode, owner)
+    files.replace(target, dumps(document).encode("utf-8"), mode, owner)
     return backup
 
 

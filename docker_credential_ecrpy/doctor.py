@@ -351,7 +351,7 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
 
 
 def examine_cache(env: Mapping[str, str]) -> list[Check]:
-    from . import cache  # noqa: PLC0415
+    from . import cache, policy  # noqa: PLC0415
     from .settings import Settings  # noqa: PLC0415
 
     section = "cache"
@@ -386,7 +386,7 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
         if left <= 0:
             status, detail = INFO, f"expired at {at} (pruned at the next refresh)"
         else:
-            due = cache.refresh_due(entry, now, settings.refresh_window)
+            due = policy.refresh_due(entry, now, settings.refresh_window)
             detail = f"expires {at}, in {_span(left)}" + ("; refresh due" if due else "")
             status = OK
         checks.append(

@@ -67,6 +67,22 @@ class BadToken(AwsError):
     """The API answered, but not with a token we can use."""
 
 
+class DeadlineExceeded(AwsError):
+    """The ``get`` ran out of its time budget (``ECRPY_TIMEOUT``) while waiting on AWS or
+    on another process's refresh: a hung ``credential_process``, a silent metadata
+    service, an endpoint that trickles its answer."""
+
+
+def from_kind(kind: str, message: str, hint: str = "") -> HelperError:
+    """The error of kind ``kind`` (a class name of this module), for a failure reported by
+    another process: a refresh worker, or a failure recorded in the cache. An unknown
+    kind (a record written by another version) is a plain AwsError."""
+    found = globals().get(kind)
+    if not (isinstance(found, type) and issubclass(found, AwsError)):
+        found = AwsError
+    return found(message, hint)
+
+
 def internal_error(err: BaseException, program: str = "docker-credential-ecrpy") -> str:
     """The one line for a bug of ours: the exception's type, never its text (which could
     carry a secret). The traceback goes to stderr only when ECRPY_DEBUG asks for it."""

@@ -7,15 +7,21 @@ users that means network calls, and their access key id changes every session an
 what *configures* the identity: the environment variables the AWS SDK reads and the
 contents of the shared config and credentials files. It is an unkeyed BLAKE2b digest of
 all of it, so neither key ids nor secrets can be read back from a cache file name.
+
+The files are read the way every file of ours is (``files.read_regular``): a FIFO or a
+device in their place must not hang every ``get``, cache hits included. Such a file is
+fingerprinted by what it is, with a warning; botocore skips anything but a regular file.
 """
 
 from __future__ import annotations
 
 import os
 
+from . import files
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 try:  # the C module behind hashlib.blake2b; hashlib itself would load OpenSSL
     from _blake2 import blake2b
@@ -60,10 +66,20 @@ def config_files(env: Mapping[str, str]) -> tuple[str, str]:
     )
 
 
-def fingerprint(env: Mapping[str, str], extra: Iterable[str] = ()) -> str:
+# Far larger than any real shared config file; a larger one is fingerprinted by its
+# identity (inode, size, modification time) instead of its contents.
+MAX_FILE_BYTES = 1 << 20
+
+
+def fingerprint(
+    env: Mapping[str, str],
+    extra: Iterable[str] = (),
+    warn: Callable[[str], None] | None = None,
+) -> str:
     """A hex digest that changes when anything configuring the AWS identity changes.
 
-    ``extra`` carries identity settings from elsewhere (a per-registry profile or role).
+    ``extra`` carries identity settings from elsewhere (a per-registry profile or role);
+    ``warn`` hears about a config or credentials file that is not a regular file.
     """
     digest = blake2b(digest_size=20, person=b"ecrpy-identity")
     for name in IDENTITY_VARIABLES:
@@ -72,7 +88,7 @@ def fingerprint(env: Mapping[str, str], extra: Iterable[str] = ()) -> str:
             _feed(digest, f"{name}={value}".encode())
     for path in config_files(env):
         _feed(digest, path.encode())
-        _feed(digest, _contents(path))
+        _feed(digest, _contents(path, warn))
     for item in extra:
         _feed(digest, item.encode())
     return digest.hexdigest()
@@ -92,9 +108,17 @@ def _feed(digest: blake2b, data: bytes) -> None:
     digest.update(data)
 
 
-def _contents(path: str) -> bytes:
+def _contents(path: str, warn: Callable[[str], None] | None) -> bytes:
     try:
-        with open(path, "rb") as file:
-            return b"present\0" + file.read(1 << 20)
-    except OSError:
+        return b"present\0" + files.read_regular(path, MAX_FILE_BYTES)
+    except FileNotFoundError:
         return b"absent"
+    except files.TooLarge as large:
+        info = large.info
+        return f"large\0{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}".encode()
+    except files.OddFile as odd:
+        if warn is not None:
+            warn(f"{odd}; ignoring it, as the AWS SDK does")
+        return b"odd\0" + str(odd).encode()
+    except OSError as err:
+        return f"unreadable\0{err.errno}".encode()

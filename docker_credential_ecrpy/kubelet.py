@@ -87,14 +87,11 @@ def serve(stdin: BinaryIO, env: Mapping[str, str], stderr: TextIO) -> str:
     import json  # noqa: PLC0415
     import time  # noqa: PLC0415
 
-    from .helper import EcrStore  # noqa: PLC0415
-    from .settings import Settings  # noqa: PLC0415
-    from .tokens import TokenSource  # noqa: PLC0415
+    from .store import EcrStore  # noqa: PLC0415
 
     api_version, image = read_request(stdin)
     host = image_registry(image)
-    settings = Settings.from_env(env)
-    store = EcrStore(settings, TokenSource(settings, env, stderr), stderr, env)
+    store = EcrStore.from_env(env, stderr, PROGRAM)
     auth: dict[str, dict[str, str]] = {}
     duration = NO_CACHE
     try:
@@ -104,7 +101,7 @@ def serve(stdin: BinaryIO, env: Mapping[str, str], stderr: TextIO) -> str:
             stderr.write(err.hint.rstrip("\n") + "\n")
     else:
         auth[host] = {"username": entry.username, "password": entry.secret}
-        duration = go_duration(cache_seconds(entry, settings, time.time()))
+        duration = go_duration(cache_seconds(entry, store.settings, time.time()))
     response: dict[str, Any] = {
         "apiVersion": api_version,
         "kind": "CredentialProviderResponse",
@@ -160,7 +157,7 @@ def image_registry(image: str) -> str:
 
 def cache_seconds(entry: Entry, settings: Settings, now: float) -> float:
     """How long kubelet may keep the token: until our own refresh point."""
-    from .cache import refresh_point  # noqa: PLC0415
+    from .policy import refresh_point  # noqa: PLC0415
 
     return refresh_point(entry, settings.refresh_window) - now
 

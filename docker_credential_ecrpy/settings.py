@@ -7,13 +7,17 @@ can switch helpers without rewriting their environment; our own use the ``ECRPY_
   directory, ``$XDG_CACHE_HOME/docker-credential-ecrpy`` or ``~/.cache/...`` on Linux).
 - ``AWS_ECR_DISABLE_CACHE``: any non-empty value turns the cache off.
 - ``AWS_ECR_IGNORE_CREDS_STORAGE=true``: ``store``/``erase`` for other hosts succeed silently.
+- ``ECRPY_TIMEOUT``: the wall-clock budget of one ``get`` (default 20s): credential
+  resolution, the API call with its retries, and waiting for another process's refresh.
 - ``ECRPY_REFRESH_WINDOW``: refresh a cached token once less than this remains
-  (default: half the token's lifetime).
-- ``ECRPY_MIN_VALIDITY``: when a refresh fails, serve the cached token only if at least
-  this much validity remains (default 15m); an expired token is never served.
+  (default: half the token's lifetime); shorter than the 12-hour lifetime of ECR tokens.
+- ``ECRPY_MIN_VALIDITY``: a token due for refresh is still served while at least this
+  much validity remains (default 15m); an expired token is never served.
+- ``ECRPY_BACKGROUND_REFRESH``: ``off`` (or ``0``, ``false``, ``no``) refreshes a due token
+  before answering, instead of answering from the cache and refreshing behind.
 - ``ECRPY_LOCK_TIMEOUT``: how long a process waits for another one's refresh of the same
-  token before calling AWS itself (default 30s: a refresh takes at most about twenty).
-- ``ECRPY_DEBUG``: any non-empty value shows tracebacks of internal errors.
+  token before calling AWS itself (default: as long as its own deadline allows, so a
+  host never multiplies its calls while AWS is slow).
 
 Durations are seconds or forms like ``90s``, ``30m``, ``6h``, ``1h30m``.
 """
@@ -31,7 +35,10 @@ if TYPE_CHECKING:
 
 APP_NAME = "docker-credential-ecrpy"
 DEFAULT_MIN_VALIDITY = 15 * 60.0
-DEFAULT_LOCK_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = 20.0
+# ECR tokens live 12 hours; a refresh window as long would make every get a refresh.
+TOKEN_LIFETIME = 12 * 3600.0
+_OFF = ("0", "false", "no", "off")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _TOO_LONG = 100 * 365 * 86400.0
 
@@ -40,13 +47,14 @@ class Settings:
     """What the environment asks of us. Built by ``from_env``; plain attributes."""
 
     __slots__ = (
+        "background_refresh",
         "cache_dir",
         "cache_disabled",
-        "debug",
         "ignore_creds_storage",
         "lock_timeout",
         "min_validity",
         "refresh_window",
+        "timeout",
     )
 
     def __init__(
@@ -56,38 +64,43 @@ class Settings:
         ignore_creds_storage: bool = False,
         refresh_window: float | None = None,
         min_validity: float = DEFAULT_MIN_VALIDITY,
-        debug: bool = False,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_timeout: float | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        background_refresh: bool = True,
     ) -> None:
         self.cache_dir = cache_dir
         self.cache_disabled = cache_disabled
         self.ignore_creds_storage = ignore_creds_storage
         self.refresh_window = refresh_window
         self.min_validity = min_validity
-        self.debug = debug
         self.lock_timeout = lock_timeout
+        self.timeout = timeout
+        self.background_refresh = background_refresh
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        window = env.get("ECRPY_REFRESH_WINDOW", "")
-        min_validity = env.get("ECRPY_MIN_VALIDITY", "")
-        lock_timeout = env.get("ECRPY_LOCK_TIMEOUT", "")
+        def duration(name: str) -> float | None:
+            text = env.get(name, "")
+            return parse_duration(name, text) if text else None
+
+        window = duration("ECRPY_REFRESH_WINDOW")
+        if window is not None and window >= TOKEN_LIFETIME:
+            raise errors.ConfigError(
+                f"ECRPY_REFRESH_WINDOW={env['ECRPY_REFRESH_WINDOW']} is not shorter than the "
+                "12h lifetime of an ECR token, so every get would call AWS; use less, "
+                "such as 6h (the default is half the lifetime)"
+            )
+        min_validity = duration("ECRPY_MIN_VALIDITY")
+        timeout = duration("ECRPY_TIMEOUT")
         return cls(
             cache_dir=env.get("AWS_ECR_CACHE_DIR") or default_cache_dir(env),
             cache_disabled=bool(env.get("AWS_ECR_DISABLE_CACHE")),
             ignore_creds_storage=env.get("AWS_ECR_IGNORE_CREDS_STORAGE", "").lower() == "true",
-            refresh_window=parse_duration("ECRPY_REFRESH_WINDOW", window) if window else None,
-            min_validity=(
-                parse_duration("ECRPY_MIN_VALIDITY", min_validity)
-                if min_validity
-                else DEFAULT_MIN_VALIDITY
-            ),
-            debug=bool(env.get("ECRPY_DEBUG")),
-            lock_timeout=(
-                parse_duration("ECRPY_LOCK_TIMEOUT", lock_timeout)
-                if lock_timeout
-                else DEFAULT_LOCK_TIMEOUT
-            ),
+            refresh_window=window,
+            min_validity=DEFAULT_MIN_VALIDITY if min_validity is None else min_validity,
+            lock_timeout=duration("ECRPY_LOCK_TIMEOUT"),
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            background_refresh=env.get("ECRPY_BACKGROUND_REFRESH", "").strip().lower() not in _OFF,
         )
 
 

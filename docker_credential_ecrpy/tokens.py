@@ -1,9 +1,20 @@
-"""Tokens for a registry: from the cache while fresh, else one refresh per key at a time.
+"""Tokens for registries: from the cache first, refreshed by one process per key at a time,
+and never at the cost of a pull that already holds a usable token.
 
-This is where the cache policy meets AWS. A hit reads one file and returns; only a miss
-or a due refresh takes the per-key lock, re-reads (another process may have refreshed
-while we waited), and calls AWS. So however many processes ask at once, one host makes
-one API call per identity and registry per refresh.
+A hit reads one file and returns. Everything else follows ``policy.plan``:
+
+- a token that is due but usable is served at once, and one detached process refreshes
+  it behind the answer (whoever takes the key's lock first; the others skip);
+- without a usable token, a ``get`` takes the key's lock (waiting for another process's
+  refresh if one runs), re-reads, and calls AWS only if nobody has just refreshed the
+  token or just failed to;
+- a failed refresh is recorded beside the token with a backoff; until it ends, nobody on
+  the host calls AWS for that key: a usable token is served with a warning naming the
+  reason, and without one the ``get`` fails at once with it.
+
+So however many processes ask at once, and however badly AWS is doing, one host makes at
+most one refresh attempt per key per backoff interval. Every wait (the lock, the AWS
+worker) ends at the ``get``'s deadline.
 """
 
 from __future__ import annotations
@@ -11,11 +22,11 @@ from __future__ import annotations
 import sys
 import time
 
-from . import cache, errors, identity
+from . import cache, errors, identity, policy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from typing import TextIO, TypeVar
 
     from .aws import Token
@@ -24,18 +35,34 @@ if TYPE_CHECKING:
     from .settings import Settings
 
     _T = TypeVar("_T")
+    Fetch = Callable[[Registry, IdentitySettings | None, float, bool], Token]
+    Detach = Callable[[Callable[[], None], Iterable[int]], None]
+
+PROGRAM = "docker-credential-ecrpy"
+# Consecutive failures count towards a longer backoff while each comes within this long
+# after the previous one's backoff ended; an older record starts the count again.
+FAILURE_MEMORY = 3600.0
 
 
 class NoCache:
-    """The cache when it is turned off or unusable: nothing read, nothing kept."""
+    """The cache when it is turned off or unusable: nothing read, nothing kept, no lock."""
 
     def read(self, key: str) -> cache.Entry | None:
+        return None
+
+    def read_failure(self, key: str) -> cache.Failure | None:
         return None
 
     def write(self, key: str, entry: cache.Entry) -> None:
         pass
 
+    def record_failure(self, key: str, failure: cache.Failure) -> None:
+        pass
+
     def entries(self) -> list[cache.Entry]:
+        return []
+
+    def failures(self) -> list[cache.Failure]:
         return []
 
     def remove_host(self, host: str) -> int:
@@ -44,37 +71,72 @@ class NoCache:
     def prune(self, now: float) -> None:
         pass
 
-    def lock(self, key: str, timeout: float) -> cache.KeyLock:
-        return cache.KeyLock(None, timeout)
+    def lock(self, key: str) -> cache.KeyLock:
+        return cache.KeyLock(None)
 
 
-def _fetch(registry: Registry, identity_settings: IdentitySettings | None) -> Token:
-    from .aws import fetch_token  # noqa: PLC0415 - imports botocore
+def fetch_in_worker(
+    registry: Registry, who: IdentitySettings | None, deadline: float, debug: bool = False
+) -> Token:
+    """A token from AWS, fetched in a worker process that is killed at ``deadline``
+    together with anything it started (see ``children.bounded``)."""
+    from typing import cast  # noqa: PLC0415
 
-    return fetch_token(registry, identity_settings)
+    from . import children  # noqa: PLC0415 - the refresh path only
+    from .aws import Token  # noqa: PLC0415
+
+    def work(report: Callable[[str], None]) -> tuple[str, str, float]:
+        from .aws import fetch_token  # noqa: PLC0415 - imports botocore, in the worker
+
+        token = fetch_token(registry, who, deadline, report)
+        return token.username, token.password, token.expires_at
+
+    answer = children.bounded(work, deadline, "starting the AWS SDK", keep_stderr=debug)
+    username, password, expires_at = cast("tuple[str, str, float]", answer)
+    return Token(username, password, expires_at)
+
+
+def detach(work: Callable[[], None], keep: Iterable[int]) -> None:
+    from . import children  # noqa: PLC0415 - the refresh path only
+
+    children.detached(work, keep)
 
 
 class TokenSource:
-    """Serves tokens for registries to one process, with the cache it was given."""
+    """Serves tokens for registries to one process, with the cache it was given.
+
+    ``clock`` (wall time, for token lifetimes), ``fetch``, ``detach`` (how a background
+    refresh is started) and ``draw`` (the random number for backoff jitter) are there for
+    tests of the policy; ``deadline`` is the ``time.monotonic()`` instant every wait ends.
+    """
 
     def __init__(
         self,
         settings: Settings,
         env: Mapping[str, str],
         stderr: TextIO = sys.stderr,
+        *,
+        program: str = PROGRAM,
+        deadline: float | None = None,
         clock: Callable[[], float] = time.time,
-        fetch: Callable[[Registry, IdentitySettings | None], Token] = _fetch,
+        fetch: Fetch = fetch_in_worker,
+        detach: Detach = detach,
+        draw: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.env = env
         self.stderr = stderr
+        self.program = program
+        self.deadline = time.monotonic() + settings.timeout if deadline is None else deadline
         self.clock = clock
         self.fetch = fetch
+        self.detach = detach
+        self.draw = draw
         self.cache: cache.TokenCache | NoCache = (
             NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
         )
 
-    def key(self, registry: Registry, identity_settings: IdentitySettings | None = None) -> str:
+    def key(self, registry: Registry, who: IdentitySettings | None = None) -> str:
         """The cache key: the registry, its endpoint flags, and the configured identity
         (which includes any endpoint override, and a per-registry profile or role from
         the configuration file). Resolving no credentials."""
@@ -84,89 +146,221 @@ class TokenSource:
             registry.account or "",
             registry.region,
             f"fips={registry.fips} dualstack={registry.dualstack}",
-            identity.fingerprint(
-                self.env, identity_settings.parts() if identity_settings is not None else ()
-            ),
+            identity.fingerprint(self.env, who.parts() if who is not None else (), self._warn),
         )
 
-    def get(
-        self, registry: Registry, identity_settings: IdentitySettings | None = None
-    ) -> cache.Entry:
-        """The token for ``registry``, fetched as ``identity_settings`` say (None: the
-        default AWS credential chain)."""
-        key = self.key(registry, identity_settings)
-        entry = self._cached(key)
-        if entry is not None and not cache.refresh_due(
-            entry, self.clock(), self.settings.refresh_window
-        ):
-            return entry
-        return self._refresh(registry, identity_settings, key)
+    def get(self, registry: Registry, who: IdentitySettings | None = None) -> cache.Entry:
+        """The token for ``registry``, fetched as ``who`` says (None: the default AWS
+        credential chain)."""
+        key = self.key(registry, who)
+        entry = self._cached(key, registry)
+        now = self.clock()
+        if entry is not None and not policy.refresh_due(entry, now, self.settings.refresh_window):
+            return entry  # the hit: one file read
+        failure = self._guard(lambda: self.cache.read_failure(key), None)
+        action = self._plan(entry, failure, now, background=self.settings.background_refresh)
+        if action == policy.REFRESH_NOW:
+            return self._refresh_now(registry, who, key)
+        if action == policy.REFRESH_BEHIND:
+            self._refresh_behind(registry, who, key)
+        return self._settle(action, registry, entry, failure, now)
 
     def forget(self, registry: Registry) -> int:
-        """Drop every cached token for the registry's host."""
+        """Drop every cached token and failure record for the registry's host."""
         return self._guard(lambda: self.cache.remove_host(registry.host), 0)
 
     def cached_entries(self) -> list[cache.Entry]:
         return self._guard(self.cache.entries, [])
 
-    # -- the miss path -----------------------------------------------------------------
-    def _refresh(
-        self, registry: Registry, identity_settings: IdentitySettings | None, key: str
-    ) -> cache.Entry:
-        # A refresh normally takes well under a second and at worst about twenty (see
-        # aws.py); a waiter that outlives the timeout calls AWS itself rather than fail.
-        timeout = self.settings.lock_timeout
-        lock = self._guard(lambda: self.cache.lock(key, timeout), cache.KeyLock(None, 0))
-        with lock as held:
-            if not held:
-                self.stderr.write(
-                    "docker-credential-ecrpy: could not take the refresh lock within "
-                    f"{timeout:g}s (another process may be stuck); fetching directly\n"
-                )
-            entry = self._cached(key)
-            if entry is not None and not cache.refresh_due(
-                entry, self.clock(), self.settings.refresh_window
-            ):
-                return entry  # another process refreshed it while we waited
-            return self._fetch_and_store(registry, identity_settings, key, entry)
+    def recorded_failures(self) -> list[cache.Failure]:
+        return self._guard(self.cache.failures, [])
 
-    def _fetch_and_store(
+    # -- decisions -------------------------------------------------------------------------
+    def _plan(
+        self, entry: cache.Entry | None, failure: cache.Failure | None, now: float, background: bool
+    ) -> str:
+        return policy.plan(
+            entry,
+            failure,
+            now,
+            window=self.settings.refresh_window,
+            min_validity=self.settings.min_validity,
+            background=background,
+        )
+
+    def _settle(
+        self,
+        action: str,
+        registry: Registry,
+        entry: cache.Entry | None,
+        failure: cache.Failure | None,
+        now: float,
+    ) -> cache.Entry:
+        """The answer without calling AWS, for any plan but REFRESH_NOW: the cached token
+        (with a warning when a recorded failure stands behind it), or that failure."""
+        if entry is not None and action != policy.FAIL:
+            if action == policy.SERVE_STALE and failure is not None:
+                self._warn(
+                    f"refreshing the token for {registry.host} failed "
+                    f"{_span(now - failure.failed_at)} ago ({failure.message}); using the "
+                    f"cached token, valid for {_span(entry.expires_at - now)} more; next "
+                    f"attempt in {_span(failure.retry_at - now)}"
+                )
+            return entry
+        if failure is None:  # FAIL always comes with one; this only narrows the types
+            raise errors.AwsError(f"no usable token for {registry.host}")
+        raise errors.from_kind(
+            failure.kind,
+            f"{failure.message} (failed {_span(now - failure.failed_at)} ago; next attempt "
+            f"in {_span(failure.retry_at - now)})",
+        )
+
+    # -- refreshing ------------------------------------------------------------------------
+    def _refresh_behind(self, registry: Registry, who: IdentitySettings | None, key: str) -> None:
+        """Start a detached refresh of ``key`` unless one is running: the lock is taken
+        here, without waiting, and handed to the refresher with its descriptor."""
+        lock = self._guard(lambda: self.cache.lock(key), None)
+        if lock is None:
+            return
+        with lock:
+            if not self._guard(lock.acquire, False) or lock.fd is None:
+                return  # another process is refreshing this key right now
+            try:
+                self.detach(lambda: self._refresh_in_background(registry, who, key), (lock.fd,))
+            except OSError:
+                pass  # cannot fork now: the next get will try again
+
+    def _refresh_in_background(
+        self, registry: Registry, who: IdentitySettings | None, key: str
+    ) -> None:
+        """The detached refresher, holding the key's lock: the same re-check and the same
+        bounded fetch as a refresh in the foreground, with a deadline of its own."""
+        self.deadline = time.monotonic() + self.settings.timeout
+        entry = self._cached(key, registry)
+        failure = self._guard(lambda: self.cache.read_failure(key), None)
+        if self._plan(entry, failure, self.clock(), background=False) != policy.REFRESH_NOW:
+            return  # refreshed, or failed and backing off, since the get looked
+        try:
+            self._fetch_and_record(registry, who, key, entry, failure)
+        except errors.HelperError:
+            pass  # recorded for the next get to see
+
+    def _refresh_now(
+        self, registry: Registry, who: IdentitySettings | None, key: str
+    ) -> cache.Entry:
+        """Refresh before answering: under the key's lock, unless another process has
+        refreshed (or failed to) while we waited for it."""
+        lock = self._guard(lambda: self.cache.lock(key), cache.KeyLock(None))
+        with lock:
+            started = time.monotonic()
+            if not self._guard(lambda: lock.acquire(self._lock_deadline(started)), True):
+                waited = time.monotonic() - started
+                if time.monotonic() >= self.deadline:
+                    doing = (
+                        f"waiting for another process's refresh of the token for {registry.host}"
+                    )
+                    return self._stale_or_fail(registry, key, self._timed_out(doing))
+                self._warn(
+                    f"could not take the refresh lock within {waited:g}s (another process "
+                    "may be stuck); fetching directly"
+                )
+            entry = self._cached(key, registry)
+            failure = self._guard(lambda: self.cache.read_failure(key), None)
+            now = self.clock()
+            action = self._plan(entry, failure, now, background=False)
+            if action != policy.REFRESH_NOW:
+                return self._settle(action, registry, entry, failure, now)
+            return self._fetch_and_record(registry, who, key, entry, failure)
+
+    def _timed_out(self, doing: str) -> errors.DeadlineExceeded:
+        return errors.DeadlineExceeded(
+            f"timed out after {self.settings.timeout:g}s {doing}; ECRPY_TIMEOUT sets the limit"
+        )
+
+    def _lock_deadline(self, started: float) -> float:
+        if self.settings.lock_timeout is None:
+            return self.deadline
+        return min(self.deadline, started + self.settings.lock_timeout)
+
+    def _fetch_and_record(
         self,
         registry: Registry,
-        identity_settings: IdentitySettings | None,
+        who: IdentitySettings | None,
         key: str,
         stale: cache.Entry | None,
+        previous: cache.Failure | None,
     ) -> cache.Entry:
+        """Call AWS (the caller holds the key's lock); keep the token, or record the
+        failure with its backoff and serve the stale token if it is still usable."""
         try:
-            token = self.fetch(registry, identity_settings)
-        except errors.AwsError as err:
+            token = self.fetch(registry, who, self.deadline, bool(self.env.get("ECRPY_DEBUG")))
             now = self.clock()
-            if stale is not None and cache.usable_stale(stale, now, self.settings.min_validity):
-                minutes = (stale.expires_at - now) / 60
-                self.stderr.write(
-                    f"docker-credential-ecrpy: warning: refreshing the token for {registry.host} "
-                    f"failed ({err.message}); using the cached token, valid for "
-                    f"{minutes:.0f} more minutes\n"
+            if token.expires_at <= now:
+                raise errors.BadToken(
+                    f"the token for {registry.host} is already expired when issued: "
+                    "check this machine's clock"
                 )
-                return stale
-            raise
-        now = self.clock()
+        except errors.DeadlineExceeded as err:
+            timeout = self._timed_out(err.message)
+            self._record(key, registry, timeout, previous)
+            return self._stale_or_fail(registry, key, timeout, stale)
+        except errors.AwsError as err:
+            self._record(key, registry, err, previous)
+            return self._stale_or_fail(registry, key, err, stale)
         entry = cache.Entry(registry.host, token.username, token.password, now, token.expires_at)
-        if token.expires_at <= now:
-            raise errors.BadToken(
-                f"the token for {registry.host} is already expired when issued: "
-                "check this machine's clock"
-            )
         self._guard(lambda: self._store(key, entry), None)
         return entry
+
+    def _stale_or_fail(
+        self,
+        registry: Registry,
+        key: str,
+        err: errors.HelperError,
+        stale: cache.Entry | None = None,
+    ) -> cache.Entry:
+        """After a failure: the cached token if it is still usable (with a warning), else
+        the failure itself."""
+        if stale is None:
+            stale = self._cached(key, registry)
+        now = self.clock()
+        if stale is None or not policy.usable(stale, now, self.settings.min_validity):
+            raise err
+        self._warn(
+            f"refreshing the token for {registry.host} failed ({err.message}); using the "
+            f"cached token, valid for {_span(stale.expires_at - now)} more"
+        )
+        return stale
+
+    def _record(
+        self,
+        key: str,
+        registry: Registry,
+        err: errors.HelperError,
+        previous: cache.Failure | None,
+    ) -> None:
+        now = self.clock()
+        kind = type(err).__name__
+        count = 1
+        if previous is not None and now - previous.retry_at < FAILURE_MEMORY:
+            count = previous.count + 1
+        if self.draw is None:
+            import random  # noqa: PLC0415 - only a failure pays for it
+
+            self.draw = random.random
+        delay = policy.backoff(kind, count, self.draw())
+        failure = cache.Failure(registry.host, kind, err.message, now, now + delay, count)
+        self._guard(lambda: self.cache.record_failure(key, failure), None)
 
     def _store(self, key: str, entry: cache.Entry) -> None:
         self.cache.write(key, entry)
         self.cache.prune(entry.issued_at)
 
     # -- cache trouble never fails a get ---------------------------------------------------
-    def _cached(self, key: str) -> cache.Entry | None:
-        return self._guard(lambda: self.cache.read(key), None)
+    def _cached(self, key: str, registry: Registry) -> cache.Entry | None:
+        """The entry for ``key``, if it is for this registry: a file renamed or copied
+        from another key's is not trusted to answer for this host."""
+        entry = self._guard(lambda: self.cache.read(key), None)
+        return entry if entry is not None and entry.host == registry.host else None
 
     def _guard(self, action: Callable[[], _T], fallback: _T) -> _T:
         """Run a cache operation; on trouble warn once and go on without the cache."""
@@ -178,6 +372,20 @@ class TokenSource:
                 if isinstance(err, cache.UnsafeCacheDir)
                 else (f"cache directory {self.settings.cache_dir}: {err.strerror or err}")
             )
-            self.stderr.write(f"docker-credential-ecrpy: {reason}; working without the cache\n")
+            self.stderr.write(f"{self.program}: {reason}; working without the cache\n")
             self.cache = NoCache()
             return fallback
+
+    def _warn(self, message: str) -> None:
+        self.stderr.write(f"{self.program}: warning: {message}\n")
+
+
+def _span(seconds: float) -> str:
+    """``45s``, ``12m``, ``5h03m``: how long, for a person."""
+    seconds = max(seconds, 0)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    minutes = int(seconds // 60)
+    if minutes < 90:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"

@@ -10,18 +10,26 @@ botocore still talks real HTTP (or HTTPS) to a real server and parses real AWS a
   decodes to ``AWS:<password>``, with the password chosen by the test;
 - ECR Public's ``GetAuthorizationToken`` is answered here;
 - faults are queued per action: an AWS JSON error (``ThrottlingException``,
-  ``AccessDeniedException``...), a delay, or a malformed token.
+  ``AccessDeniedException``...), a delay, an answer trickled out a byte at a time, or a
+  malformed token;
+- a quota: ECR's per-account token bucket for ``GetAuthorizationToken`` (``rate`` per
+  second, bursts of ``burst``), answering ``ThrottlingException`` beyond it, as ECR does.
 
 Control API (plain JSON over the same port, under ``/_standin/``):
 
-    GET  /_standin/calls            -> {"ecr:GetAuthorizationToken": 3, ...}
+    GET  /_standin/calls            -> {"ecr:GetAuthorizationToken": 3, ...}; calls the
+                                    quota refused are counted again under
+                                    "ecr:GetAuthorizationToken:throttled"
     POST /_standin/reset            -> counts, faults and settings back to defaults
-    POST /_standin/config           {"ttl": 43200, "password": "...", "delay": 0.0}
+    POST /_standin/config           {"ttl": 43200, "password": "...", "delay": 0.0,
+                                     "quota_rate": 0 (off), "quota_burst": 0}
     POST /_standin/fault            {"action": "GetAuthorizationToken", "times": 1,
                                      "error": "ThrottlingException", "message": "...",
-                                     "status": 400, "delay": 0, "malformed": false}
+                                     "status": 400, "delay": 0, "trickle": 0,
+                                     "malformed": false}
                                     (errors for STS actions such as AssumeRole are XML,
-                                    as the query protocol sends them)
+                                    as the query protocol sends them; "trickle" sends
+                                    the answer one byte per that many seconds)
 
 Run: ``python tests/standin.py --port 0 [--host 127.0.0.1] [--cert C --key K]``; it prints
 ``listening on <url>`` once it accepts connections.
@@ -259,6 +267,7 @@ class StandIn:
         self.ttl: float = DEFAULT_TTL
         self.password: str | None = None
         self.delay: float = 0.0
+        self.quota = TokenBucket(0.0, 0.0)
 
     # -- WSGI entry point -------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -269,18 +278,26 @@ class StandIn:
             return self.control(request)(environ, start_response)
         service, action = self.identify(request)
         if action:
+            name = f"{service}:{action}"
             with self.lock:
-                self.calls[f"{service}:{action}"] += 1
+                self.calls[name] += 1
                 fault = self.take_fault(action)
                 delay = self.delay
+                if not fault and action == "GetAuthorizationToken" and not self.quota.take():
+                    self.calls[f"{name}:throttled"] += 1
+                    fault = {"error": "ThrottlingException", "message": "Rate exceeded"}
             if fault and fault.get("delay"):
                 time.sleep(float(fault["delay"]))
             elif delay:
                 time.sleep(delay)
+            app: WSGIApp = self.moto_app
             if fault and fault.get("error"):
-                return aws_error(fault, service)(environ, start_response)
-            if action == "GetAuthorizationToken":
-                return self.token_response(request, service, fault)(environ, start_response)
+                app = aws_error(fault, service)
+            elif action == "GetAuthorizationToken":
+                app = self.token_response(request, service, fault)
+            if fault and fault.get("trickle"):
+                return trickle(app, float(fault["trickle"]))(environ, start_response)
+            return app(environ, start_response)
         return self.moto_app(environ, start_response)
 
     @staticmethod
@@ -361,11 +378,50 @@ class StandIn:
                 self.ttl = float(body.get("ttl", self.ttl))
                 self.password = body.get("password", self.password)
                 self.delay = float(body.get("delay", self.delay))
+                if "quota_rate" in body or "quota_burst" in body:
+                    self.quota = TokenBucket(
+                        float(body.get("quota_rate", 0)), float(body.get("quota_burst", 0))
+                    )
             elif verb == "fault":
                 self.faults.append(dict(body))
             else:
                 return Response("unknown control verb\n", status=404)
         return json_response({"ok": True})
+
+
+class TokenBucket:
+    """ECR's quota on GetAuthorizationToken: ``rate`` tokens a second, up to ``burst``
+    saved up; a rate of 0 means no quota. Callers hold the stand-in's lock."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1.0)
+        self.level = self.burst
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic()
+        self.level = min(self.burst, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.level < 1:
+            return False
+        self.level -= 1
+        return True
+
+
+def trickle(app: WSGIApp, interval: float) -> WSGIApp:
+    """``app``'s answer, sent one byte every ``interval`` seconds: a server that never
+    lets a socket read time out, yet never finishes."""
+
+    def slow(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        body = b"".join(app(environ, start_response))
+        for index in range(len(body)):
+            yield body[index : index + 1]
+            time.sleep(interval)
+
+    return slow
 
 
 def b64_token(password: str) -> str:

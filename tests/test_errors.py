@@ -40,11 +40,14 @@ def test_throttling_once_is_retried(helper: Helper, ecr: StandIn) -> None:
     assert ecr.calls() == 2
 
 
-def test_throttling_throughout_is_reported(helper: Helper, ecr: StandIn) -> None:
-    ecr.fault("ThrottlingException", times=10, message="Rate exceeded")
-    out = failure(helper)
-    assert out.startswith("AWS throttled GetAuthorizationToken in us-east-1 even after 3 attempts")
-    assert ecr.calls() == 3
+def test_throttling_throughout_is_retried_within_the_deadline(helper: Helper, ecr: StandIn) -> None:
+    ecr.fault("ThrottlingException", times=100, message="Rate exceeded")
+    started = time.monotonic()
+    out = failure(helper, env={**helper.env, "ECRPY_TIMEOUT": "4s"})
+    assert out.startswith("AWS throttled ecr:GetAuthorizationToken in us-east-1 (")
+    assert " attempts in " in out
+    assert time.monotonic() - started < 4.5
+    assert ecr.calls() >= 2
 
 
 def test_unknown_access_key(helper: Helper, ecr: StandIn) -> None:
@@ -54,7 +57,9 @@ def test_unknown_access_key(helper: Helper, ecr: StandIn) -> None:
 
 def test_expired_session_credentials(helper: Helper, ecr: StandIn) -> None:
     ecr.fault("ExpiredTokenException", times=5, message="The security token has expired.")
-    assert failure(helper).startswith("the AWS session credentials have expired")
+    out = failure(helper)
+    assert out.startswith("the AWS session credentials of profile 'default' have expired")
+    assert ecr.calls() == 1  # not retried
 
 
 def test_server_errors_are_retried_then_reported(helper: Helper, ecr: StandIn) -> None:

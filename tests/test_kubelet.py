@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from docker_credential_ecrpy.kubelet import go_duration, image_registry
 
 from .conftest import HOST, SECRET_ACCESS_KEY, Helper, StandIn
+from .toolkit import wait_until, with_env
 
 V1 = "credentialprovider.kubelet.k8s.io/v1"
 # Go's time.ParseDuration syntax.
@@ -280,3 +282,19 @@ def test_go_duration(value: float, expected: str) -> None:
 )
 def test_image_registry(image: str, host: str) -> None:
     assert image_registry(image) == host
+
+
+def test_a_due_token_is_answered_at_once_and_refreshed_behind(helper: Helper, ecr: StandIn) -> None:
+    """As for Docker (see test_weather.py): kubelet never waits on AWS while a usable
+    token exists, and is told not to keep a token that is due."""
+    ecr.config(ttl=3600)
+    env = with_env(helper, ECRPY_REFRESH_WINDOW="2h")
+    response(run_provider(helper, request(f"{HOST}/app:1"), env))
+    ecr.reset()
+    ecr.config(delay=3.0)
+    started = time.monotonic()
+    document = response(run_provider(helper, request(f"{HOST}/app:1"), env))
+    assert time.monotonic() - started < 3.0, "waited for the API"
+    assert document["auth"][HOST]["password"] == ecr.password
+    assert document["cacheDuration"] == "0s"
+    wait_until(lambda: ecr.calls() == 1, 15, "the background refresh")

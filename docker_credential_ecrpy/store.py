@@ -1,5 +1,10 @@
 """The ECR store behind Docker's protocol: what ``get``, ``store``, ``erase`` and ``list``
-mean for registries whose credentials are short-lived tokens fetched on demand."""
+mean for registries whose credentials are short-lived tokens fetched on demand.
+
+``EcrStore.from_env`` is the one place the objects are wired together (settings, the
+token source with its cache, the configuration file, the program name that prefixes
+every message), for the Docker helper, the kubelet provider and ``doctor`` alike.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ if TYPE_CHECKING:
     from .settings import Settings
     from .tokens import TokenSource
 
+PROGRAM = "docker-credential-ecrpy"
+
 
 class EcrStore:
     """Answers for ECR hosts; "not found" for every other host, so that as Docker's
@@ -31,12 +38,24 @@ class EcrStore:
         tokens: TokenSource,
         stderr: TextIO,
         env: Mapping[str, str] | None = None,
+        program: str = PROGRAM,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.stderr = stderr
         self.env = env
+        self.program = program
         self._config: Config | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], stderr: TextIO, program: str = PROGRAM) -> EcrStore:
+        """The store as the environment configures it; ConfigError for a bad setting."""
+        from .settings import Settings  # noqa: PLC0415
+        from .tokens import TokenSource  # noqa: PLC0415
+
+        settings = Settings.from_env(env)
+        tokens = TokenSource(settings, env, stderr, program=program)
+        return cls(settings, tokens, stderr, env, program)
 
     @property
     def config(self) -> Config:
@@ -77,7 +96,7 @@ class EcrStore:
             # Anonymous pulls from ECR Public work (with lower rate limits): better a
             # slower pull than a failed one.
             raise errors.CredentialsNotFound(
-                f"docker-credential-ecrpy: no ECR Public token ({err.message}); pulling anonymously"
+                f"{self.program}: no ECR Public token ({err.message}); pulling anonymously"
             ) from None
 
     def add(self, server_url: str, username: str, secret: str) -> None:
@@ -85,11 +104,12 @@ class EcrStore:
         if self.resolve(server_url) is None and not self.settings.ignore_creds_storage:
             raise errors.HelperError(
                 f"{registry.hostname(server_url)} is not an Amazon ECR registry; "
-                "docker-credential-ecrpy stores no credentials for other registries"
+                f"{self.program} stores no credentials for other registries"
             )
 
     def delete(self, server_url: str) -> None:
-        """``docker logout``: forget the cached token, so the next pull fetches a new one."""
+        """``docker logout``: forget the cached token (and any recorded failure), so the
+        next pull fetches a new one at once."""
         target = self.resolve(server_url)
         if target is None:
             if self.settings.ignore_creds_storage:

@@ -1,0 +1,129 @@
+"""How this project reads and writes files: reads that cannot stall, writes that cannot tear.
+
+Reading: every file the helper reads (the AWS config and credentials files, our
+configuration file and its compiled copy, cache entries, Docker's ``config.json``) may be
+something other than a small regular file: a FIFO that nobody writes (an ``open`` would
+block forever, and the hit path with it), a device, a directory, or a file of gigabytes.
+``read_regular`` opens without blocking, looks at what it opened, and reads only a
+regular file of bounded size; anything else is an ``OddFile`` naming what it is, for the
+caller to warn about or refuse.
+
+Writing: the data goes to a temporary file in the target's own directory (so the rename
+cannot cross file systems), is fsynced, renamed over the target, and then the directory
+is fsynced so that the rename itself survives a crash. A reader sees the old file or the
+new one, never a torn one; a writer killed at any instant leaves at worst a temporary
+file named ``.<name>.<pid>.<random>.tmp``, which its owner's clean-up removes later.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+TEMP_SUFFIX = ".tmp"
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class OddFile(Exception):
+    """The path names something that is not a regular file of reasonable size, or (when
+    privacy was asked for) one that others could have written; the message says which."""
+
+
+class TooLarge(OddFile):
+    """A regular file larger than the reader's limit; ``info`` is its ``fstat``, for a
+    caller that can make do with the file's identity instead of its contents."""
+
+    def __init__(self, message: str, info: os.stat_result) -> None:
+        super().__init__(message)
+        self.info = info
+
+
+def read_regular(
+    path: str, limit: int, *, follow_symlinks: bool = True, private: bool = False
+) -> bytes:
+    """The whole contents of the regular file at ``path``, at most ``limit`` bytes.
+
+    Raises FileNotFoundError when there is no file, another OSError when it cannot be
+    opened or read, and OddFile when it is not a regular file, is larger than ``limit``,
+    or (with ``private``) is not ours alone (owned by us, no group or other bits).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    fd = os.open(path, flags)  # O_NONBLOCK: opening a FIFO returns at once
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OddFile(f"{path} is {describe(info.st_mode)}, not a regular file")
+        if private and (info.st_uid != os.geteuid() or info.st_mode & 0o077):
+            raise OddFile(f"{path} is not private to this user")
+        if info.st_size > limit:
+            raise TooLarge(f"{path} is larger than {_size(limit)}", info)
+        chunks = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, max(limit + 1 - size, 1))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:  # it grew while we read
+            raise TooLarge(f"{path} is larger than {_size(limit)}", os.fstat(fd))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def describe(mode: int) -> str:
+    """What kind of file ``mode`` says it is, for a message."""
+    for test, kind in _KINDS:
+        if test(mode):
+            return kind
+    return "a regular file" if stat.S_ISREG(mode) else "an unusual file"
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
+
+
+def replace(
+    target: str, data: bytes, mode: int = 0o600, owner: tuple[int, int] | None = None
+) -> None:
+    """Make ``target`` hold exactly ``data``, with ``mode`` (whatever the umask) and,
+    when given, ``owner`` (uid, gid)."""
+    directory, name = os.path.split(target)
+    directory = directory or "."
+    temp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}{TEMP_SUFFIX}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temp, flags, mode)
+    try:
+        try:
+            if owner is not None:
+                os.fchown(fd, *owner)
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temp, target)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    sync_directory(directory)
+
+
+def sync_directory(directory: str) -> None:
+    """Make renames and unlinks in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

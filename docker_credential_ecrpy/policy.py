@@ -1,0 +1,113 @@
+"""When to serve the cached token, when to refresh it, and when to leave AWS alone: pure
+functions of the cached entry, the recorded failure and the time.
+
+A token is *fresh* until its refresh point (by default half its lifetime), then *due*.
+A due token that still has at least the minimum validity is *usable*: it is served at
+once and refreshed behind the answer, so no pull waits on AWS while a good token exists.
+When a refresh fails, the failure is recorded with the key, and until its backoff ends
+nobody on the host calls AWS for that key again: a usable token is served with a warning
+naming the reason, and without one the ``get`` fails at once with it. Throttling and
+outages back off from tens of seconds to fifteen minutes (a host never adds to a
+brownout); failures only the user can fix (access denied, no credentials, an expired SSO
+login) back off for seconds, so the fix takes effect at once.
+
+Every function takes ``now`` (and the random draw, for jitter) as an argument, so the
+decisions are tested with fixed clocks and no processes.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .cache import Entry, Failure
+
+# A backward clock step larger than this makes an entry's age unknowable: refresh it.
+CLOCK_SKEW = 60.0
+# Backoff after a failure that only the user can fix: short, so that a fixed IAM policy
+# or a fresh `aws sso login` is used within seconds.
+USER_FIXABLE = frozenset({"AccessDenied", "NoAwsCredentials", "SsoLoginRequired"})
+SHORT_BACKOFF = 5.0
+# Backoff after throttling, an outage or a timeout: doubling from LONG_BACKOFF up to
+# MAX_BACKOFF, so a host asks less the longer AWS is unwell.
+LONG_BACKOFF = 30.0
+MAX_BACKOFF = 15 * 60.0
+
+# What a get does, by plan():
+SERVE = "serve"  # the token is fresh
+REFRESH_BEHIND = "refresh-behind"  # serve it, refresh in the background
+SERVE_STALE = "serve-stale"  # serve it with a warning: a refresh failed, backoff runs
+REFRESH_NOW = "refresh-now"  # fetch before answering
+FAIL = "fail"  # nothing usable and a refresh just failed: fail with its reason
+
+
+def refresh_due(entry: Entry, now: float, window: float | None = None) -> bool:
+    """Whether to fetch a new token before serving this one.
+
+    Due once less than ``window`` seconds of validity remain (default: half the token's
+    lifetime), so a long push never starts with a token about to expire; and due when
+    the clock says the token was issued in the future, since its age is then unknown.
+    """
+    if now < entry.issued_at - CLOCK_SKEW:
+        return True
+    return now >= refresh_point(entry, window)
+
+
+def refresh_point(entry: Entry, window: float | None = None) -> float:
+    """The instant from which ``refresh_due`` holds (clock jumps aside)."""
+    if window is None:
+        window = (entry.expires_at - entry.issued_at) / 2
+    return entry.expires_at - window
+
+
+def usable(entry: Entry, now: float, min_validity: float) -> bool:
+    """Whether a token that is due for refresh may still be served: only with at least
+    ``min_validity`` seconds left, never expired, never from the future."""
+    left = entry.expires_at - now
+    return now >= entry.issued_at - CLOCK_SKEW and left > 0 and left >= min_validity
+
+
+def backoff(kind: str, failures: int, draw: float) -> float:
+    """Seconds from a failure to the next attempt: ``failures`` is how many refreshes of
+    the key have failed in a row (1 for the first), ``draw`` a random number in [0, 1).
+
+    The delay is jittered over its upper half, so hosts that failed together (a fleet in
+    one brownout) come back spread out rather than all at once.
+    """
+    if kind in USER_FIXABLE:
+        delay = SHORT_BACKOFF
+    else:
+        delay = min(MAX_BACKOFF, LONG_BACKOFF * 2.0 ** min(max(failures, 1) - 1, 16))
+    return delay * (0.5 + draw / 2)
+
+
+def backing_off(failure: Failure | None, now: float) -> bool:
+    """Whether a recorded failure still forbids calling AWS. A record from the future
+    (a clock stepped back) is ignored rather than trusted to block for hours."""
+    if failure is None:
+        return False
+    return failure.failed_at - CLOCK_SKEW <= now < failure.retry_at
+
+
+def plan(
+    entry: Entry | None,
+    failure: Failure | None,
+    now: float,
+    *,
+    window: float | None,
+    min_validity: float,
+    background: bool,
+) -> str:
+    """What to do for a get: one of SERVE, REFRESH_BEHIND, SERVE_STALE, REFRESH_NOW, FAIL.
+
+    ``background`` says whether a usable token may be refreshed behind the answer; a
+    process that holds the refresh lock asks with ``background=False`` (it is the
+    refresh), and so does a user who turned background refreshes off.
+    """
+    if entry is not None and not refresh_due(entry, now, window):
+        return SERVE
+    can_serve = entry is not None and usable(entry, now, min_validity)
+    if backing_off(failure, now):
+        return SERVE_STALE if can_serve else FAIL
+    if can_serve and background:
+        return REFRESH_BEHIND
+    return REFRESH_NOW

@@ -1,0 +1,147 @@
+"""What the suites share besides fixtures: many helper processes at once, the processes
+they leave behind, and the cache files they write.
+
+``spawn_gets`` starts ``n`` helpers blocked on stdin, ``feed`` releases them at the same
+instant, ``collect`` waits for each and times it from that instant (the slowest process
+is the figure that matters, not the average). Background refreshers and AWS workers are
+found by a marker variable in their environment, which every process the helper forks
+inherits: ``processes_with`` lists them, so a test can watch them end or kill them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from docker_credential_ecrpy import cache
+
+from .conftest import HOST, Helper
+
+
+class Run(subprocess.CompletedProcess[str]):
+    """A finished helper process, with its wall time from the moment it was fed."""
+
+    seconds: float = 0.0
+
+
+def spawn_gets(
+    helper: Helper, n: int, env: Mapping[str, str] | None = None, args: tuple[str, ...] = ("get",)
+) -> list[subprocess.Popen[bytes]]:
+    """``n`` helper processes started and blocked on stdin, so they run their ``get`` at
+    the same instant once fed."""
+    return [
+        subprocess.Popen(
+            [helper.exe, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env if env is not None else helper.env),
+        )
+        for _ in range(n)
+    ]
+
+
+def feed(processes: list[subprocess.Popen[bytes]], host: str = HOST) -> float:
+    """Write every process its input; the instant they were all released."""
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(host.encode())
+    started = time.monotonic()
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.stdin = None  # so that communicate() does not flush it again
+    return started
+
+
+def collect(
+    helper: Helper, processes: list[subprocess.Popen[bytes]], started: float | None = None
+) -> list[Run]:
+    """Wait for each process (its pipes closed and its exit), check its output for
+    leaks, and note how long after ``started`` it was done."""
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        result = Run(process.args, process.returncode, out.decode("utf-8", "replace"), err.decode())
+        result.seconds = time.monotonic() - started if started is not None else 0.0
+        helper.check_no_leak(result)
+        results.append(result)
+    return results
+
+
+def finish(helper: Helper, processes: list[subprocess.Popen[bytes]], host: str = HOST) -> list[Run]:
+    started = feed(processes, host)
+    return collect(helper, processes, started)
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live (not zombie) processes whose environment holds ``marker``."""
+    found = []
+    needle = marker.encode()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as file:
+                if needle not in file.read():
+                    continue
+            with open(f"/proc/{name}/stat", "rb") as file:
+                state = file.read().rpartition(b")")[2].split()[0]
+        except OSError:
+            continue
+        if state not in (b"Z", b"X"):
+            found.append(int(name))
+    return found
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:g}s for {what}"
+        time.sleep(0.05)
+
+
+def with_env(helper: Helper, **changes: str | None) -> dict[str, str]:
+    """The helper's environment with variables set (or, for None, removed)."""
+    env = dict(helper.env)
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def token_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.name.endswith(cache.SUFFIX))
+
+
+def the_entry(helper: Helper) -> Path:
+    """The one cache entry the test has made so far."""
+    found = token_files(helper.cache_dir)
+    assert len(found) == 1, f"expected one cache entry, found {len(found)}"
+    return found[0]
+
+
+def valid_entry_at(path: Path) -> cache.Entry:
+    """The entry in ``path``, checked to be a private regular file that decodes."""
+    info = path.lstat()
+    assert stat.S_ISREG(info.st_mode), f"{path.name} is not a regular file"
+    assert stat.S_IMODE(info.st_mode) == 0o600, f"{path.name} has mode {info.st_mode:o}"
+    assert info.st_uid == os.geteuid()
+    entry = cache.decode(path.read_bytes())
+    assert entry is not None, f"{path.name} does not decode"
+    return entry
+
+
+def failure_records(directory: Path) -> list[cache.Failure]:
+    found = []
+    for path in sorted(directory.glob("*" + cache.FAILURE_SUFFIX)):
+        record = cache.decode_failure(path.read_bytes())
+        assert record is not None, f"{path.name} does not decode"
+        found.append(record)
+    return found
