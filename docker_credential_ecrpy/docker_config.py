@@ -8,20 +8,23 @@ as UTF-8), keeps the file's mode, makes a backup of the old contents,
 and replaces the file atomically: a temporary file in the same directory, fsynced,
 renamed over the old one, and the directory fsynced. A kill at any instant leaves the old
 file or the new one. A file that is not valid JSON is refused, never overwritten.
+Concurrent edits (a provisioning script configuring registries in parallel) take a lock,
+so that no writer replaces the file with an edit of contents another has since changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import time
 
-from . import atomic, errors
+from . import atomic, cache, errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from typing import Any
 
 FILE_NAME = "config.json"
@@ -29,6 +32,9 @@ BACKUP_SUFFIX = ".bak"
 # Temporary files older than this were left by a killed writer.
 STALE_TEMP_AGE = 300.0
 MAX_BYTES = 16 << 20
+LOCK_SUFFIX = ".lock"
+# An edit holds the lock for milliseconds; this long means its holder is stuck.
+LOCK_TIMEOUT = 10.0
 
 
 def config_dir(env: Mapping[str, str]) -> str:
@@ -80,6 +86,43 @@ def load(path: str) -> DockerConfig:
     if not isinstance(document, dict):
         raise errors.ConfigError(f"{path} is not a JSON object; nothing was changed")
     return DockerConfig(path, document, text)
+
+
+@contextlib.contextmanager
+def locked(path: str) -> Iterator[None]:
+    """Hold the lock for a read-modify-write of ``path``; a ConfigError when it cannot be
+    had within LOCK_TIMEOUT.
+
+    The lock is a ``flock`` on ``config.json.lock`` beside the file, never deleted (the
+    kernel releases it when its holder exits or is killed). Not on ``config.json``
+    itself: the atomic write replaces that file, so a lock on it would guard an inode
+    that the next reader no longer opens. Other programs that edit the file (the docker
+    CLI) do not take it; ours at least never lose each other's entries.
+    """
+    lock_path = path + LOCK_SUFFIX
+    directory = os.path.dirname(lock_path) or "."
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(lock_path, flags, 0o600)
+    except OSError as err:
+        raise errors.ConfigError(
+            f"cannot open the lock file {lock_path}: {err.strerror or err}; nothing was changed"
+        ) from None
+    with contextlib.suppress(OSError):  # the lock works all the same
+        info = os.stat(directory)
+        if os.geteuid() == 0 and info.st_uid != 0:
+            # Run with sudo in someone's directory: a root-owned 0600 lock file would
+            # lock its owner out of every later run.
+            os.fchown(fd, info.st_uid, info.st_gid)
+    with cache.KeyLock(fd, LOCK_TIMEOUT) as held:
+        if not held:
+            raise errors.ConfigError(
+                f"another process has been changing {path} for more than "
+                f"{LOCK_TIMEOUT:.0f} seconds (it holds {lock_path}); nothing was changed: "
+                "try again when it is done"
+            )
+        yield
 
 
 def dumps(document: Mapping[str, Any]) -> str:

@@ -4,6 +4,7 @@ Docker's own format, atomically (a kill at any instant leaves the old or the new
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import os
 import random
@@ -153,8 +154,9 @@ def test_sudo_keeps_the_owner(helper: Helper, docker_dir: Path) -> None:
     write_realistic(docker_dir, mode=0o600)
     path = docker_dir / "config.json"
     os.chown(path, 4242, 4343)
+    os.chown(docker_dir, 4242, 4343)
     assert configure(helper, docker_dir, HOST).returncode == 0
-    for written in (path, docker_dir / "config.json.bak"):
+    for written in (path, docker_dir / "config.json.bak", docker_dir / "config.json.lock"):
         info = written.stat()
         assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (4242, 4343, 0o600)
 
@@ -326,3 +328,54 @@ def test_a_kill_at_any_instant_leaves_the_old_or_the_new_file(
     assert configure(helper, docker_dir, HOST).returncode == 0
     assert read(docker_dir) == new
     assert not stale.exists() and young.exists()
+
+
+def test_concurrent_runs_lose_no_host(helper: Helper, docker_dir: Path) -> None:
+    """Twenty runs at once, each adding its own host: the read-modify-write is locked, so
+    every host is in the final file, whichever order the runs took."""
+    write_realistic(docker_dir)
+    hosts = [f"1234567890{i:02d}.dkr.ecr.us-east-1.amazonaws.com" for i in range(20)]
+    env = env_for(helper, docker_dir)
+    processes = [
+        subprocess.Popen(
+            [helper.exe, "configure", host],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for host in hosts
+    ]
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, (out, err)
+        assert b"Wrote " in out and b"Traceback" not in out + err
+    document = read(docker_dir)  # valid JSON
+    assert set(hosts) <= set(document["credHelpers"]), "a concurrent run lost a host"
+    assert document["auths"] == REALISTIC["auths"], "every other key is kept"
+    # The last writer read a file that already held the other 19 hosts, and kept it.
+    backup = json.loads((docker_dir / "config.json.bak").read_text(encoding="utf-8"))
+    assert len(set(hosts) & set(backup["credHelpers"])) == 19
+    lock = docker_dir / "config.json.lock"
+    assert lock.stat().st_mode & 0o777 == 0o600
+    assert not list(docker_dir.glob(".*.tmp")), "no temporary file left behind"
+
+
+@pytest.mark.slow
+def test_a_lock_held_too_long_is_one_line_and_changes_nothing(
+    helper: Helper, docker_dir: Path
+) -> None:
+    old_text = write_realistic(docker_dir)
+    lock = docker_dir / "config.json.lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
+        result = configure(helper, docker_dir, HOST)
+        waited = time.monotonic() - started
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and "another process" in lines[0], result.stdout
+    assert str(docker_dir / "config.json") in lines[0]
+    assert 5 <= waited < 30, "a bounded wait, not an immediate failure nor a hang"
+    assert (docker_dir / "config.json").read_text(encoding="utf-8") == old_text
+    assert not (docker_dir / "config.json.bak").exists()
