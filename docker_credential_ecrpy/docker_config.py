@@ -7,7 +7,9 @@ does not mean to change, writes the way Docker itself writes (tab indentation, n
 as UTF-8), keeps the file's mode, makes a backup of the old contents,
 and replaces the file atomically: a temporary file in the same directory, fsynced,
 renamed over the old one, and the directory fsynced. A kill at any instant leaves the old
-file or the new one. A file that is not valid JSON is refused, never overwritten.
+file or the new one. A file that is not valid JSON is refused, never overwritten, and
+so is one that only Python's lenient reader takes (NaN, Infinity, a key given twice);
+numbers are written back exactly as they were read.
 Concurrent edits (a provisioning script configuring registries in parallel) take a lock,
 so that no writer replaces the file with an edit of contents another has since changed.
 """
@@ -59,6 +61,55 @@ class DockerConfig:
         return self.text is not None
 
 
+class Number:
+    """A JSON number exactly as the file wrote it.
+
+    As a Python float, 1e400 would become inf and be written back as ``Infinity``,
+    which no JSON reader accepts, and long fractions would be rounded; as an int, more
+    than 4300 digits is an error. Numbers sit in keys of other tools that we only pass
+    through, so they are kept as text and written back unchanged.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Number) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class _Refused(ValueError):
+    """What Python's json module reads but this file must not hold."""
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity: Python's extensions, refused by Docker's (Go's) reader."""
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object; a key given twice is refused, because one of its values (an ``auths``
+    login, a whole ``credHelpers`` table) would silently vanish on rewrite."""
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Refused(
+                    f"the key {json.dumps(key)} appears twice in one object, and only one "
+                    "of its values would be kept"
+                )
+            seen.add(key)
+    return document
+
+
 def load(path: str) -> DockerConfig:
     """The file at ``path``; an empty document when it does not exist; a ConfigError
     when it cannot be read or is not a JSON object."""
@@ -78,7 +129,15 @@ def load(path: str) -> DockerConfig:
     if not text.strip():  # Docker treats an empty file as an empty configuration
         return DockerConfig(path, {}, text)
     try:
-        document = json.loads(text)
+        document = json.loads(
+            text,
+            parse_int=Number,
+            parse_float=Number,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except _Refused as err:
+        raise errors.ConfigError(f"{path}: {err}; fix it by hand, nothing was changed") from None
     except ValueError as err:
         raise errors.ConfigError(
             f"{path} is not valid JSON ({err}); fix or move it, nothing was changed"
@@ -126,8 +185,31 @@ def locked(path: str) -> Iterator[None]:
 
 
 def dumps(document: Mapping[str, Any]) -> str:
-    """JSON as Docker writes it (``json.MarshalIndent(config, "", "\\t")``)."""
-    return json.dumps(document, indent="\t", ensure_ascii=False)
+    """JSON as Docker writes it (``json.MarshalIndent(config, "", "\\t")``), with every
+    Number as it was read. ``json.dumps`` cannot write a number's own text, hence the
+    walk; it matches ``json.dumps(document, indent="\\t", ensure_ascii=False)``."""
+    out: list[str] = []
+    _write(document, "\n", out)
+    return "".join(out)
+
+
+def _write(value: object, newline: str, out: list[str]) -> None:
+    if isinstance(value, Number):
+        out.append(value.text)
+    elif isinstance(value, dict | list) and value:
+        if isinstance(value, dict):
+            brackets = "{}"
+            entries = [(json.dumps(k, ensure_ascii=False) + ": ", v) for k, v in value.items()]
+        else:
+            brackets, entries = "[]", [("", item) for item in value]
+        inner = newline + "\t"
+        out.append(brackets[0])
+        for index, (key, item) in enumerate(entries):
+            out.append(("," if index else "") + inner + key)
+            _write(item, inner, out)
+        out.append(newline + brackets[1])
+    else:  # strings, true, false, null, empty containers; never NaN or Infinity
+        out.append(json.dumps(value, ensure_ascii=False, allow_nan=False))
 
 
 def save(path: str, document: Mapping[str, Any], old_text: str | None) -> str | None:

@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -15,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from docker_credential_ecrpy import docker_config
 
 from .conftest import HOST, Helper, StandIn
 
@@ -379,3 +384,85 @@ def test_a_lock_held_too_long_is_one_line_and_changes_nothing(
     assert 5 <= waited < 30, "a bounded wait, not an immediate failure nor a hang"
     assert (docker_dir / "config.json").read_text(encoding="utf-8") == old_text
     assert not (docker_dir / "config.json.bak").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"x": NaN}', "NaN"),
+        ('{"auths": {}, "x": [1, Infinity]}', "Infinity"),
+        ('{"x": -Infinity}', "-Infinity"),
+        ('{"credHelpers": {}, "auths": {}, "credHelpers": {"gcr.io": "gcloud"}}', "credHelpers"),
+        ('{"auths": {"ghcr.io": {"auth": "eDp5"}, "ghcr.io": {}}}', "ghcr.io"),
+    ],
+)
+def test_refuses_what_only_python_reads_as_json(
+    helper: Helper, docker_dir: Path, text: str, named: str
+) -> None:
+    """NaN and Infinity are not JSON (Docker's own reader refuses them), and a key given
+    twice would lose one of its values on rewrite: both are refused, the file untouched."""
+    path = docker_dir / "config.json"
+    path.write_text(text, encoding="utf-8")
+    result = configure(helper, docker_dir, HOST)
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    assert str(path) in lines[0] and named in lines[0]
+    assert path.read_text(encoding="utf-8") == text
+    assert not (docker_dir / "config.json.bak").exists()
+
+
+def strict_json(text: str) -> Any:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} written: not JSON")
+
+    return json.loads(text, parse_constant=refuse, parse_int=str, parse_float=str)
+
+
+def test_numbers_are_written_back_as_they_were(helper: Helper, docker_dir: Path) -> None:
+    """1e400 is valid JSON that a Python float turns into Infinity, 0.1000000000000000055
+    one it rounds, a 5000-digit integer one Python's int parser refuses by default: each
+    is written back exactly as it was."""
+    numbers = [
+        "1e400",
+        "-1E-400",
+        "0.1000000000000000055511151231257827",
+        "123456789012345678901234567890",
+        "1" * 5000,
+        "-0.0",
+        "2.50",
+        "1E+2",
+        "0",
+    ]
+    text = '{"n": [' + ", ".join(numbers) + '], "e": 1e400}\n'
+    (docker_dir / "config.json").write_text(text, encoding="utf-8")
+    result = configure(helper, docker_dir, HOST)
+    assert result.returncode == 0, result.stdout
+    written = (docker_dir / "config.json").read_text(encoding="utf-8")
+    strict_json(written)
+    assert '"e": 1e400' in written
+    assert re.findall(r"^\t\t(\S+?),?$", written, re.MULTILINE) == numbers
+    assert (docker_dir / "config.json.bak").read_text(encoding="utf-8") == text
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)
+
+
+@given(document=st.dictionaries(st.text(), JSON_VALUES))
+def test_written_as_json_dumps_writes_it(
+    tmp_path_factory: pytest.TempPathFactory, document: dict[str, Any]
+) -> None:
+    """The writer that keeps numbers' text writes everything else as the json module
+    does (and so as the other tests expect): same layout, escapes and separators."""
+    path = tmp_path_factory.getbasetemp() / "property-config.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    loaded = docker_config.load(str(path)).document
+    assert docker_config.dumps(loaded) == json.dumps(document, indent="\t", ensure_ascii=False)

@@ -127,6 +127,23 @@ def test_invalid_docker_config(helper: Helper, ecr: StandIn, setup: dict[str, st
     assert "not valid JSON" in find(document, "docker", "config file")[0]["detail"]
 
 
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [('{"credHelpers": {}, "x": NaN}', "NaN"), ('{"auths": {}, "auths": {}}', "auths")],
+)
+def test_docker_config_only_python_reads_as_json(
+    helper: Helper, ecr: StandIn, setup: dict[str, str], text: str, named: str
+) -> None:
+    """What configure refuses, doctor reports as the broken file it is."""
+    path = Path(setup["DOCKER_CONFIG"]) / "config.json"
+    path.write_text(text)
+    code, document = run_json(helper, setup)
+    assert code == 1
+    check = find(document, "docker", "config file")[0]
+    assert check["status"] == "fail"
+    assert str(path) in check["detail"] and named in check["detail"]
+
+
 def test_bad_config_file(helper: Helper, ecr: StandIn, setup: dict[str, str], home: Path) -> None:
     path = home / "ecrpy.toml"
     path.write_text(f'[registries."{HOST}"]\nprofil = "x"\n')
