@@ -34,6 +34,10 @@ BACKUP_SUFFIX = ".bak"
 # Temporary files older than this were left by a killed writer.
 STALE_TEMP_AGE = 300.0
 MAX_BYTES = 16 << 20
+# Docker's own keys nest four levels deep. The copy that configure edits and the writer
+# recurse once or twice per level, so a limit far below the interpreter's recursion
+# limit keeps both from failing on a file that the json module could read.
+MAX_DEPTH = 100
 LOCK_SUFFIX = ".lock"
 # An edit holds the lock for milliseconds; this long means its holder is stuck.
 LOCK_TIMEOUT = 10.0
@@ -136,15 +140,38 @@ def load(path: str) -> DockerConfig:
             parse_constant=_refuse_constant,
             object_pairs_hook=_unique_keys,
         )
+        deep = _too_deep(document)
     except _Refused as err:
         raise errors.ConfigError(f"{path}: {err}; fix it by hand, nothing was changed") from None
     except ValueError as err:
         raise errors.ConfigError(
             f"{path} is not valid JSON ({err}); fix or move it, nothing was changed"
         ) from None
+    except RecursionError:
+        deep = True
+    if deep:
+        raise errors.ConfigError(
+            f"{path} is nested too deeply (more than {MAX_DEPTH} levels), as no Docker "
+            "configuration is; fix or move it, nothing was changed"
+        )
     if not isinstance(document, dict):
         raise errors.ConfigError(f"{path} is not a JSON object; nothing was changed")
     return DockerConfig(path, document, text)
+
+
+def _too_deep(document: object) -> bool:
+    """Whether arrays and objects nest more than MAX_DEPTH levels (found without
+    recursion, which is what such a document breaks)."""
+    pending: list[tuple[object, int]] = [(document, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            if depth >= MAX_DEPTH:
+                return True
+            pending.extend((child, depth + 1) for child in value)
+    return False
 
 
 @contextlib.contextmanager

@@ -124,7 +124,7 @@ def read_request(stdin: BinaryIO) -> tuple[str, str]:
         raise errors.BadInput(f"request on stdin is larger than {MAX_INPUT // 1024} KiB")
     try:
         request = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # nesting deeper than the parser follows
         raise errors.BadInput(
             "stdin is not a JSON CredentialProviderRequest (this mode is for kubelet; "
             "Docker runs `docker-credential-ecrpy get`)"

@@ -242,6 +242,28 @@ def test_bad_config_is_one_line_naming_file_line_and_key(
     assert ecr.calls() == 0
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = " + "[" * 60000,
+        "a = " + "{b = " * 15000,
+        f'[registries."{HOST}"]\nprofile = ' + "[" * 60000,
+    ],
+)
+def test_deeply_nested_config_is_a_config_error(
+    helper: Helper, ecr: StandIn, home: Path, text: str
+) -> None:
+    """Nesting deeper than tomllib can follow is a bad file, named as such, not a bug."""
+    path = write_config(home, text)
+    result = helper.get(HOST, env=with_config(helper, path))
+    assert result.returncode == 1
+    message = result.stdout.strip()
+    assert len(message.splitlines()) == 1
+    assert message.startswith(f"{path}"), message
+    assert "nested too deeply" in message
+    assert ecr.calls() == 0
+
+
 def test_bad_config_errors_name_the_key_path() -> None:
     text = f'[registries."{ALIAS}"]\naccount = "123456789012"\nregoin = "x"\n'
     with pytest.raises(errors.ConfigError) as caught:

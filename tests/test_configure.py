@@ -412,6 +412,35 @@ def test_refuses_what_only_python_reads_as_json(
     assert not (docker_dir / "config.json.bak").exists()
 
 
+DEEP_FILES = [
+    "[" * 60000,
+    '{"a": ' * 20000,
+    # Read by the json module, but deep enough to break a recursive copy or writer.
+    '{"x": ' + "[" * 600 + "]" * 600 + "}",
+]
+
+
+@pytest.mark.parametrize("text", DEEP_FILES)
+def test_refuses_a_deeply_nested_file(helper: Helper, docker_dir: Path, text: str) -> None:
+    path = docker_dir / "config.json"
+    path.write_text(text, encoding="utf-8")
+    result = configure(helper, docker_dir, HOST)
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    assert str(path) in lines[0] and "nested too deeply" in lines[0]
+    assert path.read_text(encoding="utf-8") == text
+    assert not (docker_dir / "config.json.bak").exists()
+
+
+def test_nesting_up_to_the_limit_is_kept(helper: Helper, docker_dir: Path) -> None:
+    deep = "[" * (docker_config.MAX_DEPTH - 1) + "]" * (docker_config.MAX_DEPTH - 1)
+    (docker_dir / "config.json").write_text('{"x": ' + deep + "}", encoding="utf-8")
+    result = configure(helper, docker_dir, HOST)
+    assert result.returncode == 0, result.stdout
+    assert read(docker_dir) == {"x": json.loads(deep), "credHelpers": {HOST: "ecrpy"}}
+
+
 def strict_json(text: str) -> Any:
     def refuse(constant: str) -> None:
         raise AssertionError(f"{constant} written: not JSON")

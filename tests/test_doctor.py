@@ -129,9 +129,13 @@ def test_invalid_docker_config(helper: Helper, ecr: StandIn, setup: dict[str, st
 
 @pytest.mark.parametrize(
     ("text", "named"),
-    [('{"credHelpers": {}, "x": NaN}', "NaN"), ('{"auths": {}, "auths": {}}', "auths")],
+    [
+        ('{"credHelpers": {}, "x": NaN}', "NaN"),
+        ('{"auths": {}, "auths": {}}', "auths"),
+        ("[" * 60000, "nested too deeply"),
+    ],
 )
-def test_docker_config_only_python_reads_as_json(
+def test_docker_config_that_configure_refuses(
     helper: Helper, ecr: StandIn, setup: dict[str, str], text: str, named: str
 ) -> None:
     """What configure refuses, doctor reports as the broken file it is."""
