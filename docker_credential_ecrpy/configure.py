@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, TextIO
 
+    from _typeshed import SupportsWrite
+
 HELPER = "ecrpy"
 EXECUTABLE = "docker-credential-ecrpy"
 # Partition -> the domain of its standard registry hostnames.
@@ -46,6 +48,11 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         sys.stdout.write(f"{self.prog}: {message} (see --help)\n")
         sys.exit(1)
+
+    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
+        """argparse's own drops a failed write (a full disk) and exits 0; this lets it
+        reach the caller, which reports it."""
+        (file or sys.stdout).write(self.format_help())
 
 
 def build_parser() -> ArgumentParser:

@@ -51,8 +51,21 @@ NO_CACHE = "0s"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``ecr-credential-provider-py`` and ``docker-credential-ecrpy kubelet``."""
+    """Entry point of ``ecr-credential-provider-py`` and ``docker-credential-ecrpy kubelet``.
+
+    stdout is flushed here, not by the interpreter at exit, so that an answer that
+    cannot be written is one line in kubelet's log rather than a traceback.
+    """
     args = sys.argv[1:] if argv is None else argv
+    try:
+        status = _main(args)
+        sys.stdout.flush()
+    except OSError as err:
+        return errors.unwritable_stdout(err, PROGRAM)
+    return status
+
+
+def _main(args: list[str]) -> int:
     if args and args[0] in ("-h", "--help", "help"):
         sys.stdout.write(
             f"Usage: {PROGRAM}\n\nA kubelet image credential provider for Amazon ECR: "
