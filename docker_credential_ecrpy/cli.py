@@ -52,27 +52,43 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     action = args[0]
     if action in ("version", "-v", "--version"):
-        sys.stdout.write(f"docker-credential-ecrpy {_version()}\n")
-        return 0
+        return _guarded(lambda: _print(f"docker-credential-ecrpy {_version()}\n"))
     if action in ("help", "-h", "--help"):
-        sys.stdout.write(USAGE)
-        return 0
+        return _guarded(lambda: _print(USAGE))
     return _guarded(lambda: _serve(action))
 
 
-def _guarded(run: Callable[[], int]) -> int:
-    """Run an action or command; whatever escapes becomes one line, never a traceback."""
-    try:
-        return run()
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 1
-    except Exception as err:  # the last line of defence: one line, never a traceback
-        from .errors import internal_error  # noqa: PLC0415
+def _print(text: str) -> int:
+    sys.stdout.write(text)
+    return 0
 
-        sys.stdout.write(internal_error(err) + "\n")
-        return 1
+
+def _guarded(run: Callable[[], int]) -> int:
+    """Run an action or command; whatever escapes becomes one line, never a traceback.
+
+    stdout is flushed here rather than by the interpreter at exit, where a failure
+    (``> /dev/full``, a full disk) would print "Exception ignored" and a traceback and
+    exit 120: any failed write to stdout, now or earlier, ends as one line on stderr.
+    """
+    try:
+        try:
+            status = run()
+        except KeyboardInterrupt:
+            status = 130
+        except SystemExit as exit:  # argparse's --help and usage errors, in commands
+            status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        except Exception as err:  # the last line of defence: one line, never a traceback
+            from .errors import internal_error  # noqa: PLC0415
+
+            # When err came from writing stdout, this write fails too and says so below.
+            sys.stdout.write(internal_error(err) + "\n")
+            status = 1
+        sys.stdout.flush()
+    except OSError as err:  # BrokenPipeError included: the reader is gone
+        from .errors import unwritable_stdout  # noqa: PLC0415
+
+        return unwritable_stdout(err)
+    return status
 
 
 def _version() -> str:

@@ -298,6 +298,8 @@ def parse(data: bytes, path: str) -> Config:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise errors.ConfigError(_syntax_error(path, str(err), text)) from None
+    except RecursionError:  # tomllib recurses once per level of arrays and inline tables
+        raise errors.ConfigError(f"{path}: invalid TOML: values nested too deeply") from None
     return _Checker(path, text).check(document)
 
 

@@ -11,6 +11,7 @@ plus every alias of the configuration file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import shutil
@@ -22,6 +23,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, TextIO
+
+    from _typeshed import SupportsWrite
 
 HELPER = "ecrpy"
 EXECUTABLE = "docker-credential-ecrpy"
@@ -45,6 +48,11 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         sys.stdout.write(f"{self.prog}: {message} (see --help)\n")
         sys.exit(1)
+
+    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
+        """argparse's own drops a failed write (a full disk) and exits 0; this lets it
+        reach the caller, which reports it."""
+        (file or sys.stdout).write(self.format_help())
 
 
 def build_parser() -> ArgumentParser:
@@ -96,28 +104,32 @@ def run(
     settings = config.load(env)
     targets = checked_hosts(hosts, settings) if hosts else discovered_hosts(settings)
     path = docker_config.config_path(env)
-    current = docker_config.load(path)
-    document, changes = updated(current.document, targets, remove_stale_auths, path)
-    if current.exists:
-        out.write(f"Docker config: {path}\n")
-    else:
-        out.write(f"Docker config: {path} (new file)\n")
-    for line in changes:
-        out.write(f"  {line}\n")
-    warn_shadowing(document, targets, err)
-    if document == current.document and current.exists:
-        out.write("Nothing to change.\n")
-    elif dry_run:
-        write_diff(current.text or "", docker_config.dumps(document), path, out)
-        out.write("Dry run: nothing was written.\n")
-    else:
-        try:
-            backup = docker_config.save(path, document, current.text)
-        except OSError as error:
-            raise errors.ConfigError(
-                f"cannot write {path}: {error.strerror or error}; nothing was changed"
-            ) from None
-        out.write(f"Wrote {path}" + (f" (old file kept as {backup})" if backup else "") + "\n")
+    # Locked from read to write, or parallel runs would each write their own edit of the
+    # same old contents and all but the last edit would be lost.
+    with contextlib.nullcontext() if dry_run else docker_config.locked(path):
+        current = docker_config.load(path)
+        document, changes = updated(current.document, targets, remove_stale_auths, path)
+        if current.exists:
+            out.write(f"Docker config: {path}\n")
+        else:
+            out.write(f"Docker config: {path} (new file)\n")
+        for line in changes:
+            out.write(f"  {line}\n")
+        warn_shadowing(document, targets, err)
+        if document == current.document and current.exists:
+            out.write("Nothing to change.\n")
+        elif dry_run:
+            write_diff(current.text or "", docker_config.dumps(document), path, out)
+            out.write("Dry run: nothing was written.\n")
+        else:
+            try:
+                backup = docker_config.save(path, document, current.text)
+            except OSError as error:
+                raise errors.ConfigError(
+                    f"cannot write {path}: {error.strerror or error}; nothing was changed"
+                ) from None
+            kept = f" (old file kept as {backup})" if backup else ""
+            out.write(f"Wrote {path}{kept}\n")
     if shutil.which(EXECUTABLE, path=env.get("PATH")) is None:
         err.write(
             f"warning: {EXECUTABLE} is not on PATH ({env.get('PATH', '')}); Docker will "

@@ -7,21 +7,26 @@ does not mean to change, writes the way Docker itself writes (tab indentation, n
 as UTF-8), keeps the file's mode, makes a backup of the old contents,
 and replaces the file atomically: a temporary file in the same directory, fsynced,
 renamed over the old one, and the directory fsynced. A kill at any instant leaves the old
-file or the new one. A file that is not valid JSON is refused, never overwritten.
+file or the new one. A file that is not valid JSON is refused, never overwritten, and
+so is one that only Python's lenient reader takes (NaN, Infinity, a key given twice);
+numbers are written back exactly as they were read.
+Concurrent edits (a provisioning script configuring registries in parallel) take a lock,
+so that no writer replaces the file with an edit of contents another has since changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import time
 
-from . import errors, files
+from . import cache, errors, files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
     from typing import Any
 
 FILE_NAME = "config.json"
@@ -29,6 +34,13 @@ BACKUP_SUFFIX = ".bak"
 # Temporary files older than this were left by a killed writer.
 STALE_TEMP_AGE = 300.0
 MAX_BYTES = 16 << 20
+# Docker's own keys nest four levels deep. The copy that configure edits and the writer
+# recurse once or twice per level, so a limit far below the interpreter's recursion
+# limit keeps both from failing on a file that the json module could read.
+MAX_DEPTH = 100
+LOCK_SUFFIX = ".lock"
+# An edit holds the lock for milliseconds; this long means its holder is stuck.
+LOCK_TIMEOUT = 10.0
 
 
 def config_dir(env: Mapping[str, str]) -> str:
@@ -53,6 +65,55 @@ class DockerConfig:
         return self.text is not None
 
 
+class Number:
+    """A JSON number exactly as the file wrote it.
+
+    As a Python float, 1e400 would become inf and be written back as ``Infinity``,
+    which no JSON reader accepts, and long fractions would be rounded; as an int, more
+    than 4300 digits is an error. Numbers sit in keys of other tools that we only pass
+    through, so they are kept as text and written back unchanged.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Number) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class _Refused(ValueError):
+    """What Python's json module reads but this file must not hold."""
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity: Python's extensions, refused by Docker's (Go's) reader."""
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object; a key given twice is refused, because one of its values (an ``auths``
+    login, a whole ``credHelpers`` table) would silently vanish on rewrite."""
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Refused(
+                    f"the key {json.dumps(key)} appears twice in one object, and only one "
+                    "of its values would be kept"
+                )
+            seen.add(key)
+    return document
+
+
 def load(path: str) -> DockerConfig:
     """The file at ``path``; an empty document when it does not exist; a ConfigError
     when it cannot be read or is not a JSON object."""
@@ -72,19 +133,110 @@ def load(path: str) -> DockerConfig:
     if not text.strip():  # Docker treats an empty file as an empty configuration
         return DockerConfig(path, {}, text)
     try:
-        document = json.loads(text)
+        document = json.loads(
+            text,
+            parse_int=Number,
+            parse_float=Number,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_keys,
+        )
+        deep = _too_deep(document)
+    except _Refused as err:
+        raise errors.ConfigError(f"{path}: {err}; fix it by hand, nothing was changed") from None
     except ValueError as err:
         raise errors.ConfigError(
             f"{path} is not valid JSON ({err}); fix or move it, nothing was changed"
         ) from None
+    except RecursionError:
+        deep = True
+    if deep:
+        raise errors.ConfigError(
+            f"{path} is nested too deeply (more than {MAX_DEPTH} levels), as no Docker "
+            "configuration is; fix or move it, nothing was changed"
+        )
     if not isinstance(document, dict):
         raise errors.ConfigError(f"{path} is not a JSON object; nothing was changed")
     return DockerConfig(path, document, text)
 
 
+def _too_deep(document: object) -> bool:
+    """Whether arrays and objects nest more than MAX_DEPTH levels (found without
+    recursion, which is what such a document breaks)."""
+    pending: list[tuple[object, int]] = [(document, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            if depth >= MAX_DEPTH:
+                return True
+            pending.extend((child, depth + 1) for child in value)
+    return False
+
+
+@contextlib.contextmanager
+def locked(path: str) -> Iterator[None]:
+    """Hold the lock for a read-modify-write of ``path``; a ConfigError when it cannot be
+    had within LOCK_TIMEOUT.
+
+    The lock is a ``flock`` on ``config.json.lock`` beside the file, never deleted (the
+    kernel releases it when its holder exits or is killed). Not on ``config.json``
+    itself: the atomic write replaces that file, so a lock on it would guard an inode
+    that the next reader no longer opens. Other programs that edit the file (the docker
+    CLI) do not take it; ours at least never lose each other's entries.
+    """
+    lock_path = path + LOCK_SUFFIX
+    directory = os.path.dirname(lock_path) or "."
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(lock_path, flags, 0o600)
+    except OSError as err:
+        raise errors.ConfigError(
+            f"cannot open the lock file {lock_path}: {err.strerror or err}; nothing was changed"
+        ) from None
+    with contextlib.suppress(OSError):  # the lock works all the same
+        info = os.stat(directory)
+        if os.geteuid() == 0 and info.st_uid != 0:
+            # Run with sudo in someone's directory: a root-owned 0600 lock file would
+            # lock its owner out of every later run.
+            os.fchown(fd, info.st_uid, info.st_gid)
+    with cache.KeyLock(lock_path, fd) as lock:
+        if not lock.acquire(time.monotonic() + LOCK_TIMEOUT):
+            raise errors.ConfigError(
+                f"another process has been changing {path} for more than "
+                f"{LOCK_TIMEOUT:.0f} seconds (it holds {lock_path}); nothing was changed: "
+                "try again when it is done"
+            )
+        yield
+
+
 def dumps(document: Mapping[str, Any]) -> str:
-    """JSON as Docker writes it (``json.MarshalIndent(config, "", "\\t")``)."""
-    return json.dumps(document, indent="\t", ensure_ascii=False)
+    """JSON as Docker writes it (``json.MarshalIndent(config, "", "\\t")``), with every
+    Number as it was read. ``json.dumps`` cannot write a number's own text, hence the
+    walk; it matches ``json.dumps(document, indent="\\t", ensure_ascii=False)``."""
+    out: list[str] = []
+    _write(document, "\n", out)
+    return "".join(out)
+
+
+def _write(value: object, newline: str, out: list[str]) -> None:
+    if isinstance(value, Number):
+        out.append(value.text)
+    elif isinstance(value, dict | list) and value:
+        if isinstance(value, dict):
+            brackets = "{}"
+            entries = [(json.dumps(k, ensure_ascii=False) + ": ", v) for k, v in value.items()]
+        else:
+            brackets, entries = "[]", [("", item) for item in value]
+        inner = newline + "\t"
+        out.append(brackets[0])
+        for index, (key, item) in enumerate(entries):
+            out.append(("," if index else "") + inner + key)
+            _write(item, inner, out)
+        out.append(newline + brackets[1])
+    else:  # strings, true, false, null, empty containers; never NaN or Infinity
+        out.append(json.dumps(value, ensure_ascii=False, allow_nan=False))
 
 
 def save(path: str, document: Mapping[str, Any], old_text: str | None) -> str | None:

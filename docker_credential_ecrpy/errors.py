@@ -95,3 +95,21 @@ def internal_error(err: BaseException, program: str = "docker-credential-ecrpy")
         f"{program}: internal error ({type(err).__name__}); "
         "run with ECRPY_DEBUG=1 for details and please report it"
     )
+
+
+def unwritable_stdout(err: OSError, program: str = "docker-credential-ecrpy") -> int:
+    """Report that stdout cannot take the output (a full disk, a reader gone); the exit
+    status. stderr is the one place left to say so. fd 1 then points at /dev/null, as
+    the Python docs advise for SIGPIPE: the interpreter flushes stdout once more at exit,
+    and that flush would fail again with "Exception ignored ..." and exit status 120."""
+    import contextlib  # noqa: PLC0415 - only a failure pays for these
+    import os  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    with contextlib.suppress(OSError, ValueError):  # no real fd 1 (embedded): nothing to do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    with contextlib.suppress(OSError):  # stderr is gone too: nothing more can be said
+        sys.stderr.write(f"{program}: cannot write to stdout: {err.strerror or err}\n")
+    return 1

@@ -51,8 +51,21 @@ NO_CACHE = "0s"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``ecr-credential-provider-py`` and ``docker-credential-ecrpy kubelet``."""
+    """Entry point of ``ecr-credential-provider-py`` and ``docker-credential-ecrpy kubelet``.
+
+    stdout is flushed here, not by the interpreter at exit, so that an answer that
+    cannot be written is one line in kubelet's log rather than a traceback.
+    """
     args = sys.argv[1:] if argv is None else argv
+    try:
+        status = _main(args)
+        sys.stdout.flush()
+    except OSError as err:
+        return errors.unwritable_stdout(err, PROGRAM)
+    return status
+
+
+def _main(args: list[str]) -> int:
     if args and args[0] in ("-h", "--help", "help"):
         sys.stdout.write(
             f"Usage: {PROGRAM}\n\nA kubelet image credential provider for Amazon ECR: "
@@ -121,7 +134,7 @@ def read_request(stdin: BinaryIO) -> tuple[str, str]:
         raise errors.BadInput(f"request on stdin is larger than {MAX_INPUT // 1024} KiB")
     try:
         request = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # nesting deeper than the parser follows
         raise errors.BadInput(
             "stdin is not a JSON CredentialProviderRequest (this mode is for kubelet; "
             "Docker runs `docker-credential-ecrpy get`)"

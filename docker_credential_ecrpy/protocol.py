@@ -108,7 +108,7 @@ def _read_credentials(stdin: BinaryIO) -> tuple[str, str, str]:
 
     try:
         document = json.loads(_read_input(stdin))
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting deeper than the parser follows
         raise errors.BadInput("store expects a JSON credentials document on stdin") from None
     if not isinstance(document, dict):
         raise errors.BadInput("store expects a JSON credentials document on stdin")

@@ -4,9 +4,11 @@ Docker's own format, atomically (a kill at any instant leaves the old or the new
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -14,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from docker_credential_ecrpy import docker_config
 
 from .conftest import HOST, Helper, StandIn
 
@@ -153,8 +159,9 @@ def test_sudo_keeps_the_owner(helper: Helper, docker_dir: Path) -> None:
     write_realistic(docker_dir, mode=0o600)
     path = docker_dir / "config.json"
     os.chown(path, 4242, 4343)
+    os.chown(docker_dir, 4242, 4343)
     assert configure(helper, docker_dir, HOST).returncode == 0
-    for written in (path, docker_dir / "config.json.bak"):
+    for written in (path, docker_dir / "config.json.bak", docker_dir / "config.json.lock"):
         info = written.stat()
         assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (4242, 4343, 0o600)
 
@@ -326,3 +333,149 @@ def test_a_kill_at_any_instant_leaves_the_old_or_the_new_file(
     assert configure(helper, docker_dir, HOST).returncode == 0
     assert read(docker_dir) == new
     assert not stale.exists() and young.exists()
+
+
+def test_concurrent_runs_lose_no_host(helper: Helper, docker_dir: Path) -> None:
+    """Twenty runs at once, each adding its own host: the read-modify-write is locked, so
+    every host is in the final file, whichever order the runs took."""
+    write_realistic(docker_dir)
+    hosts = [f"1234567890{i:02d}.dkr.ecr.us-east-1.amazonaws.com" for i in range(20)]
+    env = env_for(helper, docker_dir)
+    processes = [
+        subprocess.Popen(
+            [helper.exe, "configure", host],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for host in hosts
+    ]
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, (out, err)
+        assert b"Wrote " in out and b"Traceback" not in out + err
+    document = read(docker_dir)  # valid JSON
+    assert set(hosts) <= set(document["credHelpers"]), "a concurrent run lost a host"
+    assert document["auths"] == REALISTIC["auths"], "every other key is kept"
+    # The last writer read a file that already held the other 19 hosts, and kept it.
+    backup = json.loads((docker_dir / "config.json.bak").read_text(encoding="utf-8"))
+    assert len(set(hosts) & set(backup["credHelpers"])) == 19
+    lock = docker_dir / "config.json.lock"
+    assert lock.stat().st_mode & 0o777 == 0o600
+    assert not list(docker_dir.glob(".*.tmp")), "no temporary file left behind"
+
+
+@pytest.mark.slow
+def test_a_lock_held_too_long_is_one_line_and_changes_nothing(
+    helper: Helper, docker_dir: Path
+) -> None:
+    old_text = write_realistic(docker_dir)
+    lock = docker_dir / "config.json.lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
+        result = configure(helper, docker_dir, HOST)
+        waited = time.monotonic() - started
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and "another process" in lines[0], result.stdout
+    assert str(docker_dir / "config.json") in lines[0]
+    assert 5 <= waited < 30, "a bounded wait, not an immediate failure nor a hang"
+    assert (docker_dir / "config.json").read_text(encoding="utf-8") == old_text
+    assert not (docker_dir / "config.json.bak").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"x": NaN}', "NaN"),
+        ('{"auths": {}, "x": [1, Infinity]}', "Infinity"),
+        ('{"x": -Infinity}', "-Infinity"),
+        ('{"credHelpers": {}, "auths": {}, "credHelpers": {"gcr.io": "gcloud"}}', "credHelpers"),
+        ('{"auths": {"ghcr.io": {"auth": "eDp5"}, "ghcr.io": {}}}', "ghcr.io"),
+        ("[" * 60000, "nested too deeply"),
+        ('{"a": ' * 20000, "nested too deeply"),
+        # Read by the json module, but deep enough to break a recursive copy or writer.
+        ('{"x": ' + "[" * 600 + "]" * 600 + "}", "nested too deeply"),
+    ],
+)
+def test_refuses_what_it_could_not_write_back(
+    helper: Helper, docker_dir: Path, text: str, named: str
+) -> None:
+    """NaN and Infinity are not JSON (Docker's own reader refuses them), a key given
+    twice would lose one of its values on rewrite, and nesting too deep for the parser
+    is no Docker configuration: each is refused in one line, the file untouched."""
+    path = docker_dir / "config.json"
+    path.write_text(text, encoding="utf-8")
+    result = configure(helper, docker_dir, HOST)
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    assert str(path) in lines[0] and named in lines[0]
+    assert path.read_text(encoding="utf-8") == text
+    assert not (docker_dir / "config.json.bak").exists()
+
+
+def test_nesting_up_to_the_limit_is_kept(helper: Helper, docker_dir: Path) -> None:
+    deep = "[" * (docker_config.MAX_DEPTH - 1) + "]" * (docker_config.MAX_DEPTH - 1)
+    (docker_dir / "config.json").write_text('{"x": ' + deep + "}", encoding="utf-8")
+    result = configure(helper, docker_dir, HOST)
+    assert result.returncode == 0, result.stdout
+    assert read(docker_dir) == {"x": json.loads(deep), "credHelpers": {HOST: "ecrpy"}}
+
+
+def strict_json(text: str) -> Any:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} written: not JSON")
+
+    return json.loads(text, parse_constant=refuse, parse_int=str, parse_float=str)
+
+
+def test_numbers_are_written_back_as_they_were(helper: Helper, docker_dir: Path) -> None:
+    """1e400 is valid JSON that a Python float turns into Infinity, 0.1000000000000000055
+    one it rounds, a 5000-digit integer one Python's int parser refuses by default: each
+    is written back exactly as it was."""
+    numbers = [
+        "1e400",
+        "-1E-400",
+        "0.1000000000000000055511151231257827",
+        "123456789012345678901234567890",
+        "1" * 5000,
+        "-0.0",
+        "2.50",
+        "1E+2",
+        "0",
+    ]
+    text = '{"n": [' + ", ".join(numbers) + '], "e": 1e400}\n'
+    (docker_dir / "config.json").write_text(text, encoding="utf-8")
+    result = configure(helper, docker_dir, HOST)
+    assert result.returncode == 0, result.stdout
+    written = (docker_dir / "config.json").read_text(encoding="utf-8")
+    strict_json(written)
+    assert '"e": 1e400' in written
+    assert re.findall(r"^\t\t(\S+?),?$", written, re.MULTILINE) == numbers
+    assert (docker_dir / "config.json.bak").read_text(encoding="utf-8") == text
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)
+
+
+@given(document=st.dictionaries(st.text(), JSON_VALUES))
+def test_written_as_json_dumps_writes_it(
+    tmp_path_factory: pytest.TempPathFactory, document: dict[str, Any]
+) -> None:
+    """The writer that keeps numbers' text writes everything else as the json module
+    does (and so as the other tests expect): same layout, escapes and separators."""
+    path = tmp_path_factory.getbasetemp() / "property-config.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    loaded = docker_config.load(str(path)).document
+    assert docker_config.dumps(loaded) == json.dumps(document, indent="\t", ensure_ascii=False)

@@ -127,6 +127,27 @@ def test_invalid_docker_config(helper: Helper, ecr: StandIn, setup: dict[str, st
     assert "not valid JSON" in find(document, "docker", "config file")[0]["detail"]
 
 
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"credHelpers": {}, "x": NaN}', "NaN"),
+        ('{"auths": {}, "auths": {}}', "auths"),
+        ("[" * 60000, "nested too deeply"),
+    ],
+)
+def test_docker_config_that_configure_refuses(
+    helper: Helper, ecr: StandIn, setup: dict[str, str], text: str, named: str
+) -> None:
+    """What configure refuses, doctor reports as the broken file it is."""
+    path = Path(setup["DOCKER_CONFIG"]) / "config.json"
+    path.write_text(text)
+    code, document = run_json(helper, setup)
+    assert code == 1
+    check = find(document, "docker", "config file")[0]
+    assert check["status"] == "fail"
+    assert str(path) in check["detail"] and named in check["detail"]
+
+
 def test_bad_config_file(helper: Helper, ecr: StandIn, setup: dict[str, str], home: Path) -> None:
     path = home / "ecrpy.toml"
     path.write_text(f'[registries."{HOST}"]\nprofil = "x"\n')

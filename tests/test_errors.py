@@ -146,6 +146,14 @@ def test_malformed_stdin(helper: Helper, data: bytes, start: str) -> None:
     assert result.stdout.startswith(start)
 
 
+@pytest.mark.parametrize("document", ["[" * 60000, '{"ServerURL": ' + "[" * 30000])
+def test_deeply_nested_store_document_is_bad_input(helper: Helper, document: str) -> None:
+    """Nesting deeper than Python's JSON reader can follow is bad input, not a bug."""
+    result = helper.run("store", stdin=document)
+    assert result.returncode == 1
+    assert result.stdout == "store expects a JSON credentials document on stdin\n"
+
+
 @pytest.mark.parametrize(
     ("name", "value"), [("ECRPY_REFRESH_WINDOW", "soon"), ("ECRPY_MIN_VALIDITY", "-5m")]
 )

@@ -213,6 +213,8 @@ def test_aws_failure_is_one_line_on_stderr(helper: Helper, ecr: StandIn) -> None
         (b"\xff\xfe", "not a JSON CredentialProviderRequest"),
         ("", "not a JSON CredentialProviderRequest"),
         ("x" * 70_000, "larger than"),
+        ("[" * 60_000, "not a JSON CredentialProviderRequest"),
+        ('{"image": ' + "[" * 30_000, "not a JSON CredentialProviderRequest"),
     ],
 )
 def test_bad_requests_are_one_line_on_stderr(
