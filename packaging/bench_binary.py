@@ -12,7 +12,7 @@ the whole hit (here a sandbox's CA-injecting ``.pth`` makes ``python3 -c pass`` 
 the interpreter and (when installed next to this interpreter) the console script are
 interleaved so that machine noise falls on all of them alike; each is started with
 posix_spawn and waited for, which adds the same small constant to all. The miss talks to
-the API stand-in (tests/standin.py), so this needs the test venv (``make bench-binary``).
+the API stand-in (tests/support/standin.py), so this needs the test venv (``make bench-binary``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
-from tests.standin import Client
+from tests.support.standin import Client
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 GOAL = 1.5

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 # The suites annotate the stand-in fixtures with this name.
-from .standin import Client as StandIn
+from .support.standin import Client as StandIn
 
 TESTS = Path(__file__).resolve().parent
 ACCOUNT = "123456789012"

@@ -25,7 +25,7 @@ import pytest
 import docker_credential_ecrpy
 
 from .conftest import HOST, TESTS, Helper, StandIn, base_env
-from .pki import CertificateAuthority
+from .support.pki import CertificateAuthority
 
 NAME = "docker-credential-ecrpy"
 

@@ -11,7 +11,7 @@ What :class:`Environment` sets up (and tears down again):
   ``AWS_CA_BUNDLE`` in :meth:`Environment.client_env`;
 - ``/etc/hosts`` lines mapping ``123456789012.dkr.ecr.us-east-1.amazonaws.com`` to
   127.0.0.1 and ``api.ecr.us-east-1.amazonaws.com`` to 127.0.0.2;
-- the ECR API stand-in (``tests/standin.py``) twice: over plain HTTP on a free loopback
+- the ECR API stand-in (``tests/support/standin.py``) twice: over plain HTTP on a free loopback
   port (for ``AWS_ENDPOINT_URL_ECR``) and over TLS on 127.0.0.2:443 at the real API
   hostname (the path a user without an endpoint override takes);
 - Debian's ``docker-registry`` (distribution 2.8) on 127.0.0.1:443 with TLS and htpasswd
@@ -66,8 +66,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests/
-from tests.pki import CertificateAuthority
-from tests.standin import Client, StandInError
+from tests.support.pki import CertificateAuthority
+from tests.support.standin import Client, StandInError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,7 +23,8 @@ Control API (plain JSON over the same port, under ``/_standin/``):
                                     (errors for STS actions such as AssumeRole are XML,
                                     as the query protocol sends them)
 
-Run: ``python tests/standin.py --port 0 [--host 127.0.0.1] [--cert C --key K]``; it prints
+Run from the repository root: ``python -m tests.support.standin --port 0 [--host 127.0.0.1]
+[--cert C --key K]`` (or by path, as :meth:`Client.spawn` does); it prints
 ``listening on <url>`` once it accepts connections.
 
 Start it and talk to it with :class:`Client` (``Client.start(...)``, ``.calls()``,
@@ -69,7 +70,7 @@ class StandInError(RuntimeError):
 class Client:
     """A stand-in server process (or one already running at ``url``) and its control API.
 
-    The one place that knows how to start ``tests/standin.py`` and how to speak
+    The one place that knows how to start ``tests/support/standin.py`` and how to speak
     ``/_standin/``: every caller gets the same start-up wait, the same requests (always
     JSON, never through the machine's proxy: the stand-in is on loopback) and the same
     reset, which puts the password back because the server's reset forgets it.
