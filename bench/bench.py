@@ -47,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
 from tests.support.pki import CertificateAuthority
-from tests.support.standin import Client as StandIn
+from tests.support.standin import StandIn
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
-from tests.support.standin import Client
+from tests.support.standin import StandIn
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 GOAL = 1.5
@@ -109,7 +109,7 @@ def bench_env(home: Path, url: str) -> dict[str, str]:
 
 
 def measure_misses(
-    exe: Path, env: dict[str, str], stdin_path: str, standin: Client, n: int
+    exe: Path, env: dict[str, str], stdin_path: str, standin: StandIn, n: int
 ) -> Samples:
     """``n`` misses, each with an empty cache directory of its own."""
     home = Path(env["HOME"])
@@ -176,7 +176,7 @@ def main() -> int:
         contenders["console script cache hit"] = [str(script), "get"]
     quiet = {"stderr": subprocess.DEVNULL}  # its request log would bury the figures
     with (
-        Client.start(password=PASSWORD, **quiet) as standin,
+        StandIn.start(password=PASSWORD, **quiet) as standin,
         tempfile.TemporaryDirectory() as scratch,
     ):
         home = Path(scratch)

@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-# The suites annotate the stand-in fixtures with this name.
-from .support.standin import Client as StandIn
+from tests.support.standin import StandIn
 
 TESTS = Path(__file__).resolve().parent
 ACCOUNT = "123456789012"

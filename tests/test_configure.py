@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import HOST, Helper, StandIn
+from tests.support.standin import StandIn
+
+from .conftest import HOST, Helper
 
 EU_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 ALIAS = "registry.example.com"

@@ -10,8 +10,9 @@ import sys
 import pytest
 
 from docker_credential_ecrpy import __version__, errors
+from tests.support.standin import StandIn
 
-from .conftest import HOST, Helper, StandIn
+from .conftest import HOST, Helper
 
 SPELLINGS = [
     HOST,

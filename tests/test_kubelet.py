@@ -16,8 +16,9 @@ import jsonschema
 import pytest
 
 from docker_credential_ecrpy.kubelet import go_duration, image_registry
+from tests.support.standin import StandIn
 
-from .conftest import HOST, SECRET_ACCESS_KEY, Helper, StandIn
+from .conftest import HOST, SECRET_ACCESS_KEY, Helper
 
 V1 = "credentialprovider.kubelet.k8s.io/v1"
 # Go's time.ParseDuration syntax.

@@ -67,7 +67,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests/
 from tests.support.pki import CertificateAuthority
-from tests.support.standin import Client, StandInError
+from tests.support.standin import StandIn, StandInError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -178,8 +178,8 @@ class Environment:
         self.status: dict[str, tuple[str, str] | None] = {}
         self.password = secrets.token_urlsafe(24)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.standin: Client | None = None
-        self.standin_tls: Client | None = None
+        self.standin: StandIn | None = None
+        self.standin_tls: StandIn | None = None
         self.standin_url = ""
         self.standin_tls_url = f"https://{API_HOST}"
         self.plain_host = ""
@@ -516,8 +516,8 @@ class Environment:
         extra: list[str] | None = None,
         *,
         url: str | None = None,
-    ) -> Client:
-        client = Client.spawn(
+    ) -> StandIn:
+        client = StandIn.spawn(
             "--host", host, "--port", str(port), *(extra or []),
             cafile=self.ca_cert,
             password=self.password,
@@ -783,7 +783,7 @@ class Environment:
         env.update(extra or {})
         return env
 
-    def _standin(self, tls: bool) -> Client:
+    def _standin(self, tls: bool) -> StandIn:
         client = self.standin_tls if tls else self.standin
         if client is None:
             raise Unavailable(f"the {'TLS ' if tls else ''}stand-in is not running")
