@@ -10,6 +10,11 @@ BUILD_STAMP := $(BUILD_VENV)/.deps-stamp
 VERSION     := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' docker_credential_ecrpy/__init__.py)
 BINARY      := $(CURDIR)/dist/docker-credential-ecrpy-$(VERSION)-linux-$(shell uname -m)/docker-credential-ecrpy
 
+# The demo and the benchmarks are scripts that import the shared test code (tests.support)
+# from the repository root; they are given that root, and nothing else, on PYTHONPATH.
+# The helper they run never inherits it: it must import the installed package, not this tree.
+SCRIPT := PYTHONPATH=$(CURDIR) $(BIN)/python
+
 .PHONY: test lint demo bench install clean binary test-binary bench-binary
 
 # The virtualenv with the package's and the test tools' dependencies.
@@ -35,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 demo: install
-	$(BIN)/python demo/demo.py
+	$(SCRIPT) demo/demo.py
 
 # Whole-process medians against a floor measured in the same run: the console script,
 # the standalone binary and, when installed, the Go helper; then the binary's size.
