@@ -45,8 +45,8 @@ demo: install
 # Whole-process medians against a floor measured in the same run: the console script,
 # the standalone binary and, when installed, the Go helper; then the binary's size.
 bench: install binary
-	ECRPY_BENCH_EXE=$(BINARY) $(BIN)/python bench/bench.py
-	$(BIN)/python packaging/bench_binary.py $(BINARY)
+	ECRPY_BENCH_EXE=$(BINARY) $(SCRIPT) bench/bench.py
+	$(SCRIPT) packaging/bench_binary.py $(BINARY)
 
 $(BUILD_STAMP): packaging/requirements-build.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
@@ -66,7 +66,7 @@ test-binary: binary install
 
 # The binary alone: its cache hit against `python3 -c pass`, its miss, its size on disk.
 bench-binary: binary install
-	$(BIN)/python packaging/bench_binary.py $(BINARY)
+	$(SCRIPT) packaging/bench_binary.py $(BINARY)
 
 clean:
 	rm -rf $(VENV) $(BUILD_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

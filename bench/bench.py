@@ -45,7 +45,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
 from tests.support.pki import CertificateAuthority
 from tests.support.standin import StandIn
 

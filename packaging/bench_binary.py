@@ -1,6 +1,6 @@
 """Figures for the standalone binary: cache hit against ``python3 -c pass``, miss, size.
 
-    python packaging/bench_binary.py dist/docker-credential-ecrpy-<v>-linux-<arch>/<executable>
+    PYTHONPATH=. python packaging/bench_binary.py dist/docker-credential-ecrpy-<v>-linux-<a>/<exe>
 
 The goal (issue 5) is a cache hit at most 1.5 times as long as starting the interpreter
 and doing nothing, measured in the same run on the same machine. Both ``python3 -c pass``
@@ -12,7 +12,8 @@ the whole hit (here a sandbox's CA-injecting ``.pth`` makes ``python3 -c pass`` 
 the interpreter and (when installed next to this interpreter) the console script are
 interleaved so that machine noise falls on all of them alike; each is started with
 posix_spawn and waited for, which adds the same small constant to all. The miss talks to
-the API stand-in (tests/support/standin.py), so this needs the test venv (``make bench-binary``).
+the API stand-in (tests/support/standin.py), so this needs the test venv and the repository
+root on PYTHONPATH (``make bench-binary``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
 from tests.support.standin import StandIn
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
