@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -73,10 +74,27 @@ HEAVY = {"botocore", "boto3", "platformdirs", "json", "re", "typing", "hashlib",
 def test_cheap_paths_never_import_anything_heavy(helper: Helper, scenario: str) -> None:
     """A not-found answer and a cache hit load nothing heavy; a miss does (so the check
     can see an import when there is one)."""
-    host = "docker.io" if scenario == "not-found" else HOST
-    assert "botocore" in helper.imports(host if scenario == "hit" else HOST)  # the miss
-    imported = helper.imports(host)
+    host, status = ("docker.io", 1) if scenario == "not-found" else (HOST, 0)
+    assert "botocore" in helper.imports(HOST)  # the miss
+    imported = helper.imports(host, status=status)
     assert not HEAVY & imported, f"heavy imports on the {scenario} path: {HEAVY & imported}"
+
+
+def test_the_import_probe_fails_unless_the_get_ran(helper: Helper, tmp_path: Path) -> None:
+    """The test above passes only on a probe that really ran the get: one that crashed
+    before importing anything heavy, never started, or ended otherwise fails it."""
+    shadow = tmp_path / "docker_credential_ecrpy"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise RuntimeError('a package that cannot start')\n")
+    # PYTHONSAFEPATH: -m would put the working directory first, and with it the real package.
+    crashing = {**helper.env, "PYTHONPATH": str(tmp_path), "PYTHONSAFEPATH": "1"}
+    with pytest.raises(AssertionError, match="the import probe crashed"):
+        helper.imports("docker.io", crashing, status=1)
+    no_interpreter = {**helper.env, "PYTHONHOME": str(tmp_path)}  # no standard library there
+    with pytest.raises(AssertionError, match="the probe never ran the package"):
+        helper.imports("docker.io", no_interpreter, status=1)
+    with pytest.raises(AssertionError, match="the import probe exited 1, not 0"):
+        helper.imports("docker.io")  # not found, where an answer was expected
 
 
 def test_store_is_a_no_op_for_ecr_hosts(helper: Helper, ecr: StandIn) -> None:
