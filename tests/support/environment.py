@@ -137,9 +137,7 @@ class Environment(Parts):
         self.step("helper", ["workdir"], self._find_helper)
         self.step("pki", ["packages"], self._make_pki)
         self.step("trust", ["pki"], lambda: self.trust.add(self.ca_cert))
-        self.step(
-            "hosts", ["lock"], lambda: self.hosts.add({ECR_HOST: REGISTRY_ADDR, API_HOST: API_ADDR})
-        )
+        self.step("hosts", ["lock"], self._add_hosts)
         self.step("standin", ["python", "workdir"], self._start_standin)
         self.step("standin_tls", ["standin", "pki", "hosts"], self._start_standin_tls)
         self.step("registry", ["packages", "pki", "trust", "hosts"], self._start_registry)
@@ -149,9 +147,7 @@ class Environment(Parts):
         self.step("docker_config", ["workdir"], self._write_docker_config)
         self.step("dockerd", ["packages", "trust", "hosts"], self._start_dockerd)
         self.step("podman", ["packages"], lambda: engines.check_podman(self.path("podman")))
-        self.step(
-            "docker_sdk", ["python", "dockerd"], lambda: engines.check_docker_sdk(self.docker_host)
-        )
+        self.step("docker_sdk", ["python", "dockerd"], self._check_docker_sdk)
         return self
 
     def down(self) -> None:
@@ -223,6 +219,9 @@ class Environment(Parts):
     def _issued(self, host: str) -> tuple[Path, Path]:
         """The certificate and key :meth:`_make_pki` issued for ``host``."""
         return self.path("pki", f"{host}.crt"), self.path("pki", f"{host}.key")
+
+    def _add_hosts(self) -> None:
+        self.hosts.add({ECR_HOST: REGISTRY_ADDR, API_HOST: API_ADDR})
 
     def _start_standin(self) -> None:
         self.standin = self._run_standin("standin", "127.0.0.1", 0)
@@ -328,6 +327,9 @@ class Environment(Parts):
     def podman_argv(self, *args: str) -> list[str]:
         """podman, rootful, with storage of its own under the work directory."""
         return engines.podman_argv(self.path("podman"), *args)
+
+    def _check_docker_sdk(self) -> None:
+        engines.check_docker_sdk(self.docker_host)
 
     # -- what the tests use -------------------------------------------------------------
     def client_env(
