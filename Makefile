@@ -10,6 +10,11 @@ BUILD_STAMP := $(BUILD_VENV)/.deps-stamp
 VERSION     := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' docker_credential_ecrpy/__init__.py)
 BINARY      := $(CURDIR)/dist/docker-credential-ecrpy-$(VERSION)-linux-$(shell uname -m)/docker-credential-ecrpy
 
+# The demo and the benchmarks are scripts that import the shared test code (tests.support)
+# from the repository root; they are given that root, and nothing else, on PYTHONPATH.
+# The helper they run never inherits it: it must import the installed package, not this tree.
+SCRIPT := PYTHONPATH=$(CURDIR) $(BIN)/python
+
 .PHONY: test lint demo bench install clean binary test-binary bench-binary
 
 # The virtualenv with the package's and the test tools' dependencies.
@@ -35,13 +40,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 demo: install
-	$(BIN)/python demo/demo.py
+	$(SCRIPT) demo/demo.py
 
 # Whole-process medians against a floor measured in the same run: the console script,
 # the standalone binary and, when installed, the Go helper; then the binary's size.
 bench: install binary
-	ECRPY_BENCH_EXE=$(BINARY) $(BIN)/python bench/bench.py
-	$(BIN)/python packaging/bench_binary.py $(BINARY)
+	ECRPY_BENCH_EXE=$(BINARY) $(SCRIPT) bench/bench.py
+	$(SCRIPT) packaging/bench_binary.py $(BINARY)
 
 $(BUILD_STAMP): packaging/requirements-build.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
@@ -61,7 +66,7 @@ test-binary: binary install
 
 # The binary alone: its cache hit against `python3 -c pass`, its miss, its size on disk.
 bench-binary: binary install
-	$(BIN)/python packaging/bench_binary.py $(BINARY)
+	$(SCRIPT) packaging/bench_binary.py $(BINARY)
 
 clean:
 	rm -rf $(VENV) $(BUILD_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

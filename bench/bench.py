@@ -45,9 +45,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
-from tests.pki import CertificateAuthority
-from tests.standin import Client as StandIn
+from tests.support.pki import CertificateAuthority
+from tests.support.standin import StandIn
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

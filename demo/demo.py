@@ -2,10 +2,10 @@
 
 No AWS account needed: the ECR API is a local stand-in, the registry is Debian's
 docker-registry at the ECR hostname (via /etc/hosts), trusted through a CA made for this
-run. Everything is set up here and torn down at the end (see tests/e2e/environment.py).
+run. Everything is set up here and torn down at the end (see tests/support/environment.py).
 Run as root from the repository root with the Python where the package is installed:
 
-    python demo/demo.py
+    PYTHONPATH=. python demo/demo.py
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-
-from environment import API_HOST, ECR_HOST, IMAGE, Environment
+from tests.support.environment import Environment
+from tests.support.world import API_HOST, ECR_HOST, IMAGE
 
 WIDTH = 78
 BOLD, DIM, GREEN, RED, RESET = (

@@ -1,6 +1,6 @@
 """Figures for the standalone binary: cache hit against ``python3 -c pass``, miss, size.
 
-    python packaging/bench_binary.py dist/docker-credential-ecrpy-<v>-linux-<arch>/<executable>
+    PYTHONPATH=. python packaging/bench_binary.py dist/docker-credential-ecrpy-<v>-linux-<a>/<exe>
 
 The goal (issue 5) is a cache hit at most 1.5 times as long as starting the interpreter
 and doing nothing, measured in the same run on the same machine. Both ``python3 -c pass``
@@ -12,7 +12,8 @@ the whole hit (here a sandbox's CA-injecting ``.pth`` makes ``python3 -c pass`` 
 the interpreter and (when installed next to this interpreter) the console script are
 interleaved so that machine noise falls on all of them alike; each is started with
 posix_spawn and waited for, which adds the same small constant to all. The miss talks to
-the API stand-in (tests/standin.py), so this needs the test venv (``make bench-binary``).
+the API stand-in (tests/support/standin.py), so this needs the test venv and the repository
+root on PYTHONPATH (``make bench-binary``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
-from tests.standin import Client
+from tests.support.standin import StandIn
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 GOAL = 1.5
@@ -109,7 +109,7 @@ def bench_env(home: Path, url: str) -> dict[str, str]:
 
 
 def measure_misses(
-    exe: Path, env: dict[str, str], stdin_path: str, standin: Client, n: int
+    exe: Path, env: dict[str, str], stdin_path: str, standin: StandIn, n: int
 ) -> Samples:
     """``n`` misses, each with an empty cache directory of its own."""
     home = Path(env["HOME"])
@@ -176,7 +176,7 @@ def main() -> int:
         contenders["console script cache hit"] = [str(script), "get"]
     quiet = {"stderr": subprocess.DEVNULL}  # its request log would bury the figures
     with (
-        Client.start(password=PASSWORD, **quiet) as standin,
+        StandIn.start(password=PASSWORD, **quiet) as standin,
         tempfile.TemporaryDirectory() as scratch,
     ):
         home = Path(scratch)

@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-# The suites annotate the stand-in fixtures with this name.
-from .standin import Client as StandIn
+from tests.support.standin import StandIn
 
 TESTS = Path(__file__).resolve().parent
 ACCOUNT = "123456789012"
@@ -125,9 +124,15 @@ class Helper:
                 assert set(answer) == {"ServerURL", "Username", "Secret"}
                 assert value not in (answer["ServerURL"], answer["Username"])
 
-    def imports(self, server: str = HOST, env: Mapping[str, str] | None = None) -> set[str]:
+    def imports(
+        self, server: str = HOST, env: Mapping[str, str] | None = None, *, status: int = 0
+    ) -> set[str]:
         """The modules a ``get`` loads, from ``python -X importtime`` running the package's
-        own entry point (the same code as the installed script)."""
+        own entry point (the same code as the installed script).
+
+        The probe must have run the package and ended as that ``get`` should (exit
+        ``status``, no traceback): a probe that died before it imported anything would
+        otherwise prove that a path imports nothing heavy."""
         done = subprocess.run(
             [sys.executable, "-X", "importtime", "-m", "docker_credential_ecrpy", "get"],
             input=server.encode(),
@@ -135,7 +140,22 @@ class Helper:
             env=dict(env if env is not None else self.env),
             check=False,
         )
-        return {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines()}
+        stderr = done.stderr.decode("utf-8", "replace")
+        leaked = any(value in stderr for value in (self.secret, SECRET_ACCESS_KEY))
+        assert not leaked, "a secret leaked to stderr"  # before any of it is shown below
+        lines = stderr.splitlines()
+        timings = [line for line in lines if line.startswith("import time:")]
+        # What the probe said besides its import timings: the reason it failed, if it did.
+        said = "\n".join(line for line in lines if not line.startswith("import time:"))[-2000:]
+        crashed = "Traceback" in stderr
+        assert not crashed, f"the import probe crashed:\n{said}"
+        assert done.returncode == status, (
+            f"the import probe exited {done.returncode}, not {status}:\n{said}"
+        )
+        modules = {line.split("|")[-1].strip() for line in timings}
+        ran = "docker_credential_ecrpy" in modules
+        assert ran, f"the probe never ran the package:\n{said}"
+        return modules
 
     def get(self, server: str = HOST, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.run("get", stdin=server, **kwargs)

@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 
 import docker_credential_ecrpy
+from tests.support.pki import CertificateAuthority
+from tests.support.standin import StandIn
 
-from .conftest import HOST, TESTS, Helper, StandIn, base_env
-from .pki import CertificateAuthority
+from .conftest import HOST, TESTS, Helper, base_env
 
 NAME = "docker-credential-ecrpy"
 

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from docker_credential_ecrpy import cache
+from tests.support.standin import StandIn
 
 from .conftest import (
     ACCESS_KEY_ID,
@@ -32,7 +33,6 @@ from .conftest import (
     HOST,
     SECRET_ACCESS_KEY,
     Helper,
-    StandIn,
     base_env,
 )
 from .toolkit import (

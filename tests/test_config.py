@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from docker_credential_ecrpy import config, errors
+from tests.support.standin import StandIn
 
-from .conftest import ACCESS_KEY_ID, HOST, SECRET_ACCESS_KEY, Helper, StandIn
+from .conftest import ACCESS_KEY_ID, HOST, SECRET_ACCESS_KEY, Helper
 
 ALIAS = "registry.example.com"
 EU_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"

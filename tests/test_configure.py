@@ -20,8 +20,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from docker_credential_ecrpy import docker_config
+from tests.support.standin import StandIn
 
-from .conftest import HOST, Helper, StandIn
+from .conftest import HOST, Helper
 
 EU_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 ALIAS = "registry.example.com"

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from docker_credential_ecrpy import doctor
+from tests.support.standin import StandIn
 
-from .conftest import HOST, Helper, StandIn
+from .conftest import HOST, Helper
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecrpy import errors
+from tests.support.standin import StandIn
 
-from .conftest import HOST, Helper, StandIn
+from .conftest import HOST, Helper
 
 
 def failure(helper: Helper, host: str = HOST, **kwargs: object) -> str:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from docker_credential_ecrpy import __version__, errors
+from tests.support.standin import StandIn
 
-from .conftest import HOST, Helper, StandIn
+from .conftest import HOST, Helper
 
 SPELLINGS = [
     HOST,
@@ -73,11 +75,28 @@ def test_cheap_paths_never_import_anything_heavy(helper: Helper, scenario: str) 
     """A not-found answer and a cache hit load nothing heavy; a miss does, in its AWS
     worker, whose stderr (where -X importtime writes) ECRPY_DEBUG keeps: so the check can
     see an import when there is one."""
-    host = "docker.io" if scenario == "not-found" else HOST
+    host, status = ("docker.io", 1) if scenario == "not-found" else (HOST, 0)
     debug = {**helper.env, "ECRPY_DEBUG": "1"}
     assert "botocore" in helper.imports(HOST, env=debug)  # the miss, which fills the cache
-    imported = helper.imports(host)
+    imported = helper.imports(host, status=status)
     assert not HEAVY & imported, f"heavy imports on the {scenario} path: {HEAVY & imported}"
+
+
+def test_the_import_probe_fails_unless_the_get_ran(helper: Helper, tmp_path: Path) -> None:
+    """The test above passes only on a probe that really ran the get: one that crashed
+    before importing anything heavy, never started, or ended otherwise fails it."""
+    shadow = tmp_path / "docker_credential_ecrpy"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise RuntimeError('a package that cannot start')\n")
+    # PYTHONSAFEPATH: -m would put the working directory first, and with it the real package.
+    crashing = {**helper.env, "PYTHONPATH": str(tmp_path), "PYTHONSAFEPATH": "1"}
+    with pytest.raises(AssertionError, match="the import probe crashed"):
+        helper.imports("docker.io", crashing, status=1)
+    no_interpreter = {**helper.env, "PYTHONHOME": str(tmp_path)}  # no standard library there
+    with pytest.raises(AssertionError, match="the probe never ran the package"):
+        helper.imports("docker.io", no_interpreter, status=1)
+    with pytest.raises(AssertionError, match="the import probe exited 1, not 0"):
+        helper.imports("docker.io")  # not found, where an answer was expected
 
 
 def test_store_is_a_no_op_for_ecr_hosts(helper: Helper, ecr: StandIn) -> None:

@@ -17,8 +17,9 @@ import jsonschema
 import pytest
 
 from docker_credential_ecrpy.kubelet import go_duration, image_registry
+from tests.support.standin import StandIn
 
-from .conftest import HOST, SECRET_ACCESS_KEY, Helper, StandIn
+from .conftest import HOST, SECRET_ACCESS_KEY, Helper
 from .toolkit import wait_until, with_env
 
 V1 = "credentialprovider.kubelet.k8s.io/v1"

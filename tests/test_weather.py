@@ -33,8 +33,9 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecrpy import cache, policy
+from tests.support.standin import StandIn
 
-from .conftest import ACCOUNT, HOST, Helper, StandIn
+from .conftest import ACCOUNT, HOST, Helper
 from .toolkit import (
     failure_records,
     finish,

@@ -1,4 +1,5 @@
-"""Fixtures for the end-to-end tests: one real environment per session (see environment.py)."""
+"""Fixtures for the end-to-end tests: one real environment per session (see
+tests/support/environment.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from environment import Environment
+from tests.support.environment import Environment
 
 
 def _interrupt(*_: object) -> None:

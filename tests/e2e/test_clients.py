@@ -3,8 +3,8 @@
 docker (CLI 28 + Debian dockerd), skopeo, podman and the Docker SDK for Python each pull
 from Debian's ``docker-registry`` served at ``123456789012.dkr.ecr.us-east-1.amazonaws.com``
 with htpasswd auth; the only way they can get in is the password that the helper obtains
-from the ECR API stand-in. environment.py builds the world; every test here starts with
-zero API calls counted and its own empty token cache.
+from the ECR API stand-in. tests/support/environment.py builds the world; every test here
+starts with zero API calls counted and its own empty token cache.
 
 Secrets never appear in assertion messages: outputs are masked with ``Environment.mask``
 and comparisons with the password are made into plain booleans first.
@@ -21,7 +21,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from environment import ECR_HOST, IMAGE, REPOSITORY, TAG, Environment
+
+from tests.support.environment import Environment
+from tests.support.world import ECR_HOST, IMAGE, REPOSITORY, TAG
 
 pytestmark = pytest.mark.e2e
 

@@ -31,10 +31,11 @@ Control API (plain JSON over the same port, under ``/_standin/``):
                                     as the query protocol sends them; "trickle" sends
                                     the answer one byte per that many seconds)
 
-Run: ``python tests/standin.py --port 0 [--host 127.0.0.1] [--cert C --key K]``; it prints
+Run from the repository root: ``python -m tests.support.standin --port 0 [--host 127.0.0.1]
+[--cert C --key K]`` (or by path, as :meth:`StandIn.spawn` does); it prints
 ``listening on <url>`` once it accepts connections.
 
-Start it and talk to it with :class:`Client` (``Client.start(...)``, ``.calls()``,
+Start it and talk to it with :class:`StandIn` (``StandIn.start(...)``, ``.calls()``,
 ``.reset()``, ``.fault(...)``, ``.config(...)``, ``.stop()``): the test suites, the e2e
 environment and the benchmarks all use that one client. Importing this module costs only
 the standard library; werkzeug and moto are imported when the server itself runs, so a
@@ -74,10 +75,10 @@ class StandInError(RuntimeError):
     """The stand-in did not start (or exited): the message carries the end of its output."""
 
 
-class Client:
+class StandIn:
     """A stand-in server process (or one already running at ``url``) and its control API.
 
-    The one place that knows how to start ``tests/standin.py`` and how to speak
+    The one place that knows how to start ``tests/support/standin.py`` and how to speak
     ``/_standin/``: every caller gets the same start-up wait, the same requests (always
     JSON, never through the machine's proxy: the stand-in is on loopback) and the same
     reset, which puts the password back because the server's reset forgets it.
@@ -102,7 +103,7 @@ class Client:
 
     # -- the process -----------------------------------------------------------------------
     @classmethod
-    def start(cls, *server_args: str, timeout: float = 60, **options: Any) -> Client:
+    def start(cls, *server_args: str, timeout: float = 60, **options: Any) -> StandIn:
         """Start a stand-in (``server_args`` as on its command line; ``--port 0`` unless
         given; ``options`` as for :meth:`spawn`: ``cafile``, ``password``, ``log``, and
         Popen's), wait until it listens, set the password. Raises :class:`StandInError`."""
@@ -124,7 +125,7 @@ class Client:
         password: str | None = None,
         log: Path | None = None,
         **popen: Any,
-    ) -> Client:
+    ) -> StandIn:
         """Start the server process and return at once, for a caller that must record the
         process before waiting (:meth:`wait_ready`). Its stdout goes to a pipe, or with
         ``log`` to that file (appended), stderr too unless ``popen`` says otherwise;
@@ -138,7 +139,7 @@ class Client:
                 process = subprocess.Popen(argv, stdout=out, **popen)
         return cls(process=process, cafile=cafile, password=password, log=log)
 
-    def wait_ready(self, timeout: float = 60) -> Client:
+    def wait_ready(self, timeout: float = 60) -> StandIn:
         """Wait for the ``listening on URL`` line and take the URL from it; stop the
         process and raise :class:`StandInError` if it exits or stays silent too long."""
         assert self.process is not None, "no process to wait for"
@@ -196,7 +197,7 @@ class Client:
         if self.process.stdout is not None:
             self.process.stdout.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> StandIn:
         return self
 
     def __exit__(
@@ -253,8 +254,10 @@ class Client:
 # -- the server --------------------------------------------------------------------------
 
 
-class StandIn:
-    """The wrapper: state shared by all request threads, guarded by one lock."""
+class StandInApp:
+    """The WSGI application in the server process, in front of moto's: the counts, faults
+    and settings it keeps are shared by all request threads, so one lock guards them.
+    (:class:`StandIn` is the other side: what callers hold to start and steer it.)"""
 
     def __init__(self, moto_app: WSGIApp) -> None:
         self.moto_app = moto_app
@@ -464,13 +467,13 @@ def aws_error(fault: dict[str, Any], service: str = "ecr") -> Response:
     return response
 
 
-def build_app() -> StandIn:
+def build_app() -> StandInApp:
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         create_backend_app,
     )
 
-    return StandIn(DomainDispatcherApplication(create_backend_app))  # type: ignore[arg-type]
+    return StandInApp(DomainDispatcherApplication(create_backend_app))  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> None:
