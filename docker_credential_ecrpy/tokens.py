@@ -241,8 +241,8 @@ class TokenSource:
         if self._plan(entry, failure, self.clock(), background=False) != policy.REFRESH_NOW:
             return  # refreshed, or failed and backing off, since the get looked
         try:
-            self._fetch_and_record(registry, who, key, entry, failure)
-        except errors.HelperError:
+            self._fetch_and_record(registry, who, key, failure)
+        except errors.AwsError:
             pass  # recorded for the next get to see
 
     def _refresh_now(
@@ -270,7 +270,10 @@ class TokenSource:
             action = self._plan(entry, failure, now, background=False)
             if action != policy.REFRESH_NOW:
                 return self._settle(action, registry, entry, failure, now)
-            return self._fetch_and_record(registry, who, key, entry, failure)
+            try:
+                return self._fetch_and_record(registry, who, key, failure)
+            except errors.AwsError as err:
+                return self._stale_or_fail(registry, key, err, entry)
 
     def _timed_out(self, doing: str) -> errors.DeadlineExceeded:
         return errors.DeadlineExceeded(
@@ -287,11 +290,10 @@ class TokenSource:
         registry: Registry,
         who: IdentitySettings | None,
         key: str,
-        stale: cache.Entry | None,
         previous: cache.Failure | None,
     ) -> cache.Entry:
-        """Call AWS (the caller holds the key's lock); keep the token, or record the
-        failure with its backoff and serve the stale token if it is still usable."""
+        """Call AWS (the caller holds the key's lock) and keep the token; or record the
+        failure, with its backoff after ``previous``, and raise it."""
         try:
             token = self.fetch(registry, who, self.deadline, bool(self.env.get("ECRPY_DEBUG")))
             now = self.clock()
@@ -300,13 +302,11 @@ class TokenSource:
                     f"the token for {registry.host} is already expired when issued: "
                     "check this machine's clock"
                 )
-        except errors.DeadlineExceeded as err:
-            timeout = self._timed_out(err.message)
-            self._record(key, registry, timeout, previous)
-            return self._stale_or_fail(registry, key, timeout, stale)
         except errors.AwsError as err:
+            if isinstance(err, errors.DeadlineExceeded):
+                err = self._timed_out(err.message)
             self._record(key, registry, err, previous)
-            return self._stale_or_fail(registry, key, err, stale)
+            raise err from None
         entry = cache.Entry(registry.host, token.username, token.password, now, token.expires_at)
         self._guard(lambda: self._store(key, entry), None)
         return entry

@@ -1,0 +1,257 @@
+"""The refresh policy, with fixed clocks and fixed random draws: when a token is served,
+refreshed in the foreground or behind the answer, served stale, or refused.
+
+Getting it wrong means either a baffling 401 mid-push, an API call on every pull, or a
+host that hammers AWS through a brownout. Time is a parameter here, so clock jumps are
+ordinary test cases.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from docker_credential_ecrpy import policy
+from docker_credential_ecrpy.cache import Entry, Failure
+from docker_credential_ecrpy.policy import refresh_due, usable
+
+T0 = 1_800_000_000.0  # a fixed "issued" instant
+LIFE = 12 * 3600.0  # ECR's token lifetime
+HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def entry(issued: float = T0, life: float = LIFE, secret: str = "c2VjcmV0LXRva2Vu") -> Entry:  # noqa: S107
+    return Entry(HOST, "AWS", secret, issued, issued + life)
+
+
+# -- refresh_due ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "due"),
+    [
+        (0.0, False),
+        (1.0, False),
+        (LIFE / 2 - 1, False),
+        (LIFE / 2, True),  # default window: half the lifetime, boundary included
+        (LIFE / 2 + 1, True),
+        (LIFE - 1, True),
+        (LIFE, True),
+        (LIFE + 3600, True),  # clock jumped far forward: expired
+        (10 * 365 * 86400.0, True),
+    ],
+)
+def test_default_window_is_half_the_lifetime(elapsed: float, due: bool) -> None:
+    assert refresh_due(entry(), T0 + elapsed) is due
+
+
+@pytest.mark.parametrize("life", [60.0, 3600.0, LIFE, 7 * 86400.0])
+def test_default_window_scales_with_the_lifetime(life: float) -> None:
+    token = entry(life=life)
+    assert not refresh_due(token, T0 + life / 2 - 0.5)
+    assert refresh_due(token, T0 + life / 2 + 0.5)
+
+
+@pytest.mark.parametrize(
+    ("window", "elapsed", "due"),
+    [
+        (3600.0, LIFE - 3601, False),
+        (3600.0, LIFE - 3600, True),
+        (3600.0, LIFE / 2 + 1, False),  # an explicit window replaces the default half
+        (11 * 3600.0, 3599.0, False),
+        (11 * 3600.0, 3600.0, True),
+        (2 * LIFE, 0.0, True),  # a window longer than the lifetime: always due
+        (1.0, LIFE - 2, False),
+        (1.0, LIFE - 1, True),
+    ],
+)
+def test_explicit_window(window: float, elapsed: float, due: bool) -> None:
+    assert refresh_due(entry(), T0 + elapsed, window) is due
+
+
+@pytest.mark.parametrize(
+    ("jump", "due"),
+    [
+        (-1.0, False),  # a small step back (NTP slew, other host) is harmless
+        (-policy.CLOCK_SKEW, False),
+        (-policy.CLOCK_SKEW - 1, True),  # issued "in the future": age unknown, refresh
+        (-3600.0, True),
+        (-365 * 86400.0, True),
+        (-T0, True),  # the clock reset to the epoch
+    ],
+)
+def test_clock_jumps_backwards(jump: float, due: bool) -> None:
+    assert refresh_due(entry(), T0 + jump) is due
+    assert refresh_due(entry(), T0 + jump, 60.0) is due
+
+
+@given(
+    issued=st.floats(min_value=1.0, max_value=4e9),
+    life=st.floats(min_value=1.0, max_value=1e6),
+    offset=st.floats(min_value=-1e9, max_value=1e9),
+    window=st.none() | st.floats(min_value=0.0, max_value=1e7),
+)
+def test_never_fresh_once_expired_or_from_the_future(
+    issued: float, life: float, offset: float, window: float | None
+) -> None:
+    token = entry(issued, life)
+    now = issued + offset
+    if now >= token.expires_at or now < issued - policy.CLOCK_SKEW:
+        assert refresh_due(token, now, window)
+
+
+# -- usable --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "min_validity", "expected"),
+    [
+        (LIFE / 2, 900.0, True),
+        (LIFE - 901, 900.0, True),
+        (LIFE - 900, 900.0, True),  # exactly the minimum left
+        (LIFE - 899, 900.0, False),
+        (LIFE - 1, 900.0, False),
+        (LIFE, 900.0, False),  # expired: never
+        (LIFE + 1, 0.0, False),  # not even with no minimum
+        (LIFE + 86400, 0.0, False),  # clock jumped forward past expiry
+        (-policy.CLOCK_SKEW - 1, 900.0, False),  # clock jumped back: age unknown
+        (-86400.0, 0.0, False),
+        (-1.0, 900.0, True),
+    ],
+)
+def test_usable(elapsed: float, min_validity: float, expected: bool) -> None:
+    assert usable(entry(), T0 + elapsed, min_validity) is expected
+
+
+@given(
+    life=st.floats(min_value=1.0, max_value=1e6),
+    offset=st.floats(min_value=-1e9, max_value=1e9),
+    min_validity=st.floats(min_value=0.0, max_value=1e6),
+)
+def test_an_expired_token_is_never_usable(life: float, offset: float, min_validity: float) -> None:
+    token = entry(T0, life)
+    now = T0 + offset
+    if now >= token.expires_at:
+        assert not usable(token, now, min_validity)
+
+
+# -- backoff --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(policy.USER_FIXABLE))
+@pytest.mark.parametrize("failures", [1, 2, 10])
+def test_what_the_user_fixes_backs_off_for_seconds(kind: str, failures: int) -> None:
+    for draw in (0.0, 0.5, 0.999):
+        delay = policy.backoff(kind, failures, draw)
+        assert policy.SHORT_BACKOFF / 2 <= delay <= policy.SHORT_BACKOFF
+
+
+@pytest.mark.parametrize(
+    "kind", ["Throttled", "EndpointUnreachable", "DeadlineExceeded", "AwsError"]
+)
+def test_outages_back_off_from_tens_of_seconds_to_fifteen_minutes(kind: str) -> None:
+    uppers = [policy.backoff(kind, n, 0.9999999) for n in range(1, 12)]
+    lowers = [policy.backoff(kind, n, 0.0) for n in range(1, 12)]
+    assert lowers[0] >= 15 and uppers[0] <= 30.001
+    assert uppers == sorted(uppers), "it never shrinks as failures go on"
+    assert max(uppers) <= policy.MAX_BACKOFF
+    assert uppers[-1] == pytest.approx(policy.MAX_BACKOFF, rel=1e-6)
+    assert all(
+        low == pytest.approx(high / 2, rel=1e-6) for low, high in zip(lowers, uppers, strict=True)
+    )
+
+
+@given(
+    kind=st.sampled_from(["Throttled", "AccessDenied", "NoAwsCredentials", "Unknown"]),
+    failures=st.integers(min_value=-5, max_value=10**6),
+    draw=st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
+)
+def test_backoff_is_always_positive_and_bounded(kind: str, failures: int, draw: float) -> None:
+    assert 0 < policy.backoff(kind, failures, draw) <= policy.MAX_BACKOFF
+
+
+def failure(failed: float = T0, wait: float = 60.0) -> Failure:
+    return Failure(HOST, "Throttled", "AWS throttled ...", failed, failed + wait, 1)
+
+
+@pytest.mark.parametrize(
+    ("offset", "backing"),
+    [
+        (0.0, True),
+        (59.9, True),
+        (60.0, False),  # the backoff is over
+        (3600.0, False),
+        (-policy.CLOCK_SKEW, True),
+        (-policy.CLOCK_SKEW - 1, False),  # recorded "in the future": not trusted to block
+    ],
+)
+def test_backing_off(offset: float, backing: bool) -> None:
+    assert policy.backing_off(failure(), T0 + offset) is backing
+    assert not policy.backing_off(None, T0 + offset)
+
+
+# -- plan: the decision of a get ---------------------------------------------------------------
+
+MIN = 900.0
+FRESH = T0 + 60  # a token issued at T0 is fresh here...
+DUE = T0 + LIFE / 2 + 60  # due, but hours from expiry: usable
+NEARLY_OUT = T0 + LIFE - 60  # due, and below the minimum validity
+EXPIRED = T0 + LIFE + 60
+
+
+@pytest.mark.parametrize(
+    ("now", "failed", "background", "expected"),
+    [
+        (FRESH, False, True, policy.SERVE),
+        (FRESH, True, True, policy.SERVE),  # a fresh token needs nothing from AWS
+        (DUE, False, True, policy.REFRESH_BEHIND),
+        (DUE, False, False, policy.REFRESH_NOW),  # background refreshes turned off
+        (DUE, True, True, policy.SERVE_STALE),
+        (DUE, True, False, policy.SERVE_STALE),
+        (NEARLY_OUT, False, True, policy.REFRESH_NOW),
+        (NEARLY_OUT, True, True, policy.FAIL),
+        (EXPIRED, False, True, policy.REFRESH_NOW),
+        (EXPIRED, True, True, policy.FAIL),
+    ],
+)
+def test_plan_with_a_cached_token(
+    now: float, failed: bool, background: bool, expected: str
+) -> None:
+    record = failure(now - 1) if failed else None
+    decided = policy.plan(
+        entry(), record, now, window=None, min_validity=MIN, background=background
+    )
+    assert decided == expected
+
+
+@pytest.mark.parametrize(("failed", "expected"), [(False, policy.REFRESH_NOW), (True, policy.FAIL)])
+def test_plan_without_a_token(failed: bool, expected: str) -> None:
+    record = failure(T0 - 1) if failed else None
+    assert policy.plan(None, record, T0, window=None, min_validity=MIN, background=True) == expected
+
+
+def test_a_failure_whose_backoff_ended_is_no_obstacle() -> None:
+    over = failure(DUE - 120, wait=60.0)
+    decided = policy.plan(entry(), over, DUE, window=None, min_validity=MIN, background=True)
+    assert decided == policy.REFRESH_BEHIND
+    assert policy.plan(None, over, DUE, window=None, min_validity=MIN, background=True) == (
+        policy.REFRESH_NOW
+    )
+
+
+@given(
+    offset=st.floats(min_value=-1e6, max_value=1e6),
+    failed=st.booleans(),
+    background=st.booleans(),
+    min_validity=st.floats(min_value=0.0, max_value=LIFE),
+)
+def test_an_expired_token_is_never_served(
+    offset: float, failed: bool, background: bool, min_validity: float
+) -> None:
+    now = T0 + LIFE + abs(offset)
+    record = failure(now - 1) if failed else None
+    decided = policy.plan(
+        entry(), record, now, window=None, min_validity=min_validity, background=background
+    )
+    assert decided in (policy.REFRESH_NOW, policy.FAIL)

@@ -1,0 +1,138 @@
+"""Settings from the environment: the cache directory, the durations, the switches."""
+
+from __future__ import annotations
+
+import os
+
+import platformdirs
+import pytest
+
+from docker_credential_ecrpy import errors, settings
+
+# -- settings: the cache directory and durations -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "xdg",
+    [None, "", " ", "\t\n", "/tmp/xdg-cache", "/tmp/xdg cache/", "relative/cache", " /tmp/lead"],
+)
+@pytest.mark.parametrize("home", ["/home/someone", "/root/", "/tmp/a b"])
+def test_default_cache_dir_is_platformdirs_answer(
+    monkeypatch: pytest.MonkeyPatch, xdg: str | None, home: str
+) -> None:
+    monkeypatch.setenv("HOME", home)
+    if xdg is None:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+    expected = platformdirs.user_cache_dir(settings.APP_NAME, appauthor=False)
+    assert settings.default_cache_dir(os.environ) == expected
+
+
+def test_cache_dir_override_and_disable() -> None:
+    env = {"HOME": "/home/u", "AWS_ECR_CACHE_DIR": "/srv/tokens", "AWS_ECR_DISABLE_CACHE": "1"}
+    chosen = settings.Settings.from_env(env)
+    assert chosen.cache_dir == "/srv/tokens"
+    assert chosen.cache_disabled
+    plain = settings.Settings.from_env({"HOME": "/home/u", "AWS_ECR_DISABLE_CACHE": ""})
+    assert not plain.cache_disabled
+
+
+def test_durations_from_the_environment() -> None:
+    chosen = settings.Settings.from_env(
+        {
+            "ECRPY_REFRESH_WINDOW": "2h",
+            "ECRPY_MIN_VALIDITY": "90s",
+            "ECRPY_LOCK_TIMEOUT": "2",
+            "ECRPY_TIMEOUT": "1m",
+        }
+    )
+    assert (chosen.refresh_window, chosen.min_validity, chosen.lock_timeout) == (7200, 90, 2)
+    assert chosen.timeout == 60
+    default = settings.Settings.from_env({})
+    assert default.refresh_window is None  # half of each token's own lifetime
+    assert default.min_validity == settings.DEFAULT_MIN_VALIDITY
+    assert default.lock_timeout is None  # as long as the deadline allows
+    assert default.timeout == settings.DEFAULT_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("value", "background"),
+    [
+        (None, True),
+        ("", True),
+        ("on", True),
+        ("1", True),
+        ("off", False),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        (" OFF ", False),
+    ],
+)
+def test_background_refresh_switch(value: str | None, background: bool) -> None:
+    env = {} if value is None else {"ECRPY_BACKGROUND_REFRESH": value}
+    assert settings.Settings.from_env(env).background_refresh is background
+
+
+@pytest.mark.parametrize("window", ["12h", "13h", "1d"])
+def test_a_refresh_window_as_long_as_a_token_is_refused(window: str) -> None:
+    with pytest.raises(errors.ConfigError, match="not shorter than the 12h lifetime"):
+        settings.Settings.from_env({"ECRPY_REFRESH_WINDOW": window})
+    assert settings.Settings.from_env({"ECRPY_REFRESH_WINDOW": "11h59m"}).refresh_window
+
+
+@pytest.mark.parametrize(
+    "name", ["ECRPY_REFRESH_WINDOW", "ECRPY_MIN_VALIDITY", "ECRPY_LOCK_TIMEOUT", "ECRPY_TIMEOUT"]
+)
+def test_a_bad_duration_is_a_config_error(name: str) -> None:
+    with pytest.raises(errors.ConfigError, match=name):
+        settings.Settings.from_env({name: "soon"})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("3600", 3600),
+        ("90s", 90),
+        ("45m", 2700),
+        ("6h", 21600),
+        ("1h30m", 5400),
+        ("1d", 86400),
+        ("1d2h3m4s", 86400 + 7200 + 180 + 4),
+        ("0.5h", 1800),
+        ("1.5", 1.5),
+        (" 2H ", 7200),
+        ("1h30", 3630),
+        ("0s1", 1),
+    ],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert settings.parse_duration("X", text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "0",
+        "0s",
+        "-5",
+        "-5m",
+        "abc",
+        "h",
+        "1x",
+        "1.2.3",
+        "1e3",
+        "nan",
+        "inf",
+        "9" * 400,  # overflows to infinity
+        "1h 30m",
+        "+5",
+        "1w",
+    ],
+)
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(errors.ConfigError, match="X="):
+        settings.parse_duration("X", text)

@@ -1,0 +1,307 @@
+"""TokenSource's decisions, in-process, fast: a real cache directory, a fixed clock, a fake
+fetch and a background start that runs (or records) its work where the test can see it.
+
+The subprocess suites (test_cache, test_weather) show the same behaviour through the
+installed executable against the stand-in; here each decision of the policy is pinned
+down on its own: hit, miss, due (behind or inline), stale after a failure, the recorded
+failure and its backoff, waiting for another refresher, the deadline.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+from docker_credential_ecrpy import cache, errors, policy, registry
+from docker_credential_ecrpy.aws import Token
+from docker_credential_ecrpy.config import IdentitySettings
+from docker_credential_ecrpy.settings import Settings
+from docker_credential_ecrpy.tokens import TokenSource
+
+HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+TARGET = registry.parse(HOST)
+T0 = 1_800_000_000.0
+LIFE = 12 * 3600.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Fetch:
+    """AWS as the test wants it: tokens that live LIFE from the clock's now, or errors."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.calls = 0
+        self.error: errors.AwsError | None = None
+
+    def __call__(
+        self, target: registry.Registry, who: IdentitySettings | None, deadline: float, debug: bool
+    ) -> Token:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return Token("AWS", f"token-{self.calls}", self.clock.now + LIFE)
+
+
+class Background:
+    """Records each background start; ``run()`` does the work, as the refresher would.
+    Like the forked refresher, it holds a copy of each descriptor it is told to keep (the
+    key's lock) until its work is done."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[Callable[[], None], list[int]]] = []
+        self.kept: list[tuple[int, ...]] = []
+
+    def __call__(self, work: Callable[[], None], keep: Iterable[int]) -> None:
+        kept = tuple(keep)
+        self.kept.append(kept)
+        self.started.append((work, [os.dup(fd) for fd in kept]))
+
+    def run(self) -> None:
+        for work, held in self.started:
+            work()
+            for fd in held:
+                os.close(fd)
+        self.started.clear()
+
+
+class World:
+    def __init__(self, tmp_path: Path, **settings: object) -> None:
+        self.clock = Clock()
+        self.fetch = Fetch(self.clock)
+        self.background = Background()
+        self.stderr = io.StringIO()
+        self.settings = Settings(str(tmp_path / "cache"), **settings)  # type: ignore[arg-type]
+        self.env = {
+            "HOME": str(tmp_path),
+            "AWS_CONFIG_FILE": str(tmp_path / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+            "AWS_ACCESS_KEY_ID": "AKIDEXAMPLETOKENS01",
+        }
+
+    def source(self, deadline: float | None = None) -> TokenSource:
+        return TokenSource(
+            self.settings,
+            self.env,
+            self.stderr,
+            deadline=deadline,
+            clock=self.clock,
+            fetch=self.fetch,
+            detach=self.background,
+            draw=lambda: 0.5,
+        )
+
+    def get(self) -> cache.Entry:
+        assert TARGET is not None
+        return self.source().get(TARGET)
+
+    @property
+    def store(self) -> cache.TokenCache:
+        return cache.TokenCache(self.settings.cache_dir)
+
+    def key(self) -> str:
+        assert TARGET is not None
+        return self.source().key(TARGET)
+
+    def warnings(self) -> list[str]:
+        return self.stderr.getvalue().splitlines()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def test_a_miss_fetches_and_a_hit_does_not(world: World) -> None:
+    first = world.get()
+    assert (first.secret, world.fetch.calls) == ("token-1", 1)
+    world.clock.now += LIFE / 2 - 1
+    assert world.get().secret == "token-1"
+    assert world.fetch.calls == 1
+    assert not world.background.started
+    assert world.warnings() == []
+
+
+def test_a_due_token_is_served_and_refreshed_behind(world: World) -> None:
+    world.get()
+    world.clock.now += LIFE / 2 + 1
+    assert world.get().secret == "token-1"  # served at once
+    assert world.fetch.calls == 1
+    (kept,) = world.background.kept
+    assert len(kept) == 1  # the lock's descriptor, handed to the refresher
+    world.background.run()
+    assert world.fetch.calls == 2
+    assert world.get().secret == "token-2"  # the refreshed token is a hit
+    assert world.warnings() == []
+
+
+def test_one_background_refresh_at_a_time(world: World) -> None:
+    world.get()
+    world.clock.now += LIFE / 2 + 1
+    with world.store.lock(world.key()) as held:  # a refresher of another process
+        assert held.acquire()
+        world.get()
+    assert not world.background.started
+    world.get()
+    assert len(world.background.started) == 1
+
+
+def test_the_refresher_rechecks_before_calling(world: World) -> None:
+    world.get()
+    world.clock.now += LIFE / 2 + 1
+    world.get()
+    world.get()  # both saw the token due; the lock lets only the first one start
+    assert len(world.background.started) == 1
+    world.background.run()
+    world.clock.now += 1
+    world.get()
+    world.background.run()
+    assert world.fetch.calls == 2
+
+
+def test_inline_refresh_when_turned_off(tmp_path: Path) -> None:
+    world = World(tmp_path, background_refresh=False)
+    world.get()
+    world.clock.now += LIFE / 2 + 1
+    assert world.get().secret == "token-2"
+    assert not world.background.started
+
+
+def test_a_failed_refresh_is_recorded_and_the_stale_token_served(world: World) -> None:
+    world.get()
+    world.clock.now += LIFE / 2 + 1
+    world.fetch.error = errors.Throttled("AWS throttled ecr:GetAuthorizationToken")
+    world.get()
+    world.background.run()
+    record = world.store.read_failure(world.key())
+    assert record is not None
+    assert (record.kind, record.count, record.host) == ("Throttled", 1, HOST)
+    assert record.retry_at - record.failed_at == policy.backoff("Throttled", 1, 0.5)
+    calls = world.fetch.calls
+    world.clock.now += 5
+    served = world.get()  # within the backoff: no call, no refresher, a warning
+    assert served.secret == "token-1"
+    assert world.fetch.calls == calls
+    assert not world.background.started
+    (warning,) = world.warnings()
+    assert "failed 5s ago (AWS throttled ecr:GetAuthorizationToken)" in warning
+    assert "using the cached token" in warning and "next attempt in" in warning
+
+
+def test_without_a_usable_token_a_recorded_failure_fails_at_once(world: World) -> None:
+    world.fetch.error = errors.AccessDenied("access denied: ...")
+    with pytest.raises(errors.AccessDenied):
+        world.get()
+    world.clock.now += 1
+    with pytest.raises(errors.AccessDenied, match=r"^access denied: \.\.\. \(failed 1s ago; next"):
+        world.get()
+    assert world.fetch.calls == 1
+
+
+def test_consecutive_failures_back_off_longer(world: World) -> None:
+    world.fetch.error = errors.EndpointUnreachable("cannot reach ...")
+    delays = []
+    for _ in range(4):
+        with pytest.raises(errors.EndpointUnreachable):
+            world.get()
+        record = world.store.read_failure(world.key())
+        assert record is not None
+        delays.append(record.retry_at - record.failed_at)
+        world.clock.now = record.retry_at
+    assert delays == [policy.backoff("EndpointUnreachable", n, 0.5) for n in (1, 2, 3, 4)]
+    world.clock.now += 2 * 3600  # long after: a new failure starts the count again
+    with pytest.raises(errors.EndpointUnreachable):
+        world.get()
+    record = world.store.read_failure(world.key())
+    assert record is not None and record.count == 1
+
+
+def test_success_and_erase_clear_the_failure(world: World) -> None:
+    world.fetch.error = errors.AccessDenied("access denied")
+    with pytest.raises(errors.AccessDenied):
+        world.get()
+    assert TARGET is not None
+    world.source().forget(TARGET)  # docker logout
+    assert world.store.read_failure(world.key()) is None
+    with pytest.raises(errors.AccessDenied):
+        world.get()
+    record = world.store.read_failure(world.key())
+    assert record is not None
+    world.clock.now = record.retry_at
+    world.fetch.error = None
+    assert world.get().secret == "token-3"
+    assert world.store.read_failure(world.key()) is None
+
+
+def test_a_timeout_names_the_budget_and_is_recorded(tmp_path: Path) -> None:
+    world = World(tmp_path, timeout=7.0)
+    world.fetch.error = errors.DeadlineExceeded("calling ecr:GetAuthorizationToken at https://x")
+    with pytest.raises(errors.DeadlineExceeded) as raised:
+        world.get()
+    assert raised.value.message == (
+        "timed out after 7s calling ecr:GetAuthorizationToken at https://x; "
+        "ECRPY_TIMEOUT sets the limit"
+    )
+    record = world.store.read_failure(world.key())
+    assert record is not None and record.kind == "DeadlineExceeded"
+
+
+def test_waiting_for_another_refresher_ends_at_the_deadline(world: World) -> None:
+    source = world.source(deadline=time.monotonic() + 0.3)
+    with world.store.lock(world.key()) as held:
+        assert held.acquire()
+        assert TARGET is not None
+        with pytest.raises(errors.DeadlineExceeded, match="waiting for another process's refresh"):
+            source.get(TARGET)
+    assert world.fetch.calls == 0
+
+
+def test_waiting_for_another_refresher_serves_a_usable_token(tmp_path: Path) -> None:
+    world = World(tmp_path, background_refresh=False)
+    world.get()
+    world.clock.now += LIFE / 2 + 1
+    source = world.source(deadline=time.monotonic() + 0.3)
+    with world.store.lock(world.key()) as held:
+        assert held.acquire()
+        assert TARGET is not None
+        assert source.get(TARGET).secret == "token-1"
+    assert world.fetch.calls == 1
+    assert "timed out after 20s waiting for another process's refresh" in world.warnings()[0]
+
+
+def test_a_waiter_takes_the_result_of_the_refresh_it_waited_for(world: World) -> None:
+    """The holder fails while the waiter waits: the waiter reads the record, no call."""
+    key = world.key()
+    assert TARGET is not None
+    failure = cache.Failure(HOST, "Throttled", "AWS throttled", T0, T0 + 60, 1)
+    world.store.lock(key)  # makes the cache directory
+    world.store.record_failure(key, failure)
+    with pytest.raises(errors.Throttled, match=r"^AWS throttled \(failed 0s ago"):
+        world.get()
+    assert world.fetch.calls == 0
+
+
+def test_an_entry_for_another_host_is_a_miss(world: World) -> None:
+    world.get()
+    path = Path(world.settings.cache_dir) / (world.key() + cache.SUFFIX)
+    path.write_bytes(cache.encode(cache.Entry("other.example", "AWS", "x", T0, T0 + LIFE)))
+    assert world.get().secret == "token-2"
+
+
+def test_an_unusable_cache_directory_is_worked_around(tmp_path: Path) -> None:
+    (tmp_path / "cache").write_text("not a directory")
+    world = World(tmp_path)
+    assert world.get().secret == "token-1"
+    assert world.get().secret == "token-2"  # no cache, so no hit
+    assert all("working without the cache" in line for line in world.warnings())
