@@ -118,14 +118,13 @@ def load(path: str) -> DockerConfig:
     """The file at ``path``; an empty document when it does not exist; a ConfigError
     when it cannot be read or is not a JSON object."""
     try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_BYTES + 1)
+        data = files.read_regular(path, MAX_BYTES)
     except FileNotFoundError:
         return DockerConfig(path, {}, None)
     except OSError as err:
         raise errors.ConfigError(f"cannot read {path}: {err.strerror or err}") from None
-    if len(data) > MAX_BYTES:
-        raise errors.ConfigError(f"{path} is larger than {MAX_BYTES >> 20} MiB; not touching it")
+    except files.OddFile as odd:
+        raise errors.ConfigError(f"{odd}; not touching it") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from . import config, docker_config, errors, registry
+from . import cache, config, docker_config, errors, policy, registry
 from .configure import EXECUTABLE, HELPER, ArgumentParser
 
 TYPE_CHECKING = False
@@ -82,7 +82,7 @@ def examine(env: Mapping[str, str], host: str | None) -> list[Check]:
     checks.extend(config_checks)
     checks.extend(examine_cache(env))
     if host is not None:
-        checks.extend(examine_host(env, settings, host))
+        checks.extend(examine_host(env, host))
     return checks
 
 
@@ -304,13 +304,16 @@ def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
 
 
 def _profile_section(path: str, profile: str, config: bool) -> dict[str, str]:
-    """One profile's settings (an empty dict when the file or profile is missing)."""
+    """One profile's settings (an empty dict when the file or profile is missing, or is
+    not a regular file: botocore skips those too)."""
     import configparser  # noqa: PLC0415
+
+    from .files import OddFile, read_regular  # noqa: PLC0415
 
     parser = configparser.RawConfigParser()
     try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
+        parser.read_string(read_regular(path, 1 << 20).decode("utf-8"), source=path)
+    except (OSError, OddFile, configparser.Error, UnicodeDecodeError):
         return {}
     name = f"profile {profile}" if config and profile != "default" else profile
     if not parser.has_section(name):
@@ -351,7 +354,6 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
 
 
 def examine_cache(env: Mapping[str, str]) -> list[Check]:
-    from . import cache, policy  # noqa: PLC0415
     from .settings import Settings  # noqa: PLC0415
 
     section = "cache"
@@ -392,20 +394,53 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
         checks.append(
             Check(section, entry.host, status, detail, host=entry.host, expires_at=entry.expires_at)
         )
+    for failure in store.failures():
+        checks.append(_failure_check(section, failure, now))
     return checks
+
+
+def _failure_check(section: str, failure: cache.Failure, now: float) -> Check:
+    """A recorded failed refresh: what it was, and whether its backoff still keeps every
+    get on the host from calling AWS for that token."""
+    ago = _span(max(now - failure.failed_at, 0))
+    detail = f"last refresh failed {ago} ago ({failure.kind}): {failure.message}"
+    if policy.backing_off(failure, now):
+        status = WARN
+        detail += f"; no get calls AWS for it for {_span(failure.retry_at - now)} more"
+        if failure.count > 1:
+            detail += f" ({failure.count} failures in a row)"
+    else:
+        status = INFO
+        detail += "; the backoff is over: the next get tries again"
+    return Check(
+        section,
+        failure.host,
+        status,
+        detail,
+        host=failure.host,
+        failure=failure.kind,
+        failed_at=failure.failed_at,
+        retry_at=failure.retry_at,
+        failures=failure.count,
+    )
 
 
 # -- a live get ------------------------------------------------------------------------
 
 
-def examine_host(env: Mapping[str, str], settings: config.Config, host: str) -> list[Check]:
+def examine_host(env: Mapping[str, str], host: str) -> list[Check]:
+    """How the store resolves ``host`` (asked, not re-derived), then two live gets."""
+    import io  # noqa: PLC0415
+
+    from .store import EcrStore  # noqa: PLC0415
+
     section = "get"
     bare = registry.hostname(host)
-    target = registry.parse(bare)
-    alias = False
-    if target is None:
-        target = settings.alias(bare)
-        alias = target is not None
+    try:
+        store = EcrStore.from_env(env, io.StringIO())
+        target = store.resolve(bare)
+    except errors.HelperError as err:
+        return [Check(section, bare, FAIL, err.message)]
     if target is None:
         return [
             Check(
@@ -418,7 +453,7 @@ def examine_host(env: Mapping[str, str], settings: config.Config, host: str) -> 
             )
         ]
     what = "ECR Public" if target.public else f"account {target.account}, region {target.region}"
-    if alias:
+    if registry.parse(bare) is None:
         what = f"alias of {what}"
     flags = [name for name in ("fips", "dualstack") if getattr(target, name)]
     if flags:
@@ -426,13 +461,9 @@ def examine_host(env: Mapping[str, str], settings: config.Config, host: str) -> 
     checks = [
         Check(section, "registry", OK, what, account=target.account, region=target.region),
     ]
-    identity_settings = None if settings.empty else settings.identity_for(target.host)
-    who = (
-        identity_settings.describe()
-        if identity_settings
-        else "the default AWS credential chain (see aws above)"
-    )
-    checks.append(Check(section, "identity", INFO, who))
+    who = store.identity(target)
+    described = who.describe() if who else "the default AWS credential chain (see aws above)"
+    checks.append(Check(section, "identity", INFO, described))
     command = _helper_command(env)
     for attempt in ("first get", "second get"):
         started = time.monotonic()
@@ -551,6 +582,8 @@ def _use_colour(stream: TextIO, env: Mapping[str, str]) -> bool:
 
 
 def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 0):.0f}s"
     minutes = int(seconds // 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"

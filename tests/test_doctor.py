@@ -273,3 +273,21 @@ def test_colour_only_when_asked() -> None:
     assert "\033[31;1mfail\033[0m" in coloured.getvalue()
     assert re.sub(r"\033\[[0-9;]*m", "", coloured.getvalue()) == plain.getvalue()
     assert "1 problem(s) to fix" in plain.getvalue()
+
+
+def test_a_recorded_failure_and_its_backoff_are_shown(
+    helper: Helper, ecr: StandIn, setup: dict[str, str]
+) -> None:
+    ecr.fault("ThrottlingException", times=10**6, message="Rate exceeded")
+    env = {**setup, "ECRPY_TIMEOUT": "2s"}
+    assert helper.get(env=env).returncode == 1
+    code, document = run_json(helper, env)
+    (check,) = [c for c in find(document, "cache", HOST) if "failure" in c]
+    assert check["status"] == "warn"
+    assert check["failure"] == "Throttled" and check["failures"] == 1
+    assert check["detail"].startswith("last refresh failed ")
+    assert "AWS throttled ecr:GetAuthorizationToken" in check["detail"]
+    assert "no get calls AWS for it for " in check["detail"]
+    assert 15 <= check["retry_at"] - check["failed_at"] <= 30
+    result = helper.run("doctor", stdin="", env=env)  # and in words, for people
+    assert "last refresh failed" in result.stdout
