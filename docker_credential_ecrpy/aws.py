@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from .config import IdentitySettings
+    from .config import Identity
     from .registry import Registry
 
     Report = Callable[[str], None]
@@ -55,14 +55,14 @@ DEFAULT_SESSION_NAME = "docker-credential-ecrpy"
 class Token:
     """What ECR hands out: registry credentials valid until ``expires_at`` (epoch s)."""
 
-    __slots__ = ("expires_at", "password", "username")
+    __slots__ = ("expires_at", "secret", "username")
 
-    def __init__(self, username: str, password: str, expires_at: float) -> None:
+    def __init__(self, username: str, secret: str, expires_at: float) -> None:
         self.username = username
-        self.password = password
+        self.secret = secret
         self.expires_at = expires_at
 
-    def __repr__(self) -> str:  # never the password
+    def __repr__(self) -> str:  # never the secret
         return f"Token(username={self.username!r}, expires_at={self.expires_at})"
 
 
@@ -72,7 +72,7 @@ def _ignore(_: str) -> None:
 
 def fetch_token(
     registry: Registry,
-    who: IdentitySettings | None = None,
+    who: Identity | None = None,
     deadline: float | None = None,
     report: Report = _ignore,
 ) -> Token:
@@ -176,9 +176,7 @@ class _Client:
             raise classify(NoCredentialsError(), self.session, registry, "credentials")
         self._resolved = True
 
-    def assume_role(
-        self, who: IdentitySettings, role_arn: str, registry: Registry
-    ) -> dict[str, str]:
+    def assume_role(self, who: Identity, role_arn: str, registry: Registry) -> dict[str, str]:
         """Temporary keys for the configured role, from one STS AssumeRole call made with
         the base identity (the profile, else the default chain). The ECR token they buy
         is cached, so the role is assumed once per token, not once per pull."""
@@ -283,12 +281,12 @@ def decode_token(data: Any, registry: Registry) -> Token:
         decoded = binascii.a2b_base64(str(token), strict_mode=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise errors.BadToken(f"{what} returned a token that is not base64 text") from None
-    username, colon, password = decoded.partition(":")
-    if not (colon and username and password) or not decoded.isprintable():
+    username, colon, secret = decoded.partition(":")
+    if not (colon and username and secret) or not decoded.isprintable():
         raise errors.BadToken(f"{what} returned a token that is not of the form user:password")
     if not isinstance(expires, datetime.datetime):
         raise errors.BadToken(f"{what} returned no expiry time")
-    return Token(username, password, expires.timestamp())
+    return Token(username, secret, expires.timestamp())
 
 
 def classify(

@@ -49,7 +49,7 @@ _SESSION_NAME_CHARS = frozenset(
 )
 
 
-class IdentitySettings:
+class Identity:
     """Which AWS identity asks for a registry's token, when it is not the default chain:
     a profile of the shared config files, and/or a role assumed from it."""
 
@@ -86,7 +86,7 @@ class IdentitySettings:
         return ", ".join(words) or "the default AWS credential chain"
 
     def __repr__(self) -> str:
-        return f"IdentitySettings({self.describe()})"
+        return f"Identity({self.describe()})"
 
 
 class RegistryConfig:
@@ -102,7 +102,7 @@ class RegistryConfig:
         region: str | None = None,
         fips: bool = False,
         dualstack: bool = False,
-        identity: IdentitySettings | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.name = name
         self.line = line
@@ -151,18 +151,18 @@ class Config:
         entry = self.exact.get(host)
         if entry is None or entry.account is None or entry.region is None:
             return None
-        from .registry import Registry  # noqa: PLC0415
+        from .registry import Registry, partition_of  # noqa: PLC0415
 
         return Registry(
             host,
             entry.account,
             entry.region,
-            partition_of(entry.region),
+            partition_of(entry.region).name,
             fips=entry.fips,
             dualstack=entry.dualstack,
         )
 
-    def identity_for(self, host: str) -> IdentitySettings | None:
+    def identity_for(self, host: str) -> Identity | None:
         """The exact entry's identity, else the first matching pattern's, else None
         (the default credential chain)."""
         entry = self.exact.get(host)
@@ -303,22 +303,6 @@ def parse(data: bytes, path: str) -> Config:
     return _Checker(path, text).check(document)
 
 
-def partition_of(region: str) -> str:
-    """The AWS partition a region belongs to (for an alias, which has no domain)."""
-    for prefix, partition in (
-        ("cn-", "aws-cn"),
-        ("us-gov-", "aws-us-gov"),
-        ("us-isob-", "aws-iso-b"),
-        ("us-isof-", "aws-iso-f"),
-        ("us-iso-", "aws-iso"),
-        ("eu-isoe-", "aws-iso-e"),
-        ("eusc-", "aws-eusc"),
-    ):
-        if region.startswith(prefix):
-            return partition
-    return "aws"
-
-
 def _syntax_error(path: str, message: str, text: str) -> str:
     """tomllib says "... (at line 3, column 7)"; lead with the place, as compilers do."""
     if message.endswith(" (at end of document)"):
@@ -428,12 +412,12 @@ class _Checker:
             raise self.fail(where, f"an alias needs both account and region; {missing} is missing")
         if len(account) != 12 or not account.isdigit() or not account.isascii():
             raise self.fail([*where, "account"], f"{account!r} is not a 12-digit AWS account id")
-        if not registry._is_region(region):
+        if not registry.is_region(region):
             raise self.fail([*where, "region"], f"{region!r} is not an AWS region name")
         entry.account, entry.region = account, region
         entry.fips, entry.dualstack = flags["fips"], flags["dualstack"]
 
-    def identity(self, where: list[str], table: dict[str, object]) -> IdentitySettings | None:
+    def identity(self, where: list[str], table: dict[str, object]) -> Identity | None:
         values = {key: self.string(where, key, table) for key in IDENTITY_KEYS}
         if not any(values.values()):
             return None
@@ -458,7 +442,7 @@ class _Checker:
         external_id = values["external_id"]
         if external_id is not None and not 2 <= len(external_id) <= 1224:
             raise self.fail([*where, "external_id"], "must be 2 to 1224 characters")
-        return IdentitySettings(values["profile"], role_arn, external_id, session_name)
+        return Identity(values["profile"], role_arn, external_id, session_name)
 
     def string(self, where: list[str], key: str, table: dict[str, object]) -> str | None:
         value = table.get(key)

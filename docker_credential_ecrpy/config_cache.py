@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .config import Config, IdentitySettings, RegistryConfig
+from .config import Config, Identity, RegistryConfig
 
 FORMAT = "ecrpy-config 1"
 MAX_BYTES = 1 << 20
@@ -26,7 +26,7 @@ _FIELDS = 12
 
 
 def compiled_path(directory: str, path: str) -> str:
-    from .identity import cache_key  # noqa: PLC0415
+    from .keys import cache_key  # noqa: PLC0415
 
     return os.path.join(directory, f"config-{cache_key('config', path)}.compiled")
 
@@ -69,7 +69,7 @@ def decode(data: bytes, path: str, stamp: str) -> Config | None:
             line_number = int(number) if number else None
         except ValueError:
             return None
-        settings = IdentitySettings(*(value or None for value in identity)) if who == "1" else None
+        settings = Identity(*(value or None for value in identity)) if who == "1" else None
         entry = RegistryConfig(
             name,
             line_number,

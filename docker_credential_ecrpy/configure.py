@@ -28,17 +28,6 @@ if TYPE_CHECKING:
 
 HELPER = "ecrpy"
 EXECUTABLE = "docker-credential-ecrpy"
-# Partition -> the domain of its standard registry hostnames.
-DOMAINS = {
-    "aws": "amazonaws.com",
-    "aws-us-gov": "amazonaws.com",
-    "aws-cn": "amazonaws.com.cn",
-    "aws-iso": "c2s.ic.gov",
-    "aws-iso-b": "sc2s.sgov.gov",
-    "aws-iso-e": "cloud.adc-e.uk",
-    "aws-iso-f": "csp.hci.ic.gov",
-    "aws-eusc": "amazonaws.eu",
-}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -166,8 +155,7 @@ def discovered_hosts(settings: config.Config) -> list[str]:
             "no AWS region configured: set AWS_REGION, or `region` in ~/.aws/config, "
             "or name the registries: configure HOST ..."
         )
-    domain = DOMAINS.get(config.partition_of(region), "amazonaws.com")
-    hosts = [f"{account}.dkr.ecr.{region}.{domain}"]
+    hosts = [registry.registry_host(account, region)]
     hosts.extend(entry.name for entry in settings.aliases() if entry.name not in hosts)
     return hosts
 

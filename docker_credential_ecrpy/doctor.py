@@ -213,12 +213,12 @@ def examine_executable(env: Mapping[str, str]) -> list[Check]:
 
 
 def examine_aws(env: Mapping[str, str]) -> list[Check]:
-    from . import identity  # noqa: PLC0415
+    from . import keys  # noqa: PLC0415
 
     section = "aws"
     status, detail, source = credential_source(env)
     checks = [Check(section, "credentials", status, detail, source=source)]
-    config_file, _ = identity.config_files(env)
+    config_file, _ = keys.aws_files(env)
     profile = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
     region = (
         env.get("AWS_REGION")
@@ -245,14 +245,14 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
 def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
     """(status, description, source kind) of what botocore's default chain would use,
     from environment variables and the shared files alone: no network, no secrets."""
-    from . import identity  # noqa: PLC0415
+    from . import keys  # noqa: PLC0415
 
     if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
         session = " with AWS_SESSION_TOKEN" if env.get("AWS_SESSION_TOKEN") else ""
         return OK, f"environment variables (AWS_ACCESS_KEY_ID{session})", "env"
     if env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_SECRET_ACCESS_KEY"):
         return FAIL, "only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set", "env"
-    config_file, credentials_file = identity.config_files(env)
+    config_file, credentials_file = keys.aws_files(env)
     explicit = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE")
     profile = explicit or "default"
     conf = _profile_section(config_file, profile, config=True)
@@ -461,7 +461,7 @@ def examine_host(env: Mapping[str, str], host: str) -> list[Check]:
     checks = [
         Check(section, "registry", OK, what, account=target.account, region=target.region),
     ]
-    who = store.identity(target)
+    who = store.identity_for(target)
     described = who.describe() if who else "the default AWS credential chain (see aws above)"
     checks.append(Check(section, "identity", INFO, described))
     command = _helper_command(env)

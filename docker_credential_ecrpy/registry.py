@@ -10,19 +10,34 @@ are not ECR and never cause an AWS call.
 
 from __future__ import annotations
 
-# domain suffix -> (partition, dual-stack). Dual-stack domains spell the service
-# ``dkr-ecr``; the others ``dkr.ecr``.
-_DOMAINS = {
-    "amazonaws.com": ("aws", False),
-    "on.aws": ("aws", True),
-    "amazonaws.com.cn": ("aws-cn", False),
-    "on.amazonwebservices.com.cn": ("aws-cn", True),
-    "c2s.ic.gov": ("aws-iso", False),
-    "sc2s.sgov.gov": ("aws-iso-b", False),
-    "cloud.adc-e.uk": ("aws-iso-e", False),
-    "csp.hci.ic.gov": ("aws-iso-f", False),
-    "amazonaws.eu": ("aws-eusc", False),
-}
+
+class Partition:
+    """An AWS partition as registry hostnames spell it: the domain of its registries, the
+    dual-stack domain (None where there is none), and the region prefixes that belong to
+    it (the commercial partition has the regions no other claims)."""
+
+    __slots__ = ("domain", "dualstack_domain", "name", "prefixes")
+
+    def __init__(
+        self, name: str, domain: str, dualstack_domain: str | None, prefixes: tuple[str, ...]
+    ) -> None:
+        self.name = name
+        self.domain = domain
+        self.dualstack_domain = dualstack_domain
+        self.prefixes = prefixes
+
+
+# The one table of partitions. GovCloud shares the commercial domains; a region decides.
+PARTITIONS = (
+    Partition("aws-cn", "amazonaws.com.cn", "on.amazonwebservices.com.cn", ("cn-",)),
+    Partition("aws-us-gov", "amazonaws.com", "on.aws", ("us-gov-",)),
+    Partition("aws-iso-b", "sc2s.sgov.gov", None, ("us-isob-",)),
+    Partition("aws-iso-f", "csp.hci.ic.gov", None, ("us-isof-",)),
+    Partition("aws-iso", "c2s.ic.gov", None, ("us-iso-",)),
+    Partition("aws-iso-e", "cloud.adc-e.uk", None, ("eu-isoe-",)),
+    Partition("aws-eusc", "amazonaws.eu", None, ("eusc-",)),
+    Partition("aws", "amazonaws.com", "on.aws", ()),
+)
 _PUBLIC_HOSTS = ("public.ecr.aws", "ecr-public.aws.com")
 _PUBLIC_REGION = "us-east-1"
 _DIGITS = frozenset("0123456789")
@@ -106,25 +121,23 @@ def parse(server_url: str) -> Registry | None:
         return None
     if first == "dkr":  # <acct>.dkr.ecr[-fips].<region>.<domain>
         service, region, domain = labels[2], labels[3], ".".join(labels[4:])
-        dualstack_form = False
+        dualstack = False
     else:  # <acct>.dkr-ecr[-fips].<region>.<dual-stack domain>
         service, region, domain = first, labels[2], ".".join(labels[3:])
-        dualstack_form = True
-    known = _DOMAINS.get(domain)
-    if known is None:
-        return None
-    domain_partition, dualstack = known
+        dualstack = True
     prefix = "dkr-ecr" if dualstack else "ecr"
-    if dualstack != dualstack_form or service not in (prefix, prefix + "-fips"):
+    if service not in (prefix, prefix + "-fips") or not is_region(region):
         return None
-    partition = _region_partition(region, domain_partition) if _is_region(region) else None
-    if partition is None:
+    partition = partition_of(region)
+    # The domain must be the region's partition's: no China region on a commercial
+    # domain, no commercial region on an ISO one.
+    if domain != (partition.dualstack_domain if dualstack else partition.domain):
         return None
     fips = service.endswith("-fips")
-    return Registry(host, account, region, partition, fips=fips, dualstack=dualstack)
+    return Registry(host, account, region, partition.name, fips=fips, dualstack=dualstack)
 
 
-def _is_region(label: str) -> bool:
+def is_region(label: str) -> bool:
     """``us-east-1``, ``cn-north-1``, ``us-gov-west-1``, ``eusc-de-east-1``..."""
     parts = label.split("-")
     return (
@@ -136,15 +149,14 @@ def _is_region(label: str) -> bool:
     )
 
 
-def _region_partition(region: str, domain_partition: str) -> str | None:
-    """The partition, refined by region (GovCloud shares the commercial domain); None
-    when region and domain contradict each other (a China region on a commercial domain)."""
-    if domain_partition == "aws":
-        if region.startswith("us-gov-"):
-            return "aws-us-gov"
-        if region.startswith(("cn-", "us-iso", "eu-isoe", "eusc-")):
-            return None
-        return "aws"
-    if domain_partition == "aws-cn":
-        return domain_partition if region.startswith("cn-") else None
-    return domain_partition
+def partition_of(region: str) -> Partition:
+    """The partition a region belongs to."""
+    for partition in PARTITIONS:
+        if region.startswith(partition.prefixes):
+            return partition
+    return PARTITIONS[-1]
+
+
+def registry_host(account: str, region: str) -> str:
+    """The standard hostname of an account's registry in a region."""
+    return f"{account}.dkr.ecr.{region}.{partition_of(region).domain}"

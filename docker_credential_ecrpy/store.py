@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     from .cache import Entry
-    from .config import Config, IdentitySettings
+    from .config import Config, Identity
     from .registry import Registry
     from .settings import Settings
     from .tokens import TokenSource
@@ -75,7 +75,7 @@ class EcrStore:
             return found
         return self.config.alias(registry.hostname(server_url))
 
-    def identity(self, target: Registry) -> IdentitySettings | None:
+    def identity_for(self, target: Registry) -> Identity | None:
         """The configured identity for the registry (None: the default chain)."""
         return None if self.config.empty else self.config.identity_for(target.host)
 
@@ -89,7 +89,7 @@ class EcrStore:
         if target is None:
             raise errors.CredentialsNotFound()
         try:
-            return self.tokens.get(target, self.identity(target))
+            return self.tokens.get(target, self.identity_for(target))
         except errors.AwsError as err:
             if not target.public:
                 raise

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 import time
 
-from . import cache, errors, identity, policy
+from . import cache, errors, keys, policy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     from typing import TextIO, TypeVar
 
     from .aws import Token
-    from .config import IdentitySettings
+    from .config import Identity
     from .registry import Registry
     from .settings import Settings
 
     _T = TypeVar("_T")
-    Fetch = Callable[[Registry, IdentitySettings | None, float, bool], Token]
+    Fetch = Callable[[Registry, Identity | None, float, bool], Token]
     Detach = Callable[[Callable[[], None], Iterable[int]], None]
 
 PROGRAM = "docker-credential-ecrpy"
@@ -76,7 +76,7 @@ class NoCache:
 
 
 def fetch_in_worker(
-    registry: Registry, who: IdentitySettings | None, deadline: float, debug: bool = False
+    registry: Registry, who: Identity | None, deadline: float, debug: bool = False
 ) -> Token:
     """A token from AWS, fetched in a worker process that is killed at ``deadline``
     together with anything it started (see ``children.bounded``)."""
@@ -89,11 +89,11 @@ def fetch_in_worker(
         from .aws import fetch_token  # noqa: PLC0415 - imports botocore, in the worker
 
         token = fetch_token(registry, who, deadline, report)
-        return token.username, token.password, token.expires_at
+        return token.username, token.secret, token.expires_at
 
     answer = children.bounded(work, deadline, "starting the AWS SDK", keep_stderr=debug)
-    username, password, expires_at = cast("tuple[str, str, float]", answer)
-    return Token(username, password, expires_at)
+    username, secret, expires_at = cast("tuple[str, str, float]", answer)
+    return Token(username, secret, expires_at)
 
 
 def detach(work: Callable[[], None], keep: Iterable[int]) -> None:
@@ -136,20 +136,20 @@ class TokenSource:
             NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
         )
 
-    def key(self, registry: Registry, who: IdentitySettings | None = None) -> str:
+    def key(self, registry: Registry, who: Identity | None = None) -> str:
         """The cache key: the registry, its endpoint flags, and the configured identity
         (which includes any endpoint override, and a per-registry profile or role from
         the configuration file). Resolving no credentials."""
-        return identity.cache_key(
+        return keys.cache_key(
             registry.service,
             registry.host,
             registry.account or "",
             registry.region,
             f"fips={registry.fips} dualstack={registry.dualstack}",
-            identity.fingerprint(self.env, who.parts() if who is not None else (), self._warn),
+            keys.fingerprint(self.env, who.parts() if who is not None else (), self._warn),
         )
 
-    def get(self, registry: Registry, who: IdentitySettings | None = None) -> cache.Entry:
+    def get(self, registry: Registry, who: Identity | None = None) -> cache.Entry:
         """The token for ``registry``, fetched as ``who`` says (None: the default AWS
         credential chain)."""
         key = self.key(registry, who)
@@ -216,7 +216,7 @@ class TokenSource:
         )
 
     # -- refreshing ------------------------------------------------------------------------
-    def _refresh_behind(self, registry: Registry, who: IdentitySettings | None, key: str) -> None:
+    def _refresh_behind(self, registry: Registry, who: Identity | None, key: str) -> None:
         """Start a detached refresh of ``key`` unless one is running: the lock is taken
         here, without waiting, and handed to the refresher with its descriptor."""
         lock = self._guard(lambda: self.cache.lock(key), None)
@@ -230,9 +230,7 @@ class TokenSource:
             except OSError:
                 pass  # cannot fork now: the next get will try again
 
-    def _refresh_in_background(
-        self, registry: Registry, who: IdentitySettings | None, key: str
-    ) -> None:
+    def _refresh_in_background(self, registry: Registry, who: Identity | None, key: str) -> None:
         """The detached refresher, holding the key's lock: the same re-check and the same
         bounded fetch as a refresh in the foreground, with a deadline of its own."""
         self.deadline = time.monotonic() + self.settings.timeout
@@ -245,9 +243,7 @@ class TokenSource:
         except errors.AwsError:
             pass  # recorded for the next get to see
 
-    def _refresh_now(
-        self, registry: Registry, who: IdentitySettings | None, key: str
-    ) -> cache.Entry:
+    def _refresh_now(self, registry: Registry, who: Identity | None, key: str) -> cache.Entry:
         """Refresh before answering: under the key's lock, unless another process has
         refreshed (or failed to) while we waited for it."""
         lock = self._guard(lambda: self.cache.lock(key), cache.KeyLock(None))
@@ -288,7 +284,7 @@ class TokenSource:
     def _fetch_and_record(
         self,
         registry: Registry,
-        who: IdentitySettings | None,
+        who: Identity | None,
         key: str,
         previous: cache.Failure | None,
     ) -> cache.Entry:
@@ -307,7 +303,7 @@ class TokenSource:
                 err = self._timed_out(err.message)
             self._record(key, registry, err, previous)
             raise err from None
-        entry = cache.Entry(registry.host, token.username, token.password, now, token.expires_at)
+        entry = cache.Entry(registry.host, token.username, token.secret, now, token.expires_at)
         self._guard(lambda: self._store(key, entry), None)
         return entry
 

@@ -294,7 +294,7 @@ def test_exact_identity_wins_over_patterns_and_patterns_go_in_order() -> None:
     assert exact is not None and exact.role_arn == ROLE and exact.profile is None
     other = parsed.identity_for("210987654321.dkr.ecr.eu-west-1.amazonaws.com")
     assert other is not None and other.profile == "first"
-    assert (parsed.identity_for(HOST) or config.IdentitySettings()).profile == "second"
+    assert (parsed.identity_for(HOST) or config.Identity()).profile == "second"
     assert parsed.identity_for(ALIAS) is None
     alias = parsed.alias(ALIAS)
     assert alias is not None

@@ -281,7 +281,7 @@ def test_a_recorded_failure_and_its_backoff_are_shown(
     ecr.fault("ThrottlingException", times=10**6, message="Rate exceeded")
     env = {**setup, "ECRPY_TIMEOUT": "2s"}
     assert helper.get(env=env).returncode == 1
-    code, document = run_json(helper, env)
+    _, document = run_json(helper, env)
     (check,) = [c for c in find(document, "cache", HOST) if "failure" in c]
     assert check["status"] == "warn"
     assert check["failure"] == "Throttled" and check["failures"] == 1

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docker_credential_ecrpy.registry import Registry, hostname, parse
+from docker_credential_ecrpy.registry import Registry, hostname, parse, partition_of, registry_host
 
 A = "123456789012"
 
@@ -165,3 +165,30 @@ def test_anything_after_the_domain_makes_a_lookalike(
     spelled = host + suffix
     if hostname(spelled) != host:
         assert parse(spelled) is None
+
+
+# -- the partition table ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("host", "region", "partition", "fips", "dualstack"), FORMS)
+def test_the_standard_hostname_of_each_partition_parses_back(
+    host: str, region: str, partition: str, fips: bool, dualstack: bool
+) -> None:
+    assert partition_of(region).name == partition
+    standard = registry_host(A, region)
+    assert parse(standard) == Registry(standard, A, region, partition)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        f"{A}.dkr.ecr.us-east-1.c2s.ic.gov",  # a commercial region on an ISO domain
+        f"{A}.dkr.ecr.us-iso-east-1.amazonaws.com",  # an ISO region on the commercial one
+        f"{A}.dkr.ecr.cn-north-1.amazonaws.com",
+        f"{A}.dkr.ecr.us-east-1.amazonaws.com.cn",
+        f"{A}.dkr-ecr.us-iso-east-1.on.aws",  # no dual-stack domain in the ISO partitions
+        f"{A}.dkr.ecr.eusc-de-east-1.amazonaws.com",
+    ],
+)
+def test_region_and_domain_must_agree(host: str) -> None:
+    assert parse(host) is None

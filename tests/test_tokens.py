@@ -19,7 +19,7 @@ import pytest
 
 from docker_credential_ecrpy import cache, errors, policy, registry
 from docker_credential_ecrpy.aws import Token
-from docker_credential_ecrpy.config import IdentitySettings
+from docker_credential_ecrpy.config import Identity
 from docker_credential_ecrpy.settings import Settings
 from docker_credential_ecrpy.tokens import TokenSource
 
@@ -46,7 +46,7 @@ class Fetch:
         self.error: errors.AwsError | None = None
 
     def __call__(
-        self, target: registry.Registry, who: IdentitySettings | None, deadline: float, debug: bool
+        self, target: registry.Registry, who: Identity | None, deadline: float, debug: bool
     ) -> Token:
         self.calls += 1
         if self.error is not None:

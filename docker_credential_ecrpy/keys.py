@@ -58,7 +58,7 @@ IDENTITY_VARIABLES = (
 )
 
 
-def config_files(env: Mapping[str, str]) -> tuple[str, str]:
+def aws_files(env: Mapping[str, str]) -> tuple[str, str]:
     """The shared config and credentials files the AWS SDK would read."""
     return (
         os.path.expanduser(env.get("AWS_CONFIG_FILE") or "~/.aws/config"),
@@ -86,7 +86,7 @@ def fingerprint(
         value = env.get(name)
         if value is not None:
             _feed(digest, f"{name}={value}".encode())
-    for path in config_files(env):
+    for path in aws_files(env):
         _feed(digest, path.encode())
         _feed(digest, _contents(path, warn))
     for item in extra:
