@@ -5,3 +5,7 @@ anything placed here is paid for by the cache-hit path.
 """
 
 __version__ = "0.1.0"
+# The executable's name, which prefixes every message, and the helper name Docker's
+# config.json uses for it (``credHelpers``: ``"<registry>": "ecrpy"``).
+PROGRAM = "docker-credential-ecrpy"
+HELPER = "ecrpy"

@@ -20,10 +20,14 @@ the cause and the fix in one line.
 
 from __future__ import annotations
 
+import binascii
+import datetime
+import os
 import random
 import time
 
-from . import __version__, errors
+from . import PROGRAM, __version__, errors
+from .registry import Registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +35,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .config import Identity
-    from .registry import Registry
 
     Report = Callable[[str], None]
 
@@ -49,7 +52,7 @@ MIN_CALL_TIME = 1.0
 THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
-DEFAULT_SESSION_NAME = "docker-credential-ecrpy"
+DEFAULT_SESSION_NAME = PROGRAM
 
 
 class Token:
@@ -104,16 +107,12 @@ def caller_account(
 ) -> tuple[str, str | None]:
     """(account id of the current AWS identity, its configured region or None), for
     ``configure`` without hosts: one STS GetCallerIdentity call."""
-    import os  # noqa: PLC0415
-
     client = _Client(None, deadline, report)
     region = (
         os.environ.get("AWS_REGION")
         or os.environ.get("AWS_DEFAULT_REGION")
         or client.session.get_config_variable("region")
     )
-    from .registry import Registry  # noqa: PLC0415
-
     where = Registry("sts", "000000000000", region or "us-east-1")
     sts = client.create("sts", where.region, where)
     report(f"calling sts:GetCallerIdentity at {_endpoint_of(sts)}")
@@ -151,7 +150,7 @@ class _Client:
             retries={"mode": "standard", "total_max_attempts": 1},  # ours: see call()
             use_fips_endpoint=registry.fips,
             use_dualstack_endpoint=registry.dualstack,
-            user_agent_extra=f"docker-credential-ecrpy/{__version__}",
+            user_agent_extra=f"{PROGRAM}/{__version__}",
         )
         try:
             return self.session.create_client(service, region_name=region, config=config, **keys)
@@ -270,9 +269,6 @@ def retry_kind(err: Exception) -> str | None:
 
 def decode_token(data: Any, registry: Registry) -> Token:
     """Check and unpack one ``authorizationData`` item; a malformed answer is an error."""
-    import binascii  # noqa: PLC0415
-    import datetime  # noqa: PLC0415
-
     what = f"{registry.service} GetAuthorizationToken for {registry.host}"
     if not isinstance(data, dict):
         raise errors.BadToken(f"{what} returned no authorization data")

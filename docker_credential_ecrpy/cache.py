@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 
 from . import files
 
@@ -206,7 +207,6 @@ class KeyLock:
         if self.path is None:
             return True
         import fcntl  # noqa: PLC0415 - only a refresh locks
-        import time  # noqa: PLC0415
 
         while True:
             if self.fd is None:

@@ -33,8 +33,10 @@ from . import errors
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from typing import TypeVar
 
     Report = Callable[[str], None]
+    _T = TypeVar("_T")
 
 # A worker whose supervisor died (kill -9) ends itself this long after the deadline.
 GRACE = 1.0
@@ -42,8 +44,8 @@ _HEADER = 4
 
 
 def bounded(
-    work: Callable[[Report], object], deadline: float, start: str, keep_stderr: bool = False
-) -> object:
+    work: Callable[[Report], _T], deadline: float, start: str, keep_stderr: bool = False
+) -> _T:
     """``work(report)``'s result (marshal-able data), computed in a worker process.
 
     ``deadline`` is a ``time.monotonic()`` instant; ``start`` describes what the worker
@@ -78,7 +80,7 @@ def bounded(
             raise errors.AwsError(f"the AWS worker process ended unexpectedly while {doing}")
         raise errors.DeadlineExceeded(doing)
     if result[0] == "ok":
-        return result[1]
+        return result[1]  # type: ignore[return-value] # what work returned, marshalled
     if result[0] == "error":
         raise errors.from_kind(str(result[1]), str(result[2]), str(result[3]))
     raise errors.AwsError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import __version__
+from . import PROGRAM, __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     action = args[0]
     if action in ("version", "-v", "--version"):
-        return _guarded(lambda: _print(f"docker-credential-ecrpy {_version()}\n"))
+        return _guarded(lambda: _print(f"{PROGRAM} {_version()}\n"))
     if action in ("help", "-h", "--help"):
         return _guarded(lambda: _print(USAGE))
     return _guarded(lambda: _serve(action))

@@ -10,38 +10,20 @@ plus every alias of the configuration file.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import os
 import shutil
 import sys
 
-from . import config, docker_config, errors, registry
+from . import HELPER, config, docker_config, errors, registry
+from . import PROGRAM as EXECUTABLE
+from .arguments import ArgumentParser
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, TextIO
-
-    from _typeshed import SupportsWrite
-
-HELPER = "ecrpy"
-EXECUTABLE = "docker-credential-ecrpy"
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stdout and exit 1, like every other
-    failure of this program."""
-
-    def error(self, message: str) -> Any:
-        sys.stdout.write(f"{self.prog}: {message} (see --help)\n")
-        sys.exit(1)
-
-    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
-        """argparse's own drops a failed write (a full disk) and exits 0; this lets it
-        reach the caller, which reports it."""
-        (file or sys.stdout).write(self.format_help())
 
 
 def build_parser() -> ArgumentParser:

@@ -17,8 +17,9 @@ import subprocess
 import sys
 import time
 
-from . import cache, config, docker_config, errors, policy, registry
-from .configure import EXECUTABLE, HELPER, ArgumentParser
+from . import HELPER, cache, config, docker_config, errors, policy, registry
+from . import PROGRAM as EXECUTABLE
+from .arguments import ArgumentParser
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

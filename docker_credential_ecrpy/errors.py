@@ -9,6 +9,11 @@ kinds apart here is what lets us do better.
 
 from __future__ import annotations
 
+import os
+import sys
+
+from . import PROGRAM
+
 NOT_FOUND = "credentials not found in native keychain"
 MISSING_SERVER_URL = "no credentials server URL"
 MISSING_USERNAME = "no credentials username"
@@ -83,11 +88,10 @@ def from_kind(kind: str, message: str, hint: str = "") -> HelperError:
     return found(message, hint)
 
 
-def internal_error(err: BaseException, program: str = "docker-credential-ecrpy") -> str:
+def internal_error(err: BaseException, program: str = PROGRAM) -> str:
     """The one line for a bug of ours: the exception's type, never its text (which could
     carry a secret). The traceback goes to stderr only when ECRPY_DEBUG asks for it."""
-    import os  # noqa: PLC0415 - only a failure pays for these
-    import traceback  # noqa: PLC0415
+    import traceback  # noqa: PLC0415 - only a failure pays for it
 
     if os.environ.get("ECRPY_DEBUG"):
         traceback.print_exception(err)
@@ -97,14 +101,12 @@ def internal_error(err: BaseException, program: str = "docker-credential-ecrpy")
     )
 
 
-def unwritable_stdout(err: OSError, program: str = "docker-credential-ecrpy") -> int:
+def unwritable_stdout(err: OSError, program: str = PROGRAM) -> int:
     """Report that stdout cannot take the output (a full disk, a reader gone); the exit
     status. stderr is the one place left to say so. fd 1 then points at /dev/null, as
     the Python docs advise for SIGPIPE: the interpreter flushes stdout once more at exit,
     and that flush would fail again with "Exception ignored ..." and exit status 120."""
-    import contextlib  # noqa: PLC0415 - only a failure pays for these
-    import os  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import contextlib  # noqa: PLC0415 - only a failure pays for it
 
     with contextlib.suppress(OSError, ValueError):  # no real fd 1 (embedded): nothing to do
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -29,10 +29,14 @@ Decisions, and why:
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 
-from . import errors
+from . import __version__, errors, protocol
+from .policy import refresh_point
+from .store import EcrStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,7 +50,6 @@ GROUP = "credentialprovider.kubelet.k8s.io"
 API_VERSION = f"{GROUP}/v1"
 API_VERSIONS = (API_VERSION, f"{GROUP}/v1beta1", f"{GROUP}/v1alpha1")
 PROGRAM = "ecr-credential-provider-py"
-MAX_INPUT = 64 * 1024
 NO_CACHE = "0s"
 
 
@@ -74,8 +77,6 @@ def _main(args: list[str]) -> int:
         )
         return 0
     if args and args[0] in ("-v", "--version", "version"):
-        from . import __version__  # noqa: PLC0415
-
         sys.stdout.write(f"{PROGRAM} {__version__}\n")
         return 0
     if args:
@@ -97,11 +98,6 @@ def _main(args: list[str]) -> int:
 
 def serve(stdin: BinaryIO, env: Mapping[str, str], stderr: TextIO) -> str:
     """The response document (JSON text) for the request on stdin."""
-    import json  # noqa: PLC0415
-    import time  # noqa: PLC0415
-
-    from .store import EcrStore  # noqa: PLC0415
-
     api_version, image = read_request(stdin)
     host = image_registry(image)
     store = EcrStore.from_env(env, stderr, PROGRAM)
@@ -127,13 +123,9 @@ def serve(stdin: BinaryIO, env: Mapping[str, str], stderr: TextIO) -> str:
 
 def read_request(stdin: BinaryIO) -> tuple[str, str]:
     """(apiVersion, image) of the request; BadInput for anything else."""
-    import json  # noqa: PLC0415
-
-    data = stdin.read(MAX_INPUT + 1)
-    if len(data) > MAX_INPUT:
-        raise errors.BadInput(f"request on stdin is larger than {MAX_INPUT // 1024} KiB")
+    text = protocol.read_input(stdin, "a JSON CredentialProviderRequest")
     try:
-        request = json.loads(data.decode("utf-8"))
+        request = json.loads(text)
     except (ValueError, RecursionError):  # nesting deeper than the parser follows
         raise errors.BadInput(
             "stdin is not a JSON CredentialProviderRequest (this mode is for kubelet; "
@@ -170,8 +162,6 @@ def image_registry(image: str) -> str:
 
 def cache_seconds(entry: Entry, settings: Settings, now: float) -> float:
     """How long kubelet may keep the token: until our own refresh point."""
-    from .policy import refresh_point  # noqa: PLC0415
-
     return refresh_point(entry, settings.refresh_window) - now
 
 

@@ -15,7 +15,7 @@ process, and the answer is three short strings.
 
 from __future__ import annotations
 
-from . import errors
+from . import PROGRAM, errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 
 ACTIONS = ("get", "store", "erase", "list")
-# Larger than any server URL or store document a client sends, small enough that a
-# runaway writer cannot make us buffer megabytes.
+# Larger than any server URL, store document or kubelet request a client sends, small
+# enough that a runaway writer cannot make us buffer megabytes.
 MAX_INPUT = 64 * 1024
 
 
@@ -60,7 +60,7 @@ def serve(action: str, stdin: BinaryIO, stdout: TextIO, stderr: TextIO, store: S
         elif action == "list":
             import json  # noqa: PLC0415 - off the get path
 
-            _read_input(stdin)  # clients send "unused"; drain it so they never block
+            read_input(stdin)  # clients send "unused"; drain it so they never block
             stdout.write(json.dumps(store.list()) + "\n")
         else:
             raise errors.HelperError(f"unknown credential action `{action}`")
@@ -69,32 +69,31 @@ def serve(action: str, stdin: BinaryIO, stdout: TextIO, stderr: TextIO, store: S
         if not isinstance(err, errors.CredentialsNotFound):
             # `docker pull` and `push` drop the helper's stdout on failure and go on
             # without credentials; stderr is all their user will see of the cause.
-            stderr.write(f"docker-credential-ecrpy: {err.message}\n")
+            stderr.write(f"{PROGRAM}: {err.message}\n")
         if err.hint:
             stderr.write(err.hint.rstrip("\n") + "\n")
         return 1
     return 0
 
 
-def _read_input(stdin: BinaryIO) -> str:
+def read_input(stdin: BinaryIO, expected: str = "a registry server URL") -> str:
+    """The whole input as text: bounded, UTF-8, without NUL bytes; BadInput naming what
+    was ``expected`` otherwise. The kubelet provider reads its request the same way."""
     data = stdin.read(MAX_INPUT + 1)
     if len(data) > MAX_INPUT:
         raise errors.BadInput(
-            f"input on stdin is larger than {MAX_INPUT // 1024} KiB; "
-            "a credential helper expects a registry server URL"
+            f"input on stdin is larger than {MAX_INPUT // 1024} KiB; expected {expected}"
         )
     if b"\0" in data:
-        raise errors.BadInput("input on stdin contains NUL bytes; expected a registry server URL")
+        raise errors.BadInput(f"input on stdin contains NUL bytes; expected {expected}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise errors.BadInput(
-            "input on stdin is not UTF-8 text; expected a registry server URL"
-        ) from None
+        raise errors.BadInput(f"input on stdin is not UTF-8 text; expected {expected}") from None
 
 
 def _read_server_url(stdin: BinaryIO) -> str:
-    server_url = _read_input(stdin).strip()
+    server_url = read_input(stdin).strip()
     if not server_url:
         raise errors.HelperError(errors.MISSING_SERVER_URL)
     if not server_url.isprintable():
@@ -107,7 +106,7 @@ def _read_credentials(stdin: BinaryIO) -> tuple[str, str, str]:
     import json  # noqa: PLC0415 - off the get path
 
     try:
-        document = json.loads(_read_input(stdin))
+        document = json.loads(read_input(stdin))
     except (ValueError, RecursionError):  # nesting deeper than the parser follows
         raise errors.BadInput("store expects a JSON credentials document on stdin") from None
     if not isinstance(document, dict):

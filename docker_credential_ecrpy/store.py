@@ -8,7 +8,9 @@ every message), for the Docker helper, the kubelet provider and ``doctor`` alike
 
 from __future__ import annotations
 
-from . import config, errors, registry
+from . import PROGRAM, config, errors, registry
+from .settings import Settings
+from .tokens import TokenSource
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,10 +20,6 @@ if TYPE_CHECKING:
     from .cache import Entry
     from .config import Config, Identity
     from .registry import Registry
-    from .settings import Settings
-    from .tokens import TokenSource
-
-PROGRAM = "docker-credential-ecrpy"
 
 
 class EcrStore:
@@ -50,9 +48,6 @@ class EcrStore:
     @classmethod
     def from_env(cls, env: Mapping[str, str], stderr: TextIO, program: str = PROGRAM) -> EcrStore:
         """The store as the environment configures it; ConfigError for a bad setting."""
-        from .settings import Settings  # noqa: PLC0415
-        from .tokens import TokenSource  # noqa: PLC0415
-
         settings = Settings.from_env(env)
         tokens = TokenSource(settings, env, stderr, program=program)
         return cls(settings, tokens, stderr, env, program)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 import time
 
-from . import cache, errors, keys, policy
+from . import PROGRAM, cache, errors, keys, policy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     Fetch = Callable[[Registry, Identity | None, float, bool], Token]
     Detach = Callable[[Callable[[], None], Iterable[int]], None]
 
-PROGRAM = "docker-credential-ecrpy"
 # Consecutive failures count towards a longer backoff while each comes within this long
 # after the previous one's backoff ended; an older record starts the count again.
 FAILURE_MEMORY = 3600.0
@@ -80,8 +79,6 @@ def fetch_in_worker(
 ) -> Token:
     """A token from AWS, fetched in a worker process that is killed at ``deadline``
     together with anything it started (see ``children.bounded``)."""
-    from typing import cast  # noqa: PLC0415
-
     from . import children  # noqa: PLC0415 - the refresh path only
     from .aws import Token  # noqa: PLC0415
 
@@ -92,7 +89,7 @@ def fetch_in_worker(
         return token.username, token.secret, token.expires_at
 
     answer = children.bounded(work, deadline, "starting the AWS SDK", keep_stderr=debug)
-    username, secret, expires_at = cast("tuple[str, str, float]", answer)
+    username, secret, expires_at = answer
     return Token(username, secret, expires_at)
 
 
@@ -250,15 +247,16 @@ class TokenSource:
         with lock:
             started = time.monotonic()
             if not self._guard(lambda: lock.acquire(self._lock_deadline(started)), True):
-                waited = time.monotonic() - started
                 if time.monotonic() >= self.deadline:
                     doing = (
                         f"waiting for another process's refresh of the token for {registry.host}"
                     )
                     return self._stale_or_fail(registry, key, self._timed_out(doing))
+                # Only an ECRPY_LOCK_TIMEOUT shorter than the deadline ends a wait early.
                 self._warn(
-                    f"could not take the refresh lock within {waited:g}s (another process "
-                    "may be stuck); fetching directly"
+                    f"could not take the refresh lock within ECRPY_LOCK_TIMEOUT="
+                    f"{self.settings.lock_timeout:g}s (another process may be stuck); "
+                    "fetching directly"
                 )
             entry = self._cached(key, registry)
             failure = self._guard(lambda: self.cache.read_failure(key), None)

@@ -882,3 +882,25 @@ def test_expired_entries_are_pruned_on_the_next_write(helper: Helper, ecr: Stand
     assert kept.exists() and valid_until_later.exists()
     hosts = sorted(valid_entry_at(p).host for p in token_files(directory) if p.is_file())
     assert hosts == sorted([HOST, HOST2, HOST3])
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o277])
+def test_missing_parents_are_made_private_whatever_the_umask(
+    helper: Helper, home: Path, umask: int
+) -> None:
+    """``~/.cache`` made world-writable (umask 000) would let another user swap our
+    directory out from under us; made 0500 (umask 277), we could not use it at all."""
+    env = with_env(helper, AWS_ECR_CACHE_DIR=None, XDG_CACHE_HOME=None)
+    done = subprocess.run(
+        [helper.exe, "get"],
+        input=HOST.encode(),
+        capture_output=True,
+        env=env,
+        preexec_fn=lambda: os.umask(umask),  # the one way to set a child's umask
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout
+    assert done.stderr == b""
+    for made in (home / ".cache", home / ".cache" / "docker-credential-ecrpy"):
+        mode = stat.S_IMODE(made.lstat().st_mode)
+        assert mode == 0o700, f"{made} has mode {mode:04o}"

@@ -211,7 +211,7 @@ def test_aws_failure_is_one_line_on_stderr(helper: Helper, ecr: StandIn) -> None
         (json.dumps({"apiVersion": V1, "kind": "Pod", "image": HOST}), "kind"),
         (json.dumps([V1]), "not a JSON object"),
         (HOST, "not a JSON CredentialProviderRequest"),
-        (b"\xff\xfe", "not a JSON CredentialProviderRequest"),
+        (b"\xff\xfe", "not UTF-8 text; expected a JSON CredentialProviderRequest"),
         ("", "not a JSON CredentialProviderRequest"),
         ("x" * 70_000, "larger than"),
         ("[" * 60_000, "not a JSON CredentialProviderRequest"),
