@@ -80,6 +80,13 @@ def backoff(kind: str, failures: int, draw: float) -> float:
     return delay * (0.5 + draw / 2)
 
 
+def spread_delay(spread: float, draw: float, left: float) -> float:
+    """How long a host waits before its first token call, with ``ECRPY_SPREAD`` set to
+    ``spread`` seconds and ``left`` seconds of the get's budget remaining: a random share
+    of the spread, but never more than half of what is left, which the call itself needs."""
+    return max(0.0, min(spread * draw, left / 2))
+
+
 def backing_off(failure: Failure | None, now: float) -> bool:
     """Whether a recorded failure still forbids calling AWS. A record from the future
     (a clock stepped back) is ignored rather than trusted to block for hours."""

@@ -18,6 +18,9 @@ can switch helpers without rewriting their environment; our own use the ``ECRPY_
 - ``ECRPY_LOCK_TIMEOUT``: how long a process waits for another one's refresh of the same
   token before calling AWS itself (default: as long as its own deadline allows, so a
   host never multiplies its calls while AWS is slow).
+- ``ECRPY_SPREAD``: before a host's first token call for a key (nothing cached, nothing
+  failed), wait a random time up to this long (default: not at all), so that a fleet
+  booted from one image at once spreads its calls over the account's quota.
 
 Durations are seconds or forms like ``90s``, ``30m``, ``6h``, ``1h30m``.
 """
@@ -54,6 +57,7 @@ class Settings:
         "lock_timeout",
         "min_validity",
         "refresh_window",
+        "spread",
         "timeout",
     )
 
@@ -67,6 +71,7 @@ class Settings:
         lock_timeout: float | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         background_refresh: bool = True,
+        spread: float = 0.0,
     ) -> None:
         self.cache_dir = cache_dir
         self.cache_disabled = cache_disabled
@@ -76,6 +81,7 @@ class Settings:
         self.lock_timeout = lock_timeout
         self.timeout = timeout
         self.background_refresh = background_refresh
+        self.spread = spread
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -101,6 +107,7 @@ class Settings:
             lock_timeout=duration("ECRPY_LOCK_TIMEOUT"),
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             background_refresh=env.get("ECRPY_BACKGROUND_REFRESH", "").strip().lower() not in _OFF,
+            spread=duration("ECRPY_SPREAD") or 0.0,
         )
 
 

@@ -103,7 +103,7 @@ class TokenSource:
     """Serves tokens for registries to one process, with the cache it was given.
 
     ``clock`` (wall time, for token lifetimes), ``fetch``, ``detach`` (how a background
-    refresh is started) and ``draw`` (the random number for backoff jitter) are there for
+    refresh is started), ``draw`` (random numbers for jitter) and ``sleep`` are there for
     tests of the policy; ``deadline`` is the ``time.monotonic()`` instant every wait ends.
     """
 
@@ -119,6 +119,7 @@ class TokenSource:
         fetch: Fetch = fetch_in_worker,
         detach: Detach = detach,
         draw: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.env = env
@@ -128,7 +129,8 @@ class TokenSource:
         self.clock = clock
         self.fetch = fetch
         self.detach = detach
-        self.draw = draw
+        self._draw = draw
+        self.sleep = sleep
         self.cache: cache.TokenCache | NoCache = (
             NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
         )
@@ -264,6 +266,10 @@ class TokenSource:
             action = self._plan(entry, failure, now, background=False)
             if action != policy.REFRESH_NOW:
                 return self._settle(action, registry, entry, failure, now)
+            if entry is None and failure is None and self.settings.spread:
+                # The host's first call for this key: spread a fleet's first calls out.
+                left = self.deadline - time.monotonic()
+                self.sleep(policy.spread_delay(self.settings.spread, self.draw(), left))
             try:
                 return self._fetch_and_record(registry, who, key, failure)
             except errors.AwsError as err:
@@ -337,13 +343,17 @@ class TokenSource:
         count = 1
         if previous is not None and now - previous.retry_at < FAILURE_MEMORY:
             count = previous.count + 1
-        if self.draw is None:
-            import random  # noqa: PLC0415 - only a failure pays for it
-
-            self.draw = random.random
         delay = policy.backoff(kind, count, self.draw())
         failure = cache.Failure(registry.host, kind, err.message, now, now + delay, count)
         self._guard(lambda: self.cache.record_failure(key, failure), None)
+
+    def draw(self) -> float:
+        """A random number in [0, 1), for jitter."""
+        if self._draw is None:
+            import random  # noqa: PLC0415 - only a failure or a spread pays for it
+
+            self._draw = random.random
+        return self._draw()
 
     def _store(self, key: str, entry: cache.Entry) -> None:
         self.cache.write(key, entry)

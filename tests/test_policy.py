@@ -255,3 +255,18 @@ def test_an_expired_token_is_never_served(
         entry(), record, now, window=None, min_validity=min_validity, background=background
     )
     assert decided in (policy.REFRESH_NOW, policy.FAIL)
+
+
+@pytest.mark.parametrize(
+    ("spread", "draw", "left", "expected"),
+    [
+        (0.0, 0.9, 20.0, 0.0),
+        (10.0, 0.0, 20.0, 0.0),
+        (10.0, 0.5, 20.0, 5.0),
+        (10.0, 0.999, 20.0, 9.99),
+        (60.0, 0.9, 20.0, 10.0),  # never more than half the time left
+        (60.0, 0.9, -1.0, 0.0),
+    ],
+)
+def test_spread_delay(spread: float, draw: float, left: float, expected: float) -> None:
+    assert policy.spread_delay(spread, draw, left) == pytest.approx(expected)

@@ -49,7 +49,9 @@ def test_durations_from_the_environment() -> None:
     )
     assert (chosen.refresh_window, chosen.min_validity, chosen.lock_timeout) == (7200, 90, 2)
     assert chosen.timeout == 60
+    assert settings.Settings.from_env({"ECRPY_SPREAD": "30s"}).spread == 30
     default = settings.Settings.from_env({})
+    assert default.spread == 0.0
     assert default.refresh_window is None  # half of each token's own lifetime
     assert default.min_validity == settings.DEFAULT_MIN_VALIDITY
     assert default.lock_timeout is None  # as long as the deadline allows
@@ -83,7 +85,14 @@ def test_a_refresh_window_as_long_as_a_token_is_refused(window: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["ECRPY_REFRESH_WINDOW", "ECRPY_MIN_VALIDITY", "ECRPY_LOCK_TIMEOUT", "ECRPY_TIMEOUT"]
+    "name",
+    [
+        "ECRPY_REFRESH_WINDOW",
+        "ECRPY_MIN_VALIDITY",
+        "ECRPY_LOCK_TIMEOUT",
+        "ECRPY_TIMEOUT",
+        "ECRPY_SPREAD",
+    ],
 )
 def test_a_bad_duration_is_a_config_error(name: str) -> None:
     with pytest.raises(errors.ConfigError, match=name):

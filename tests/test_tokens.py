@@ -82,6 +82,7 @@ class World:
         self.fetch = Fetch(self.clock)
         self.background = Background()
         self.stderr = io.StringIO()
+        self.slept: list[float] = []
         self.settings = Settings(str(tmp_path / "cache"), **settings)  # type: ignore[arg-type]
         self.env = {
             "HOME": str(tmp_path),
@@ -100,6 +101,7 @@ class World:
             fetch=self.fetch,
             detach=self.background,
             draw=lambda: 0.5,
+            sleep=self.slept.append,
         )
 
     def get(self) -> cache.Entry:
@@ -305,3 +307,29 @@ def test_an_unusable_cache_directory_is_worked_around(tmp_path: Path) -> None:
     assert world.get().secret == "token-1"
     assert world.get().secret == "token-2"  # no cache, so no hit
     assert all("working without the cache" in line for line in world.warnings())
+
+
+def test_a_spread_delays_only_the_first_call_of_a_host(tmp_path: Path) -> None:
+    world = World(tmp_path, spread=10.0)
+    world.get()
+    assert world.slept == [5.0]  # half the spread: the draw is 0.5
+    world.clock.now += LIFE / 2 + 1
+    world.get()
+    world.background.run()  # a refresh is no first call: no delay
+    world.clock.now += LIFE  # nor is a fetch after the token expired
+    world.get()
+    assert world.slept == [5.0]
+    assert world.fetch.calls == 3
+
+
+def test_a_spread_leaves_the_call_half_of_the_deadline(tmp_path: Path) -> None:
+    world = World(tmp_path, spread=3600.0)
+    assert TARGET is not None
+    world.source(deadline=time.monotonic() + 8).get(TARGET)
+    (delay,) = world.slept
+    assert 3.5 < delay <= 4.0
+
+
+def test_no_spread_by_default(world: World) -> None:
+    world.get()
+    assert world.slept == []

@@ -374,6 +374,15 @@ def test_waiting_for_a_hung_refresh_ends_at_the_deadline(helper: Helper, ecr: St
     assert ecr.calls() == 0  # it never added a call of its own
 
 
+@pytest.mark.slow
+def test_a_spread_first_call_stays_within_the_deadline(helper: Helper, ecr: StandIn) -> None:
+    env = with_env(helper, ECRPY_SPREAD="1h", ECRPY_TIMEOUT="4s")
+    results = finish(helper, spawn_gets(helper, 8, env))
+    assert all(r.returncode == 0 for r in results), [r.stdout for r in results][:2]
+    assert max(r.seconds for r in results) < 4 + 1.5
+    assert ecr.calls() == 1  # the waiting host still makes one call
+
+
 # -- nothing the helper reads can stall it ------------------------------------------------
 
 
