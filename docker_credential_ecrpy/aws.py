@@ -91,14 +91,12 @@ def fetch_token(
     ecr = client.create(registry.service, registry.region, registry, **keys)
     what = f"{registry.service}:GetAuthorizationToken"
     report(f"calling {what} at {_endpoint_of(ecr)}")
-    if registry.account is None:
-        answer = client.call(ecr.get_authorization_token, registry, what)
-        data = answer.get("authorizationData")
-    else:
-        answer = client.call(
-            lambda: ecr.get_authorization_token(registryIds=[registry.account]), registry, what
-        )
-        data = (answer.get("authorizationData") or [None])[0]
+    # No registryIds (deprecated): the token is good for every registry of the region
+    # that the identity may access, which is what the cache keys it on.
+    answer = client.call(ecr.get_authorization_token, registry, what)
+    data = answer.get("authorizationData")
+    if registry.account is not None:  # ECR's is a list (of one); ECR Public's an object
+        data = (data or [None])[0]
     return decode_token(data, registry)
 
 

@@ -1,8 +1,9 @@
 """The on-disk token cache: entries, failure records and refresh locks, stored safely.
 
-One small file per (registry, identity) key, so that a hit reads one file and a refresh
-locks one key: different registries refresh in parallel and concurrent ``get`` processes
-for the same key make a single API call. Beside a key's token (``<key>.token``) may lie
+One small file per key, the token's scope (service, region, partition, endpoint flags:
+see ``Registry.scope``) and the configured identity, so that a hit reads one file and a
+refresh locks one key: different regions refresh in parallel, and concurrent ``get``
+processes for the same key make a single API call. Beside a key's token (``<key>.token``) may lie
 the record of its last failed refresh (``<key>.failure``), which every process on the
 host reads before calling AWS, so that a failure is seen once and then backed off rather
 than repeated by every pull; and its lock file (``<key>.lock``), which is what makes one
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
 
     _T = TypeVar("_T")
 
-FORMAT = "ecrpy-token 1"
-FAILURE_FORMAT = "ecrpy-failure 1"
+FORMAT = "ecrpy-token 2"
+FAILURE_FORMAT = "ecrpy-failure 2"
 SUFFIX = ".token"
 FAILURE_SUFFIX = ".failure"
 LOCK_SUFFIX = ".lock"
@@ -48,13 +49,21 @@ _FOREVER = float("inf")
 
 
 class Entry:
-    """A cached token: who it is for, the credentials, and when it was issued and ends."""
+    """A cached token: what it is good for (``scope``), the registry host it was first
+    fetched for, the credentials, and when it was issued and ends."""
 
-    __slots__ = ("expires_at", "host", "issued_at", "secret", "username")
+    __slots__ = ("expires_at", "host", "issued_at", "scope", "secret", "username")
 
     def __init__(
-        self, host: str, username: str, secret: str, issued_at: float, expires_at: float
+        self,
+        scope: str,
+        host: str,
+        username: str,
+        secret: str,
+        issued_at: float,
+        expires_at: float,
     ) -> None:
+        self.scope = scope
         self.host = host
         self.username = username
         self.secret = secret
@@ -63,7 +72,8 @@ class Entry:
 
     def __repr__(self) -> str:  # never the secret
         return (
-            f"Entry(host={self.host!r}, issued_at={self.issued_at}, expires_at={self.expires_at})"
+            f"Entry(scope={self.scope!r}, host={self.host!r}, issued_at={self.issued_at}, "
+            f"expires_at={self.expires_at})"
         )
 
 
@@ -72,11 +82,19 @@ class Failure:
     its one-line message, which never holds a secret), when, how many failures in a row,
     and the earliest time anyone on the host may call AWS for the key again."""
 
-    __slots__ = ("count", "failed_at", "host", "kind", "message", "retry_at")
+    __slots__ = ("count", "failed_at", "host", "kind", "message", "retry_at", "scope")
 
     def __init__(
-        self, host: str, kind: str, message: str, failed_at: float, retry_at: float, count: int
+        self,
+        scope: str,
+        host: str,
+        kind: str,
+        message: str,
+        failed_at: float,
+        retry_at: float,
+        count: int,
     ) -> None:
+        self.scope = scope
         self.host = host
         self.kind = kind
         self.message = message
@@ -86,7 +104,8 @@ class Failure:
 
     def __repr__(self) -> str:
         return (
-            f"Failure(host={self.host!r}, kind={self.kind!r}, failed_at={self.failed_at}, "
+            f"Failure(scope={self.scope!r}, host={self.host!r}, kind={self.kind!r}, "
+            f"failed_at={self.failed_at}, "
             f"retry_at={self.retry_at}, count={self.count})"
         )
 
@@ -94,6 +113,7 @@ class Failure:
 def encode(entry: Entry) -> bytes:
     return _lines(
         FORMAT,
+        scope=entry.scope,
         host=entry.host,
         user=entry.username,
         issued=repr(entry.issued_at),
@@ -104,11 +124,12 @@ def encode(entry: Entry) -> bytes:
 
 def decode(data: bytes) -> Entry | None:
     """The entry in ``data``, or None for anything truncated, corrupt or foreign."""
-    fields = _fields(data, FORMAT, ("host", "user", "issued", "expires", "secret"))
+    fields = _fields(data, FORMAT, ("scope", "host", "user", "issued", "expires", "secret"))
     if fields is None:
         return None
     try:
         entry = Entry(
+            fields["scope"],
             fields["host"],
             fields["user"],
             fields["secret"],
@@ -120,7 +141,7 @@ def decode(data: bytes) -> Entry | None:
     # Chained, so that NaN and infinities (which would never expire) fail too.
     if not (0.0 < entry.issued_at < entry.expires_at < _FOREVER):
         return None
-    if not (entry.host and entry.username and entry.secret):
+    if not (entry.scope and entry.host and entry.username and entry.secret):
         return None
     return entry
 
@@ -128,6 +149,7 @@ def decode(data: bytes) -> Entry | None:
 def encode_failure(failure: Failure) -> bytes:
     return _lines(
         FAILURE_FORMAT,
+        scope=failure.scope,
         host=failure.host,
         kind=failure.kind,
         failed=repr(failure.failed_at),
@@ -138,12 +160,13 @@ def encode_failure(failure: Failure) -> bytes:
 
 
 def decode_failure(data: bytes) -> Failure | None:
-    names = ("host", "kind", "failed", "retry", "count", "message")
+    names = ("scope", "host", "kind", "failed", "retry", "count", "message")
     fields = _fields(data, FAILURE_FORMAT, names)
     if fields is None:
         return None
     try:
         failure = Failure(
+            fields["scope"],
             fields["host"],
             fields["kind"],
             fields["message"],
@@ -155,7 +178,7 @@ def decode_failure(data: bytes) -> Failure | None:
         return None
     if not (0.0 < failure.failed_at <= failure.retry_at < _FOREVER and failure.count > 0):
         return None
-    if not (failure.host and failure.kind.isidentifier() and failure.message):
+    if not (failure.scope and failure.host and failure.kind.isidentifier() and failure.message):
         return None
     return failure
 
@@ -350,17 +373,17 @@ class TokenCache:
         files.sync_directory(self.directory)
         return True
 
-    def remove_host(self, host: str) -> int:
-        """Drop every token and failure record for ``host`` (whatever identity it was
+    def remove_scope(self, scope: str) -> int:
+        """Drop every token and failure record of ``scope`` (whatever identity it was
         for); how many tokens went."""
         removed = 0
         for key in self._keys(SUFFIX):
             entry = self.read(key)
-            if entry is not None and entry.host == host:
+            if entry is not None and entry.scope == scope:
                 removed += self._remove(key + SUFFIX)
         for key in self._keys(FAILURE_SUFFIX):
             failure = self.read_failure(key)
-            if failure is not None and failure.host == host:
+            if failure is not None and failure.scope == scope:
                 self._remove(key + FAILURE_SUFFIX)
         return removed
 

@@ -76,6 +76,15 @@ class Registry:
     def service(self) -> str:
         return "ecr-public" if self.account is None else "ecr"
 
+    @property
+    def scope(self) -> str:
+        """What one token is good for: ECR's tokens are valid for every registry of a
+        region that the identity may access (``registryIds`` is deprecated), at the
+        endpoint they were asked for; so three accounts' registries in one region share
+        one token, while ECR Public, FIPS and dual-stack endpoints each have their own."""
+        flags = ("fips",) * self.fips + ("dualstack",) * self.dualstack
+        return " ".join((self.service, self.region, self.partition, *flags))
+
     def _fields(self) -> tuple[object, ...]:
         return (self.host, self.account, self.region, self.partition, self.fips, self.dualstack)
 

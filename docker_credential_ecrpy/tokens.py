@@ -64,7 +64,7 @@ class NoCache:
     def failures(self) -> list[cache.Failure]:
         return []
 
-    def remove_host(self, host: str) -> int:
+    def remove_scope(self, scope: str) -> int:
         return 0
 
     def prune(self, now: float) -> None:
@@ -136,15 +136,12 @@ class TokenSource:
         )
 
     def key(self, registry: Registry, who: Identity | None = None) -> str:
-        """The cache key: the registry, its endpoint flags, and the configured identity
-        (which includes any endpoint override, and a per-registry profile or role from
-        the configuration file). Resolving no credentials."""
+        """The cache key: the token's scope (one token serves every registry of a region:
+        see ``Registry.scope``) and the configured identity (which includes any endpoint
+        override, and a per-registry profile or role from the configuration file).
+        Resolving no credentials."""
         return keys.cache_key(
-            registry.service,
-            registry.host,
-            registry.account or "",
-            registry.region,
-            f"fips={registry.fips} dualstack={registry.dualstack}",
+            registry.scope,
             keys.fingerprint(self.env, who.parts() if who is not None else (), self._warn),
         )
 
@@ -165,8 +162,9 @@ class TokenSource:
         return self._settle(action, registry, entry, failure, now)
 
     def forget(self, registry: Registry) -> int:
-        """Drop every cached token and failure record for the registry's host."""
-        return self._guard(lambda: self.cache.remove_host(registry.host), 0)
+        """Drop every cached token and failure record that would answer for the registry
+        (the token of its region, shared with the region's other registries)."""
+        return self._guard(lambda: self.cache.remove_scope(registry.scope), 0)
 
     def cached_entries(self) -> list[cache.Entry]:
         return self._guard(self.cache.entries, [])
@@ -307,7 +305,9 @@ class TokenSource:
                 err = self._timed_out(err.message)
             self._record(key, registry, err, previous)
             raise err from None
-        entry = cache.Entry(registry.host, token.username, token.secret, now, token.expires_at)
+        entry = cache.Entry(
+            registry.scope, registry.host, token.username, token.secret, now, token.expires_at
+        )
         self._guard(lambda: self._store(key, entry), None)
         return entry
 
@@ -344,7 +344,9 @@ class TokenSource:
         if previous is not None and now - previous.retry_at < FAILURE_MEMORY:
             count = previous.count + 1
         delay = policy.backoff(kind, count, self.draw())
-        failure = cache.Failure(registry.host, kind, err.message, now, now + delay, count)
+        failure = cache.Failure(
+            registry.scope, registry.host, kind, err.message, now, now + delay, count
+        )
         self._guard(lambda: self.cache.record_failure(key, failure), None)
 
     def draw(self) -> float:
@@ -361,10 +363,10 @@ class TokenSource:
 
     # -- cache trouble never fails a get ---------------------------------------------------
     def _cached(self, key: str, registry: Registry) -> cache.Entry | None:
-        """The entry for ``key``, if it is for this registry: a file renamed or copied
-        from another key's is not trusted to answer for this host."""
+        """The entry for ``key``, if its token is good for this registry: a file renamed
+        or copied from another key's is not trusted to answer for this host."""
         entry = self._guard(lambda: self.cache.read(key), None)
-        return entry if entry is not None and entry.host == registry.host else None
+        return entry if entry is not None and entry.scope == registry.scope else None
 
     def _guard(self, action: Callable[[], _T], fallback: _T) -> _T:
         """Run a cache operation; on trouble warn once and go on without the cache."""

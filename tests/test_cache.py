@@ -712,7 +712,8 @@ padding = "p" * 3000  # a larger file makes a torn write likelier to be seen
 print("ready", flush=True)
 while True:
     generation += 1
-    store.write(key, Entry(host, "AWS", f"gen-{generation:012d}-{padding}", 1e9, 4e9))
+    secret = f"gen-{generation:012d}-{padding}"
+    store.write(key, Entry("ecr us-east-1 aws", host, "AWS", secret, 1e9, 4e9))
 """
 
 READER = """
@@ -811,6 +812,31 @@ def offline_env(helper: Helper) -> dict[str, str]:
     return env
 
 
+def test_one_token_per_identity_and_region(helper: Helper, ecr: StandIn) -> None:
+    """ECR's token is good for every registry of the region the identity may access: a
+    host pulling from three accounts' registries in one region makes one call."""
+    hosts = [
+        f"{account}.dkr.ecr.us-east-1.amazonaws.com"
+        for account in (ACCOUNT, "210987654321", "111122223333")
+    ]
+    secrets = {helper.answer(host)["Secret"] for host in hosts}
+    assert secrets == {ecr.password}
+    assert ecr.calls() == 1
+    assert len(token_files(helper.cache_dir)) == 1
+    # Another region, a FIPS endpoint and ECR Public each need a token of their own.
+    helper.answer(f"{ACCOUNT}.dkr.ecr-fips.us-east-1.amazonaws.com")
+    helper.answer(HOST2)
+    helper.answer("public.ecr.aws")
+    assert ecr.calls() == 3
+    assert ecr.calls("ecr-public:GetAuthorizationToken") == 1
+    assert len(token_files(helper.cache_dir)) == 4
+    # Logging out of one registry of the region drops the token they share.
+    assert helper.run("erase", stdin=hosts[1]).returncode == 0
+    assert len(token_files(helper.cache_dir)) == 3
+    helper.answer(hosts[2])
+    assert ecr.calls() == 4
+
+
 def test_erase_and_list(helper: Helper, ecr: StandIn) -> None:
     helper.answer()
     helper.answer(env=with_env(helper, AWS_ACCESS_KEY_ID="AKIDEXAMPLEOTHERK005"))
@@ -856,7 +882,9 @@ def test_expired_entries_are_pruned_on_the_next_write(helper: Helper, ecr: Stand
 
     expired = plant(
         "a" * 32 + cache.SUFFIX,
-        cache.encode(cache.Entry(HOST2, "AWS", "old-token", now - 7200, now - 3600)),
+        cache.encode(
+            cache.Entry("ecr eu-west-1 aws", HOST2, "AWS", "old-token", now - 7200, now - 3600)
+        ),
     )
     junk = plant("b" * 32 + cache.SUFFIX, b"junk")
     old_temp = plant(".cccc.1.0000.tmp", b"half")
@@ -867,7 +895,9 @@ def test_expired_entries_are_pruned_on_the_next_write(helper: Helper, ecr: Stand
     strange_dir.mkdir()
     valid_until_later = plant(
         "e" * 32 + cache.SUFFIX,
-        cache.encode(cache.Entry(HOST3, "AWS", "other-token", now - 60, now + 3600)),
+        cache.encode(
+            cache.Entry("ecr ap-southeast-2 aws", HOST3, "AWS", "other-token", now - 60, now + 3600)
+        ),
     )
     helper.answer()  # a hit writes nothing, prunes nothing
     assert expired.exists() and junk.exists() and old_temp.exists()

@@ -22,17 +22,18 @@ from docker_credential_ecrpy.cache import (
 T0 = 1_800_000_000.0
 LIFE = 12 * 3600.0
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+SCOPE = "ecr us-east-1 aws"
 
 
 def entry(issued: float = T0, life: float = LIFE, secret: str = "c2VjcmV0LXRva2Vu") -> Entry:  # noqa: S107
-    return Entry(HOST, "AWS", secret, issued, issued + life)
+    return Entry(SCOPE, HOST, "AWS", secret, issued, issued + life)
 
 
 # -- encode / decode -----------------------------------------------------------------------
 
 
 def test_round_trip_keeps_every_field_exactly() -> None:
-    original = Entry(HOST, "AWS", "eyJwYXlsb2FkIjoi+/=", T0 + 0.123456789, T0 + LIFE + 1e-6)
+    original = Entry(SCOPE, HOST, "AWS", "eyJwYXlsb2FkIjoi+/=", T0 + 0.123456789, T0 + LIFE + 1e-6)
     back = decode(encode(original))
     assert back is not None
     assert (back.host, back.username, back.issued_at, back.expires_at) == (
@@ -51,7 +52,7 @@ def test_round_trip_keeps_every_field_exactly() -> None:
     life=st.floats(min_value=1e-3, max_value=1e7),
 )
 def test_round_trip_of_any_printable_token(secret: str, issued: float, life: float) -> None:
-    original = Entry(HOST, "AWS", secret, issued, issued + life)
+    original = Entry(SCOPE, HOST, "AWS", secret, issued, issued + life)
     back = decode(encode(original))
     assert back is not None
     kept = back.secret == secret
@@ -83,8 +84,8 @@ def _valid() -> bytes:
         _valid().replace(b"secret c2V", b"secret \0\0V"),
         _valid().replace(b"host 1234", b"host \x001234"),
         _valid().replace(b"user AWS", b"user A\x1bS"),
-        _valid().replace(b"ecrpy-token 1", b"ecrpy-token 2"),
-        _valid().replace(b"ecrpy-token 1", b"ECRPY-TOKEN 1"),
+        _valid().replace(b"ecrpy-token 2", b"ecrpy-token 1"),  # the format before scopes
+        _valid().replace(b"ecrpy-token 2", b"ECRPY-TOKEN 2"),
         b"garbage\xff\xfe\x00\x01" * 50,
         b'{"host": "x", "secret": "y"}\n',
         _valid() + b"extra line\n",
@@ -130,6 +131,7 @@ def test_decoded_times_are_finite_and_ordered() -> None:
 
 def record() -> Failure:
     return Failure(
+        SCOPE,
         HOST,
         "Throttled",
         "AWS throttled ecr:GetAuthorizationToken (3 attempts in 8s)",
@@ -148,7 +150,7 @@ def test_a_failure_round_trips() -> None:
 
 
 def test_a_failure_message_stays_one_line() -> None:
-    multi = Failure(HOST, "AwsError", "first line\nsecond\tline", T0, T0 + 1, 1)
+    multi = Failure(SCOPE, HOST, "AwsError", "first line\nsecond\tline", T0, T0 + 1, 1)
     back = decode_failure(encode_failure(multi))
     assert back is not None and back.message == "first line second line"
 
@@ -162,7 +164,7 @@ def test_every_truncated_failure_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("old", "new"),
     [
-        (b"ecrpy-failure 1", b"ecrpy-failure 2"),
+        (b"ecrpy-failure 2", b"ecrpy-failure 3"),
         (b"kind Throttled", b"kind not a name"),
         (b"kind Throttled", b"kind "),
         (b"count 2", b"count 0"),

@@ -76,18 +76,15 @@ def test_without_the_alias_the_host_is_not_ecr(helper: Helper, ecr: StandIn) -> 
     assert ecr.calls() == 0
 
 
-def test_alias_and_real_hostname_of_the_same_registry_are_separate_entries(
-    helper: Helper, ecr: StandIn, home: Path
-) -> None:
+def test_an_alias_shares_the_token_of_its_region(helper: Helper, ecr: StandIn, home: Path) -> None:
     path = write_config(
         home, f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
     )
     env = with_config(helper, path)
-    helper.answer(ALIAS, env=env)
-    helper.answer(EU_HOST, env=env)
-    assert ecr.calls() == 2
+    assert helper.answer(ALIAS, env=env)["Secret"] == helper.answer(EU_HOST, env=env)["Secret"]
+    assert ecr.calls() == 1
     listed = helper.run("list", stdin="unused", env=env).stdout
-    assert ALIAS in listed and EU_HOST in listed
+    assert ALIAS in listed  # the token is listed under the host it was fetched for
 
 
 def test_default_config_location_is_used(helper: Helper, ecr: StandIn, home: Path) -> None:
@@ -354,9 +351,9 @@ def test_a_damaged_compiled_copy_is_ignored(
     helper.answer(ALIAS, env=env)  # creates the cache directory
     helper.answer(ALIAS, env=env)  # keeps the compiled copy there
     (compiled,) = helper.cache_dir.glob("config-*.compiled")
-    # Each damaged copy points the alias at another account: were it trusted, the next
-    # get would miss the cache and call the API for that account.
-    text = compiled.read_text().replace("123456789012", "999999999999")
+    # Each damaged copy points the alias at another region: were it trusted, the next
+    # get would miss the cache and call the API for that region's token.
+    text = compiled.read_text().replace("eu-west-1", "eu-west-3")
     if damage == "garbage":
         compiled.write_text(text.replace("\t", " "))
     elif damage == "loose-mode":  # a copy others could have written

@@ -286,7 +286,7 @@ def test_a_waiter_takes_the_result_of_the_refresh_it_waited_for(world: World) ->
     """The holder fails while the waiter waits: the waiter reads the record, no call."""
     key = world.key()
     assert TARGET is not None
-    failure = cache.Failure(HOST, "Throttled", "AWS throttled", T0, T0 + 60, 1)
+    failure = cache.Failure(TARGET.scope, HOST, "Throttled", "AWS throttled", T0, T0 + 60, 1)
     world.store.lock(key)  # makes the cache directory
     world.store.record_failure(key, failure)
     with pytest.raises(errors.Throttled, match=r"^AWS throttled \(failed 0s ago"):
@@ -294,10 +294,11 @@ def test_a_waiter_takes_the_result_of_the_refresh_it_waited_for(world: World) ->
     assert world.fetch.calls == 0
 
 
-def test_an_entry_for_another_host_is_a_miss(world: World) -> None:
+def test_an_entry_of_another_scope_is_a_miss(world: World) -> None:
     world.get()
     path = Path(world.settings.cache_dir) / (world.key() + cache.SUFFIX)
-    path.write_bytes(cache.encode(cache.Entry("other.example", "AWS", "x", T0, T0 + LIFE)))
+    other = cache.Entry("ecr eu-west-1 aws", HOST, "AWS", "x", T0, T0 + LIFE)
+    path.write_bytes(cache.encode(other))
     assert world.get().secret == "token-2"
 
 

@@ -466,7 +466,9 @@ def test_an_entry_for_another_host_is_a_miss(helper: Helper, ecr: StandIn) -> No
     mine = next(p for p in token_files(helper.cache_dir) if p != other)
     # HOST's key now holds HOST2's token (a copied or renamed file): not served for HOST.
     data = cache.encode(
-        cache.Entry(HOST2, "AWS", "not-for-this-host", foreign.issued_at, foreign.expires_at)
+        cache.Entry(
+            foreign.scope, HOST2, "AWS", "not-for-this-host", foreign.issued_at, foreign.expires_at
+        )
     )
     mine.write_bytes(data)
     assert helper.answer(HOST)["Secret"] == ecr.password
