@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 
-from . import errors
+from . import errors, settings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 
     from .registry import Registry
 
-APP_NAME = "docker-credential-ecrpy"
 ENV_VAR = "ECRPY_CONFIG"
 FILE_NAME = "config.toml"
 MAX_BYTES = 1 << 20
@@ -206,18 +204,7 @@ def config_path(env: Mapping[str, str]) -> str:
     explicit = env.get(ENV_VAR, "").strip()
     if explicit:
         return os.path.expanduser(explicit)
-    return os.path.join(default_config_dir(env), FILE_NAME)
-
-
-def default_config_dir(env: Mapping[str, str]) -> str:
-    """platformdirs' user config directory for the app; on Linux the XDG rule, computed
-    here because importing platformdirs costs more than a cache hit."""
-    if sys.platform.startswith("linux"):
-        base = env.get("XDG_CONFIG_HOME", "").strip() or os.path.expanduser("~/.config")
-        return os.path.join(base, APP_NAME)
-    import platformdirs  # noqa: PLC0415 - see above
-
-    return platformdirs.user_config_dir(APP_NAME, appauthor=False)
+    return os.path.join(settings.user_config_dir(env), FILE_NAME)
 
 
 def load(env: Mapping[str, str], compiled_dir: str | None = None) -> Config:

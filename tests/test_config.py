@@ -4,10 +4,8 @@ against the API stand-in, and every kind of bad file as one line naming file, li
 from __future__ import annotations
 
 import fnmatch
-import os
 from pathlib import Path
 
-import platformdirs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -98,16 +96,6 @@ def test_default_config_location_is_used(helper: Helper, ecr: StandIn, home: Pat
     )
     env = {**helper.env, "XDG_CONFIG_HOME": str(home / "xdg")}
     assert helper.answer(ALIAS, env=env)["Secret"] == ecr.password
-
-
-def test_default_config_dir_matches_platformdirs(monkeypatch: pytest.MonkeyPatch) -> None:
-    for value in (None, "", "   ", "/tmp/some-xdg"):
-        if value is None:
-            monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
-        else:
-            monkeypatch.setenv("XDG_CONFIG_HOME", value)
-        expected = platformdirs.user_config_dir("docker-credential-ecrpy", appauthor=False)
-        assert config.default_config_dir(os.environ) == expected
 
 
 # -- per-registry profiles ---------------------------------------------------------------
