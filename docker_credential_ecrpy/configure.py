@@ -17,7 +17,7 @@ import os
 import shutil
 import sys
 
-from . import config, docker_config, errors, registry
+from . import config, config_file, docker_config, errors, registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def run(
     out: TextIO,
     err: TextIO,
 ) -> int:
-    settings = config.load(env)
+    settings = config_file.load(env) or config.EMPTY
     targets = checked_hosts(hosts, settings) if hosts else discovered_hosts(settings)
     path = docker_config.config_path(env)
     # Locked from read to write, or parallel runs would each write their own edit of the

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from . import cache, config, docker_config, errors, policy, registry
+from . import cache, config, config_file, docker_config, errors, policy, registry
 from .configure import EXECUTABLE, HELPER, ArgumentParser
 
 TYPE_CHECKING = False
@@ -326,13 +326,13 @@ def _profile_section(path: str, profile: str, config: bool) -> dict[str, str]:
 
 def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
     section = "config"
-    path = config.config_path(env)
+    path = config_file.config_path(env)
     try:
-        settings = config.load(env)
+        settings = config_file.load(env)
     except errors.HelperError as err:
         return config.EMPTY, [Check(section, "config file", FAIL, err.message, path=path)]
-    if settings.path is None:
-        return settings, [
+    if settings is None:
+        return config.EMPTY, [
             Check(section, "config file", INFO, f"{path} (absent; optional)", path=path)
         ]
     entries = settings.entries()
@@ -448,7 +448,7 @@ def examine_host(env: Mapping[str, str], host: str) -> list[Check]:
                 bare,
                 FAIL,
                 "not an Amazon ECR hostname, and no alias for it in the configuration file "
-                f"{config.config_path(env)}: Docker gets 'credentials not found' and pulls "
+                f"{config_file.config_path(env)}: Docker gets 'credentials not found' and pulls "
                 "anonymously",
             )
         ]

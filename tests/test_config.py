@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docker_credential_ecrpy import config, errors
+from docker_credential_ecrpy import config, config_check, errors
 from tests.support.standin import StandIn
 
 from .conftest import ACCESS_KEY_ID, HOST, SECRET_ACCESS_KEY, Helper
@@ -238,7 +238,7 @@ def test_bad_config_is_one_line_naming_file_line_and_key(
 def test_bad_config_errors_name_the_key_path() -> None:
     text = f'[registries."{ALIAS}"]\naccount = "123456789012"\nregoin = "x"\n'
     with pytest.raises(errors.ConfigError) as caught:
-        config.parse(text.encode(), "/etc/x.toml")
+        config_check.parse(text.encode(), "/etc/x.toml")
     assert caught.value.message.startswith(
         f'/etc/x.toml:3: registries."{ALIAS}".regoin: unknown setting'
     )
@@ -268,7 +268,7 @@ def test_not_utf8_config_is_an_error(helper: Helper, home: Path) -> None:
 
 
 def test_exact_identity_wins_over_patterns_and_patterns_go_in_order() -> None:
-    parsed = config.parse(
+    parsed = config_check.parse(
         (
             '[registries."*.dkr.ecr.eu-west-1.amazonaws.com"]\nprofile = "first"\n'
             '[registries."*.amazonaws.com"]\nprofile = "second"\n'
@@ -373,7 +373,7 @@ def test_no_compiled_copy_without_a_cache(helper: Helper, ecr: StandIn, home: Pa
 def test_compiled_form_round_trips() -> None:
     from docker_credential_ecrpy import config_cache
 
-    parsed = config.parse(
+    parsed = config_check.parse(
         (
             f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
             'dualstack = true\nprofile = "p"\n'
@@ -414,5 +414,5 @@ def test_glob_match_agrees_with_fnmatch(name: str, pattern: str) -> None:
 
 def test_control_characters_are_refused() -> None:
     with pytest.raises(errors.ConfigError) as caught:
-        config.parse(f'[registries."{HOST}"]\nprofile = "a\\tb"\n'.encode(), "x.toml")
+        config_check.parse(f'[registries."{HOST}"]\nprofile = "a\\tb"\n'.encode(), "x.toml")
     assert "control characters" in caught.value.message
