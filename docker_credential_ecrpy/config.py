@@ -58,14 +58,14 @@ class Identity:
 
 
 class RegistryConfig:
-    """One ``[registries."NAME"]`` table, checked."""
+    """One ``[registries."NAME"]`` table, checked. Its line in the file is not kept: only
+    a message or doctor's listing needs it, and those find it in the text."""
 
-    __slots__ = ("account", "dualstack", "fips", "identity", "line", "name", "region")
+    __slots__ = ("account", "dualstack", "fips", "identity", "name", "region")
 
     def __init__(
         self,
         name: str,
-        line: int | None,
         account: str | None = None,
         region: str | None = None,
         fips: bool = False,
@@ -73,7 +73,6 @@ class RegistryConfig:
         identity: Identity | None = None,
     ) -> None:
         self.name = name
-        self.line = line
         self.account = account
         self.region = region
         self.fips = fips

@@ -14,14 +14,20 @@ the file, the line and the key of the first thing wrong. The file is TOML::
     session_name = "ci-pulls"        # optional
 
 Everything the file gets wrong is an error, never ignored, because a silently ignored
-typo would send a pull to the wrong account. ``tomllib`` (which pulls in ``re``) is
-imported only when a text must be parsed.
+typo would send a pull to the wrong account. The same checks apply to the document kept
+in the compiled copy (``config_cache``), which a cache hit reads instead of the text:
+``tomllib`` (which pulls in ``re``) is imported only when a text must be parsed, and a
+line number is looked for only when there is an error to report.
 """
 
 from __future__ import annotations
 
 from . import errors, registry
 from .config import Config, Identity, RegistryConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ALIAS_KEYS = ("account", "region", "fips", "dualstack")
 IDENTITY_KEYS = ("profile", "role_arn", "external_id", "session_name")
@@ -32,20 +38,33 @@ _SESSION_NAME_CHARS = frozenset(
 
 
 def parse(data: bytes, path: str) -> Config:
-    """Check everything; a ConfigError names file, line and key of the first problem."""
-    import tomllib  # noqa: PLC0415 - only when a file exists
+    """The checked configuration in a file's bytes; a ConfigError names the file, the line
+    and the key of the first problem."""
+    return check(toml_document(data, path), path, data)
+
+
+def toml_document(data: bytes, path: str) -> dict[str, object]:
+    """The TOML document in ``data``, not yet checked; a ConfigError for what is not TOML."""
+    import tomllib  # noqa: PLC0415 - only when a text must be parsed
 
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise errors.ConfigError(f"{path}: not UTF-8 text (TOML files must be UTF-8)") from None
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise errors.ConfigError(_syntax_error(path, str(err), text)) from None
     except RecursionError:  # tomllib recurses once per level of arrays and inline tables
         raise errors.ConfigError(f"{path}: invalid TOML: values nested too deeply") from None
-    return _Checker(path, text).check(document)
+
+
+def check(document: object, path: str, data: bytes) -> Config:
+    """The configuration that ``document`` (parsed from ``data``, or kept in the compiled
+    copy: the same checks either way) describes, or a ConfigError for the first thing the
+    file may not say. ``data`` is searched only for the line of an error, so a good file
+    costs no line search."""
+    return _Checker(path, data).check(document)
 
 
 def _syntax_error(path: str, message: str, text: str) -> str:
@@ -61,23 +80,29 @@ def _syntax_error(path: str, message: str, text: str) -> str:
 
 
 class _Checker:
-    """Validates the parsed document, finding line numbers in the text for messages."""
+    """Validates a document, finding the line in the file's text only for a message.
 
-    def __init__(self, path: str, text: str) -> None:
+    A document kept in the compiled copy may hold anything ``marshal`` can (other types,
+    keys that are not strings): everything that is not what a TOML file could say is an
+    error here too, never an exception of another kind."""
+
+    def __init__(self, path: str, data: bytes) -> None:
         self.path = path
-        self.text = text
+        self.data = data
 
     def fail(self, where: list[str], message: str) -> errors.ConfigError:
-        line = _locate(self.text, where)
+        line = _locate(self.data.decode("utf-8", "replace"), where)
         place = f"{self.path}:{line}" if line else self.path
         key = ".".join(_toml_key(part) for part in where)
         return errors.ConfigError(f"{place}: {key}: {message}")
 
-    def check(self, document: dict[str, object]) -> Config:
+    def check(self, document: object) -> Config:
+        if not isinstance(document, dict):
+            raise errors.ConfigError(f"{self.path}: not a TOML document")
         for name in document:
             if name != "registries":
                 raise self.fail(
-                    [name], 'unknown setting; the file has only [registries."HOST"] tables'
+                    [str(name)], 'unknown setting; the file has only [registries."HOST"] tables'
                 )
         tables = document.get("registries", {})
         if not isinstance(tables, dict):
@@ -85,7 +110,9 @@ class _Checker:
         exact: dict[str, RegistryConfig] = {}
         patterns: list[RegistryConfig] = []
         for name, table in tables.items():
-            entry = self.entry(str(name), table)
+            if not isinstance(name, str):
+                raise self.fail(["registries", str(name)], "must be a hostname in quotes")
+            entry = self.entry(name, table)
             if entry.pattern:
                 patterns.append(entry)
             elif entry.name in exact:
@@ -98,21 +125,19 @@ class _Checker:
         where = ["registries", name]
         if not isinstance(table, dict):
             raise self.fail(where, "must be a table of settings")
-        host = name.strip().lower().removesuffix(".")
+        host = _host(name)
         if not host or registry.hostname(host) != host or " " in host or not host.isprintable():
             raise self.fail(
                 where, "must be a bare hostname or pattern (no scheme, port, path or spaces)"
             )
         for key in table:
             if key not in KNOWN_KEYS:
-                raise self.fail([*where, key], f"unknown setting; known: {', '.join(KNOWN_KEYS)}")
+                raise self.fail(
+                    [*where, str(key)], f"unknown setting; known: {', '.join(KNOWN_KEYS)}"
+                )
         values = {key: self.string(where, key, table) for key in ("account", "region")}
         flags = {key: self.flag(where, key, table) for key in ("fips", "dualstack")}
-        entry = RegistryConfig(
-            host,
-            _locate(self.text, where),
-            identity=self.identity(where, table),
-        )
+        entry = RegistryConfig(host, identity=self.identity(where, table))
         alias_keys = [key for key in ALIAS_KEYS if key in table]
         if entry.pattern:
             if alias_keys:
@@ -207,29 +232,47 @@ def _toml_key(part: str) -> str:
     return part if bare else '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _host(name: str) -> str:
+    """The hostname a table's name stands for: names are matched without case or a final dot."""
+    return name.strip().lower().removesuffix(".")
+
+
+def entry_lines(data: bytes) -> dict[str, int]:
+    """The line where each registry's table begins, by its checked name: for doctor's
+    listing, the one place that shows lines of a good file."""
+    lines: dict[str, int] = {}
+    for number, path in _key_lines(data.decode("utf-8", "replace")):
+        if len(path) > 1 and path[0] == "registries":
+            lines.setdefault(_host(path[1]), number)
+    return lines
+
+
 def _locate(text: str, where: list[str]) -> int | None:
-    """The first line (1-based) that defines ``where`` or something under it: a table
-    header or a ``key = value`` line. Good enough for messages; None if not found."""
+    """The first line (1-based) that defines ``where`` or something under it. Good enough
+    for messages; None if not found."""
+    for number, path in _key_lines(text):
+        if path[: len(where)] == where:
+            return number
+    return None
+
+
+def _key_lines(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Each line that defines something, with the full key path it defines: a table
+    header, or a ``key = value`` line under the table above it."""
     table: list[str] = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if line.startswith("["):
-            array = line.startswith("[[")
-            parsed = _key_path(line[2 if array else 1 :])
-            if parsed is None:
-                continue
-            table = parsed
-            path = table
+            parsed = _key_path(line[2 if line.startswith("[[") else 1 :])
+            if parsed is not None:
+                table = parsed
+                yield number, table
         else:
             parsed = _key_path(line)
-            if parsed is None:
-                continue
-            path = table + parsed
-        if path[: len(where)] == where:
-            return number
-    return None
+            if parsed is not None:
+                yield number, table + parsed
 
 
 def _key_path(text: str) -> list[str] | None:

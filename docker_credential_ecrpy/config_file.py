@@ -9,9 +9,8 @@ Most users never write the file, so when it is absent the whole cost is one fail
 from __future__ import annotations
 
 import os
-import stat
 
-from . import errors, settings
+from . import errors, files, settings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,66 +35,48 @@ def load(env: Mapping[str, str], compiled_dir: str | None = None) -> Config | No
     """The configuration, or None when there is no file (one failed open, nothing more:
     not even this package's model of a configuration is imported).
 
-    A file named by ``ECRPY_CONFIG`` must exist: a typo there should not silently mean
-    "no aliases". With ``compiled_dir`` (the token cache directory), the checked result
-    is kept there in a form read without ``tomllib``, and reused while the file is
-    unchanged: importing ``tomllib`` alone costs about as much as a whole cache hit.
+    With ``compiled_dir`` (the token cache directory), the checked document is kept there
+    in a form read without ``tomllib`` (``config_cache``), bound to the file's bytes, and
+    reused while they are the same: importing ``tomllib`` alone costs about as much as a
+    whole cache hit. What the copy holds goes through the same checker as the file.
     """
     path = config_path(env)
+    data = read(path, env)
+    if data is None:
+        return None
+    from . import config_check  # noqa: PLC0415 - only when a file exists
+
+    if compiled_dir is None:
+        return config_check.parse(data, path)
+    from . import config_cache  # noqa: PLC0415 - only when a file exists
+
+    kept = config_cache.read(compiled_dir, path, data)
+    if kept is not None:
+        try:
+            return config_check.check(kept, path, data)
+        except errors.ConfigError:
+            pass  # no file could say that: parse the file itself (it says why, if wrong)
+    document = config_check.toml_document(data, path)
+    checked = config_check.check(document, path, data)
+    config_cache.write(compiled_dir, path, data, document)
+    return checked
+
+
+def read(path: str, env: Mapping[str, str]) -> bytes | None:
+    """The file's bytes, or None when there is none. A file named by ``ECRPY_CONFIG``
+    must exist: a typo there should not silently mean "no aliases". A FIFO in its place
+    must not hang every get, nor a huge file slow it: ``files.read_regular`` sees to it."""
     try:
-        # O_NONBLOCK: a FIFO in place of the file must not hang every get.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return files.read_regular(path, MAX_BYTES)
     except FileNotFoundError:
         if env.get(ENV_VAR, "").strip():
             raise errors.ConfigError(
                 f"{ENV_VAR} names {path}, which does not exist; create it or unset {ENV_VAR}"
             ) from None
         return None
+    except files.OddFile as odd:
+        raise errors.ConfigError(f"configuration file {odd}") from None
     except OSError as err:
         raise errors.ConfigError(
             f"cannot read configuration file {path}: {err.strerror or err}"
         ) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            from .files import describe  # noqa: PLC0415 - only for the odd file
-
-            raise errors.ConfigError(
-                f"configuration file {path} is {describe(info.st_mode)}, not a regular file"
-            )
-        if info.st_size > MAX_BYTES:
-            raise errors.ConfigError(f"configuration file {path} is larger than 1 MiB")
-        stamp = f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
-        if compiled_dir is not None:
-            from . import config_cache  # noqa: PLC0415 - only when a file exists
-
-            found = config_cache.read(compiled_dir, path, stamp)
-            if found is not None:
-                return found
-        data = _read_all(fd)
-    except OSError as err:
-        raise errors.ConfigError(
-            f"cannot read configuration file {path}: {err.strerror or err}"
-        ) from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_BYTES:
-        raise errors.ConfigError(f"configuration file {path} is larger than 1 MiB")
-    from . import config_check  # noqa: PLC0415 - only when a file exists
-
-    parsed = config_check.parse(data, path)
-    if compiled_dir is not None:
-        config_cache.write(compiled_dir, parsed, stamp)
-    return parsed
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    size = 0
-    while size <= MAX_BYTES:
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from . import cache, config, config_file, docker_config, errors, policy, registry
+from . import cache, config, config_check, config_file, docker_config, errors, policy, registry
 from .configure import EXECUTABLE, HELPER, ArgumentParser
 
 TYPE_CHECKING = False
@@ -328,15 +328,17 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
     section = "config"
     path = config_file.config_path(env)
     try:
-        settings = config_file.load(env)
+        data = config_file.read(path, env)
+        if data is None:
+            return config.EMPTY, [
+                Check(section, "config file", INFO, f"{path} (absent; optional)", path=path)
+            ]
+        settings = config_check.parse(data, path)
     except errors.HelperError as err:
         return config.EMPTY, [Check(section, "config file", FAIL, err.message, path=path)]
-    if settings is None:
-        return config.EMPTY, [
-            Check(section, "config file", INFO, f"{path} (absent; optional)", path=path)
-        ]
     entries = settings.entries()
     checks = [Check(section, "config file", OK, f"{path}: {len(entries)} registries", path=path)]
+    lines = config_check.entry_lines(data)
     for entry in entries:
         words = []
         if entry.alias:
@@ -346,7 +348,9 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
                 words.append(" and ".join(flags))
         if entry.identity is not None:
             words.append(entry.identity.describe())
-        checks.append(Check(section, entry.name, INFO, "; ".join(words), line=entry.line))
+        checks.append(
+            Check(section, entry.name, INFO, "; ".join(words), line=lines.get(entry.name))
+        )
     return settings, checks
 
 
