@@ -1,52 +1,20 @@
-"""The optional configuration file: hostname aliases and per-registry AWS identities.
+"""The configuration's data model: hostname aliases and per-registry AWS identities.
 
-Most users never write one, and every ``get`` looks for it, so when the file is absent
-the whole cost is one failed ``open``: ``tomllib`` (which pulls in ``re``) and ``fnmatch``
-are imported only when there is a file to read. The file is TOML::
+Plain objects and the lookups a ``get`` makes on them, nothing else: where the file is
+and how it is read live in ``config_file``, how its text becomes these objects (and what
+it may not say) in ``config_check``. So this module does no I/O and imports nothing
+heavy, and every module that only needs the types can import it without the others.
 
-    # a custom hostname (proxy, internal DNS name) in front of an ECR registry
-    [registries."registry.example.com"]
-    account = "123456789012"
-    region = "eu-west-1"
-    profile = "prod"                 # optional: AWS profile for this registry
-
-    # an identity for every registry matching a pattern (fnmatch-style)
-    [registries."*.dkr.ecr.eu-west-1.amazonaws.com"]
-    role_arn = "arn:aws:iam::123456789012:role/ecr-pull"
-    external_id = "..."              # optional
-    session_name = "ci-pulls"        # optional
-
-An exact hostname wins over patterns; patterns are tried in file order. Anything the
-file gets wrong is reported as one line naming the file, the line and the key, because
-a silently ignored typo would send a pull to the wrong account.
+An exact hostname wins over patterns; patterns are tried in file order.
 """
 
 from __future__ import annotations
 
-import os
-import stat
-import sys
-
-from . import errors
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from .registry import Registry
 
-APP_NAME = "docker-credential-ecrpy"
-ENV_VAR = "ECRPY_CONFIG"
-FILE_NAME = "config.toml"
-MAX_BYTES = 1 << 20
-
-ALIAS_KEYS = ("account", "region", "fips", "dualstack")
-IDENTITY_KEYS = ("profile", "role_arn", "external_id", "session_name")
-KNOWN_KEYS = ALIAS_KEYS + IDENTITY_KEYS
 _PATTERN_CHARS = frozenset("*?[")
-_SESSION_NAME_CHARS = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+=,.@-"
-)
 
 
 class Identity:
@@ -90,14 +58,14 @@ class Identity:
 
 
 class RegistryConfig:
-    """One ``[registries."NAME"]`` table, checked."""
+    """One ``[registries."NAME"]`` table, checked. Its line in the file is not kept: only
+    a message or doctor's listing needs it, and those find it in the text."""
 
-    __slots__ = ("account", "dualstack", "fips", "identity", "line", "name", "region")
+    __slots__ = ("account", "dualstack", "fips", "identity", "name", "region")
 
     def __init__(
         self,
         name: str,
-        line: int | None,
         account: str | None = None,
         region: str | None = None,
         fips: bool = False,
@@ -105,7 +73,6 @@ class RegistryConfig:
         identity: Identity | None = None,
     ) -> None:
         self.name = name
-        self.line = line
         self.account = account
         self.region = region
         self.fips = fips
@@ -133,10 +100,6 @@ class Config:
         self.path = path
         self.exact = exact
         self.patterns = patterns
-
-    @property
-    def empty(self) -> bool:
-        return not (self.exact or self.patterns)
 
     def entries(self) -> list[RegistryConfig]:
         return [*self.exact.values(), *self.patterns]
@@ -199,321 +162,3 @@ def glob_match(name: str, pattern: str) -> bool:
     while p < len(pattern) and pattern[p] == "*":
         p += 1
     return p == len(pattern)
-
-
-def config_path(env: Mapping[str, str]) -> str:
-    """``$ECRPY_CONFIG``, else ``config.toml`` in platformdirs' user config dir."""
-    explicit = env.get(ENV_VAR, "").strip()
-    if explicit:
-        return os.path.expanduser(explicit)
-    return os.path.join(default_config_dir(env), FILE_NAME)
-
-
-def default_config_dir(env: Mapping[str, str]) -> str:
-    """platformdirs' user config directory for the app; on Linux the XDG rule, computed
-    here because importing platformdirs costs more than a cache hit."""
-    if sys.platform.startswith("linux"):
-        base = env.get("XDG_CONFIG_HOME", "").strip() or os.path.expanduser("~/.config")
-        return os.path.join(base, APP_NAME)
-    import platformdirs  # noqa: PLC0415 - see above
-
-    return platformdirs.user_config_dir(APP_NAME, appauthor=False)
-
-
-def load(env: Mapping[str, str], compiled_dir: str | None = None) -> Config:
-    """The configuration, or EMPTY when there is no file (one failed open, nothing more).
-
-    A file named by ``ECRPY_CONFIG`` must exist: a typo there should not silently mean
-    "no aliases". With ``compiled_dir`` (the token cache directory), the checked result
-    is kept there in a form read without ``tomllib``, and reused while the file is
-    unchanged: importing ``tomllib`` alone costs about as much as a whole cache hit.
-    """
-    path = config_path(env)
-    try:
-        # O_NONBLOCK: a FIFO in place of the file must not hang every get.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        if env.get(ENV_VAR, "").strip():
-            raise errors.ConfigError(
-                f"{ENV_VAR} names {path}, which does not exist; create it or unset {ENV_VAR}"
-            ) from None
-        return EMPTY
-    except OSError as err:
-        raise errors.ConfigError(
-            f"cannot read configuration file {path}: {err.strerror or err}"
-        ) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            from .files import describe  # noqa: PLC0415 - only for the odd file
-
-            raise errors.ConfigError(
-                f"configuration file {path} is {describe(info.st_mode)}, not a regular file"
-            )
-        if info.st_size > MAX_BYTES:
-            raise errors.ConfigError(f"configuration file {path} is larger than 1 MiB")
-        stamp = f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
-        if compiled_dir is not None:
-            from . import config_cache  # noqa: PLC0415 - only when a file exists
-
-            found = config_cache.read(compiled_dir, path, stamp)
-            if found is not None:
-                return found
-        data = _read_all(fd)
-    except OSError as err:
-        raise errors.ConfigError(
-            f"cannot read configuration file {path}: {err.strerror or err}"
-        ) from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_BYTES:
-        raise errors.ConfigError(f"configuration file {path} is larger than 1 MiB")
-    parsed = parse(data, path)
-    if compiled_dir is not None:
-        config_cache.write(compiled_dir, parsed, stamp)
-    return parsed
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    size = 0
-    while size <= MAX_BYTES:
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def parse(data: bytes, path: str) -> Config:
-    """Check everything; a ConfigError names file, line and key of the first problem."""
-    import tomllib  # noqa: PLC0415 - only when a file exists
-
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise errors.ConfigError(f"{path}: not UTF-8 text (TOML files must be UTF-8)") from None
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise errors.ConfigError(_syntax_error(path, str(err), text)) from None
-    except RecursionError:  # tomllib recurses once per level of arrays and inline tables
-        raise errors.ConfigError(f"{path}: invalid TOML: values nested too deeply") from None
-    return _Checker(path, text).check(document)
-
-
-def _syntax_error(path: str, message: str, text: str) -> str:
-    """tomllib says "... (at line 3, column 7)"; lead with the place, as compilers do."""
-    if message.endswith(" (at end of document)"):
-        last = len(text.splitlines()) or 1
-        return f"{path}:{last}: invalid TOML: {message.removesuffix(' (at end of document)')}"
-    head, sep, tail = message.rpartition(" (at line ")
-    if sep and tail.endswith(")"):
-        line, _, column = tail[:-1].partition(", column ")
-        return f"{path}:{line}: invalid TOML: {head} (column {column})"
-    return f"{path}: invalid TOML: {message}"
-
-
-class _Checker:
-    """Validates the parsed document, finding line numbers in the text for messages."""
-
-    def __init__(self, path: str, text: str) -> None:
-        self.path = path
-        self.text = text
-
-    def fail(self, where: list[str], message: str) -> errors.ConfigError:
-        line = _locate(self.text, where)
-        place = f"{self.path}:{line}" if line else self.path
-        key = ".".join(_toml_key(part) for part in where)
-        return errors.ConfigError(f"{place}: {key}: {message}")
-
-    def check(self, document: dict[str, object]) -> Config:
-        for name in document:
-            if name != "registries":
-                raise self.fail(
-                    [name], 'unknown setting; the file has only [registries."HOST"] tables'
-                )
-        tables = document.get("registries", {})
-        if not isinstance(tables, dict):
-            raise self.fail(["registries"], 'must be tables: [registries."HOST"]')
-        exact: dict[str, RegistryConfig] = {}
-        patterns: list[RegistryConfig] = []
-        for name, table in tables.items():
-            entry = self.entry(str(name), table)
-            if entry.pattern:
-                patterns.append(entry)
-            elif entry.name in exact:
-                raise self.fail(["registries", name], f"{entry.name} is configured twice")
-            else:
-                exact[entry.name] = entry
-        return Config(self.path, exact, patterns)
-
-    def entry(self, name: str, table: object) -> RegistryConfig:
-        from . import registry  # noqa: PLC0415
-
-        where = ["registries", name]
-        if not isinstance(table, dict):
-            raise self.fail(where, "must be a table of settings")
-        host = name.strip().lower().removesuffix(".")
-        if not host or registry.hostname(host) != host or " " in host or not host.isprintable():
-            raise self.fail(
-                where, "must be a bare hostname or pattern (no scheme, port, path or spaces)"
-            )
-        for key in table:
-            if key not in KNOWN_KEYS:
-                raise self.fail([*where, key], f"unknown setting; known: {', '.join(KNOWN_KEYS)}")
-        values = {key: self.string(where, key, table) for key in ("account", "region")}
-        flags = {key: self.flag(where, key, table) for key in ("fips", "dualstack")}
-        entry = RegistryConfig(
-            host,
-            _locate(self.text, where),
-            identity=self.identity(where, table),
-        )
-        alias_keys = [key for key in ALIAS_KEYS if key in table]
-        if entry.pattern:
-            if alias_keys:
-                raise self.fail(
-                    [*where, alias_keys[0]],
-                    "a pattern cannot be an alias; give account and region to exact hostnames",
-                )
-            if entry.identity is None:
-                raise self.fail(where, "a pattern needs profile or role_arn")
-            return entry
-        if alias_keys and registry.parse(host) is not None:
-            raise self.fail(
-                [*where, alias_keys[0]],
-                "this is an ECR hostname already; account, region, fips and dualstack are "
-                "for aliases of other hostnames",
-            )
-        if alias_keys:
-            self.alias(entry, where, values, flags)
-        elif registry.parse(host) is None:
-            raise self.fail(
-                where,
-                "is not an Amazon ECR hostname; add account and region to make it an alias",
-            )
-        elif entry.identity is None:
-            raise self.fail(where, "sets nothing; give profile or role_arn")
-        return entry
-
-    def alias(
-        self,
-        entry: RegistryConfig,
-        where: list[str],
-        values: dict[str, str | None],
-        flags: dict[str, bool],
-    ) -> None:
-        from . import registry  # noqa: PLC0415
-
-        account, region = values["account"], values["region"]
-        if account is None or region is None:
-            missing = "account" if account is None else "region"
-            raise self.fail(where, f"an alias needs both account and region; {missing} is missing")
-        if len(account) != 12 or not account.isdigit() or not account.isascii():
-            raise self.fail([*where, "account"], f"{account!r} is not a 12-digit AWS account id")
-        if not registry.is_region(region):
-            raise self.fail([*where, "region"], f"{region!r} is not an AWS region name")
-        entry.account, entry.region = account, region
-        entry.fips, entry.dualstack = flags["fips"], flags["dualstack"]
-
-    def identity(self, where: list[str], table: dict[str, object]) -> Identity | None:
-        values = {key: self.string(where, key, table) for key in IDENTITY_KEYS}
-        if not any(values.values()):
-            return None
-        role_arn = values["role_arn"]
-        if role_arn is None:
-            for key in ("external_id", "session_name"):
-                if values[key] is not None:
-                    raise self.fail([*where, key], "only means something with role_arn")
-        elif not (role_arn.startswith("arn:") and ":role/" in role_arn):
-            raise self.fail(
-                [*where, "role_arn"],
-                f"{role_arn!r} is not an IAM role ARN (arn:aws:iam::...:role/...)",
-            )
-        session_name = values["session_name"]
-        if session_name is not None and not (
-            2 <= len(session_name) <= 64 and _SESSION_NAME_CHARS.issuperset(session_name)
-        ):
-            raise self.fail(
-                [*where, "session_name"],
-                "must be 2 to 64 characters of letters, digits and _+=,.@-",
-            )
-        external_id = values["external_id"]
-        if external_id is not None and not 2 <= len(external_id) <= 1224:
-            raise self.fail([*where, "external_id"], "must be 2 to 1224 characters")
-        return Identity(values["profile"], role_arn, external_id, session_name)
-
-    def string(self, where: list[str], key: str, table: dict[str, object]) -> str | None:
-        value = table.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail([*where, key], 'must be a non-empty string in quotes ("...")')
-        if not value.isprintable():
-            raise self.fail([*where, key], "must not contain control characters")
-        return value.strip()
-
-    def flag(self, where: list[str], key: str, table: dict[str, object]) -> bool:
-        value = table.get(key, False)
-        if not isinstance(value, bool):
-            raise self.fail([*where, key], "must be true or false")
-        return value
-
-
-def _toml_key(part: str) -> str:
-    bare = part and all(char.isascii() and (char.isalnum() or char in "_-") for char in part)
-    return part if bare else '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _locate(text: str, where: list[str]) -> int | None:
-    """The first line (1-based) that defines ``where`` or something under it: a table
-    header or a ``key = value`` line. Good enough for messages; None if not found."""
-    table: list[str] = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            array = line.startswith("[[")
-            parsed = _key_path(line[2 if array else 1 :])
-            if parsed is None:
-                continue
-            table = parsed
-            path = table
-        else:
-            parsed = _key_path(line)
-            if parsed is None:
-                continue
-            path = table + parsed
-        if path[: len(where)] == where:
-            return number
-    return None
-
-
-def _key_path(text: str) -> list[str] | None:
-    """The dotted key at the start of ``text`` (``a."b.c".d``), or None."""
-    parts: list[str] = []
-    index, size = 0, len(text)
-    while True:
-        while index < size and text[index] in " \t":
-            index += 1
-        if index < size and text[index] in "\"'":
-            end = text.find(text[index], index + 1)
-            if end < 0:
-                return None
-            parts.append(text[index + 1 : end])
-            index = end + 1
-        else:
-            start = index
-            while index < size and (text[index].isalnum() or text[index] in "_-"):
-                index += 1
-            if index == start:
-                return None
-            parts.append(text[start:index])
-        while index < size and text[index] in " \t":
-            index += 1
-        if index < size and text[index] == ".":
-            index += 1
-            continue
-        return parts

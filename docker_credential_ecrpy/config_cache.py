@@ -1,28 +1,43 @@
-"""The checked configuration file, kept where the hit path can read it without tomllib.
+"""The configuration file's checked document, kept where a cache hit reads it without tomllib.
 
 Importing ``tomllib`` (it pulls in ``re``, ``typing`` and more) costs about as much as a
-whole cache hit, and a user with a configuration file pays it on every pull. So once the
-file has been parsed and checked, the result is written next to the tokens, in a few
-tab-separated lines, together with the file's identity (device, inode, size, mtime and
-ctime in nanoseconds); while that identity is unchanged the next process reads these
-lines instead. Any edit of the file changes its ctime, so an edit takes effect at once.
+whole cache hit, and a user with a configuration file would pay it on every pull. So once
+the file has been parsed and checked, its TOML document (which, checked, holds nothing but
+tables, strings and booleans) is kept next to the tokens, serialised with ``marshal``
+(built into the interpreter: loading it imports nothing), behind a BLAKE2b digest of the
+file's exact bytes and of the serialised document.
+
+A copy is a cache, never a source: the next process reads the file anyway (to digest it),
+uses the copy only when the digest matches those bytes and that document, and then puts
+the document through the same checker as a freshly parsed file (``config_check``). So a
+copy can only ever stand for the exact bytes of the file, and can carry nothing that the
+checker would refuse. Anything odd about it (not a regular file, not private to us,
+another format version, a digest that does not match, data ``marshal`` cannot load)
+means: ignore it, parse the file, and write a new copy.
 
 The copy lives in the token cache directory, which is private to the user (0700, checked
-by the cache), and is only trusted when it is a regular file of ours, closed to others;
-anything odd is ignored and the TOML file is parsed again. Writing it is best effort,
-and waits until the cache directory exists (the first token fetch creates it).
+by the cache). Writing it is best effort, and waits until the cache directory exists (the
+first token fetch creates it).
 """
 
 from __future__ import annotations
 
+import marshal
 import os
 import stat
 
-from .config import Config, Identity, RegistryConfig
+from . import files
 
-FORMAT = "ecrpy-config 1"
-MAX_BYTES = 1 << 20
-_FIELDS = 12
+try:  # the C module behind hashlib.blake2b; hashlib itself would load OpenSSL
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - interpreters without the builtin module
+    from hashlib import blake2b
+
+MAGIC = b"ecrpy-config 2\n"  # the format version: any other is ignored
+MARSHAL_VERSION = 4
+DIGEST_SIZE = 32
+# A document serialises to about the size of its text; far more means not ours.
+MAX_BYTES = 4 << 20
 
 
 def compiled_path(directory: str, path: str) -> str:
@@ -31,101 +46,60 @@ def compiled_path(directory: str, path: str) -> str:
     return os.path.join(directory, f"config-{cache_key('config', path)}.compiled")
 
 
-def read(directory: str, path: str, stamp: str) -> Config | None:
-    """The configuration compiled from ``path`` when it had ``stamp``, or None."""
+def read(directory: str, path: str, data: bytes) -> object | None:
+    """The document kept for the file at ``path`` whose bytes are ``data``, or None. Not
+    yet checked: the caller checks it as it checks a parsed file."""
     try:
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        fd = os.open(compiled_path(directory, path), flags)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if info.st_uid != os.geteuid() or info.st_mode & 0o077 or not stat.S_ISREG(info.st_mode):
-            return None
-        data = os.read(fd, MAX_BYTES + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return decode(data, path, stamp)
-
-
-def decode(data: bytes, path: str, stamp: str) -> Config | None:
-    try:
-        lines = data.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        return None
-    header = [FORMAT, f"stamp {stamp}", f"path {path}"]
-    if len(lines) < 5 or lines[:3] != header or lines[-2:] != ["end", ""]:
-        return None
-    exact: dict[str, RegistryConfig] = {}
-    patterns: list[RegistryConfig] = []
-    for line in lines[3:-2]:
-        fields = line.split("\t")
-        if len(fields) != _FIELDS or fields[0] != "entry":
-            return None
-        _, name, number, account, region, fips, dualstack, who, *identity = fields
-        try:
-            line_number = int(number) if number else None
-        except ValueError:
-            return None
-        settings = Identity(*(value or None for value in identity)) if who == "1" else None
-        entry = RegistryConfig(
-            name,
-            line_number,
-            account or None,
-            region or None,
-            fips == "1",
-            dualstack == "1",
-            settings,
+        copy = files.read_regular(
+            compiled_path(directory, path), MAX_BYTES, follow_symlinks=False, private=True
         )
-        if entry.pattern:
-            patterns.append(entry)
-        else:
-            exact[name] = entry
-    return Config(path, exact, patterns)
+    except (OSError, files.OddFile):
+        return None
+    payload = decode(copy, data)
+    if payload is None:
+        return None
+    try:
+        # Only bytes that we wrote for this file get here (the digest matched), and what
+        # they load is data to check, never code to run.
+        document: object = marshal.loads(payload)  # noqa: S302
+    except (EOFError, ValueError, TypeError):
+        return None
+    return document
 
 
-def encode(config: Config, stamp: str) -> bytes:
-    """Names and values are printable (the checker refuses control characters), so tabs
-    and newlines cannot occur inside a field."""
-    lines = [FORMAT, f"stamp {stamp}", f"path {config.path}"]
-    for entry in config.entries():
-        who = entry.identity
-        fields = [
-            "entry",
-            entry.name,
-            "" if entry.line is None else str(entry.line),
-            entry.account or "",
-            entry.region or "",
-            "1" if entry.fips else "0",
-            "1" if entry.dualstack else "0",
-            "0" if who is None else "1",
-            *(
-                ("", "", "", "")
-                if who is None
-                else (
-                    who.profile or "",
-                    who.role_arn or "",
-                    who.external_id or "",
-                    who.session_name or "",
-                )
-            ),
-        ]
-        lines.append("\t".join(fields))
-    lines.extend(("end", ""))
-    return "\n".join(lines).encode("utf-8")
-
-
-def write(directory: str, config: Config, stamp: str) -> None:
-    """Keep the compiled form, atomically, if the cache directory exists and is ours and
-    private; otherwise (or on any error) do nothing: the next call parses again."""
-    from . import files  # noqa: PLC0415 - only the first call after an edit writes
-
+def write(directory: str, path: str, data: bytes, document: dict[str, object]) -> None:
+    """Keep ``document``, checked and parsed from ``data``, atomically, if the cache
+    directory exists and is ours and private; otherwise (or on any error) do nothing:
+    the next call parses again."""
     try:
         info = os.lstat(directory)
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
             return
-        files.replace(compiled_path(directory, str(config.path)), encode(config, stamp))
-    except OSError:
+        payload = marshal.dumps(document, MARSHAL_VERSION)
+        files.replace(compiled_path(directory, path), encode(data, payload))
+    except (OSError, ValueError):
         return
+
+
+def encode(data: bytes, payload: bytes) -> bytes:
+    """A copy of ``payload`` bound to the file bytes ``data``."""
+    return MAGIC + _digest(data, payload) + payload
+
+
+def decode(copy: bytes, data: bytes) -> bytes | None:
+    """The payload of ``copy`` if it is of this format and was made for exactly ``data``
+    and this payload; otherwise None."""
+    if not copy.startswith(MAGIC):
+        return None
+    start = len(MAGIC) + DIGEST_SIZE
+    payload = copy[start:]
+    return payload if copy[len(MAGIC) : start] == _digest(data, payload) else None
+
+
+def _digest(data: bytes, payload: bytes) -> bytes:
+    digest = blake2b(digest_size=DIGEST_SIZE, person=b"ecrpy-config")
+    # Length-prefixed, so no split of the same bytes between the two digests alike.
+    digest.update(len(data).to_bytes(8, "big"))
+    digest.update(data)
+    digest.update(payload)
+    return digest.digest()

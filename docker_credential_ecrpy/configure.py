@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 
-from . import HELPER, config, docker_config, errors, registry
+from . import HELPER, config, config_file, docker_config, errors, registry
 from . import PROGRAM as EXECUTABLE
 from .arguments import ArgumentParser
 
@@ -72,7 +72,7 @@ def run(
     out: TextIO,
     err: TextIO,
 ) -> int:
-    settings = config.load(env)
+    settings = config_file.load(env) or config.EMPTY
     targets = checked_hosts(hosts, settings) if hosts else discovered_hosts(settings)
     path = docker_config.config_path(env)
     # Locked from read to write, or parallel runs would each write their own edit of the

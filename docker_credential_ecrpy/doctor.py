@@ -17,7 +17,17 @@ import subprocess
 import sys
 import time
 
-from . import HELPER, cache, config, docker_config, errors, policy, registry
+from . import (
+    HELPER,
+    cache,
+    config,
+    config_check,
+    config_file,
+    docker_config,
+    errors,
+    policy,
+    registry,
+)
 from . import PROGRAM as EXECUTABLE
 from .arguments import ArgumentParser
 
@@ -327,17 +337,19 @@ def _profile_section(path: str, profile: str, config: bool) -> dict[str, str]:
 
 def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
     section = "config"
-    path = config.config_path(env)
+    path = config_file.config_path(env)
     try:
-        settings = config.load(env)
+        data = config_file.read(path, env)
+        if data is None:
+            return config.EMPTY, [
+                Check(section, "config file", INFO, f"{path} (absent; optional)", path=path)
+            ]
+        settings = config_check.parse(data, path)
     except errors.HelperError as err:
         return config.EMPTY, [Check(section, "config file", FAIL, err.message, path=path)]
-    if settings.path is None:
-        return settings, [
-            Check(section, "config file", INFO, f"{path} (absent; optional)", path=path)
-        ]
     entries = settings.entries()
     checks = [Check(section, "config file", OK, f"{path}: {len(entries)} registries", path=path)]
+    lines = config_check.entry_lines(data)
     for entry in entries:
         words = []
         if entry.alias:
@@ -347,7 +359,9 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
                 words.append(" and ".join(flags))
         if entry.identity is not None:
             words.append(entry.identity.describe())
-        checks.append(Check(section, entry.name, INFO, "; ".join(words), line=entry.line))
+        checks.append(
+            Check(section, entry.name, INFO, "; ".join(words), line=lines.get(entry.name))
+        )
     return settings, checks
 
 
@@ -449,7 +463,7 @@ def examine_host(env: Mapping[str, str], host: str) -> list[Check]:
                 bare,
                 FAIL,
                 "not an Amazon ECR hostname, and no alias for it in the configuration file "
-                f"{config.config_path(env)}: Docker gets 'credentials not found' and pulls "
+                f"{config_file.config_path(env)}: Docker gets 'credentials not found' and pulls "
                 "anonymously",
             )
         ]

@@ -99,7 +99,7 @@ class Settings:
         min_validity = duration("ECRPY_MIN_VALIDITY")
         timeout = duration("ECRPY_TIMEOUT")
         return cls(
-            cache_dir=env.get("AWS_ECR_CACHE_DIR") or default_cache_dir(env),
+            cache_dir=env.get("AWS_ECR_CACHE_DIR") or user_cache_dir(env),
             cache_disabled=bool(env.get("AWS_ECR_DISABLE_CACHE")),
             ignore_creds_storage=env.get("AWS_ECR_IGNORE_CREDS_STORAGE", "").lower() == "true",
             refresh_window=window,
@@ -111,22 +111,40 @@ class Settings:
         )
 
 
-def default_cache_dir(env: Mapping[str, str]) -> str:
-    """platformdirs' user cache directory for the app.
+def user_cache_dir(env: Mapping[str, str]) -> str:
+    """platformdirs' user cache directory for the app: where the tokens live by default."""
+    return _user_dir(env, "XDG_CACHE_HOME", ".cache")
 
-    On Linux that is the XDG rule, computed here because importing platformdirs costs
-    more than a whole cache hit (``tests/test_cache_policy.py`` holds the two to the same
-    answer); other platforms ask platformdirs.
+
+def user_config_dir(env: Mapping[str, str]) -> str:
+    """platformdirs' user config directory for the app: where the configuration file is."""
+    return _user_dir(env, "XDG_CONFIG_HOME", ".config")
+
+
+def _user_dir(env: Mapping[str, str], variable: str, fallback: str) -> str:
+    """On Linux the XDG rule, computed here because importing platformdirs costs more than
+    a whole cache hit (``tests/test_settings.py`` holds the two to the same answers);
+    other platforms ask platformdirs.
+
+    As the XDG spec and platformdirs have it, only an absolute path counts, for the
+    variable and for ``HOME`` alike: a relative one would name a different directory
+    from every working directory, so it is ignored rather than followed.
     """
-    if sys.platform.startswith("linux"):
-        # As the XDG spec and platformdirs have it: only an absolute path counts.
-        base = env.get("XDG_CACHE_HOME", "")
-        if not base.startswith("/"):
-            base = os.path.expanduser("~/.cache")
-        return os.path.join(base, APP_NAME)
-    import platformdirs  # noqa: PLC0415 - see above
+    if not sys.platform.startswith("linux"):
+        import platformdirs  # noqa: PLC0415 - see above
 
-    return platformdirs.user_cache_dir(APP_NAME, appauthor=False)
+        if variable == "XDG_CACHE_HOME":
+            return platformdirs.user_cache_dir(APP_NAME, appauthor=False)
+        return platformdirs.user_config_dir(APP_NAME, appauthor=False)
+    base = env.get(variable, "")
+    if not base.startswith("/"):
+        home = env.get("HOME", "")
+        if not home.startswith("/"):
+            import pwd  # noqa: PLC0415 - only without a usable HOME
+
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        base = f"{home.rstrip('/')}/{fallback}"
+    return os.path.join(base, APP_NAME)
 
 
 def parse_duration(name: str, text: str) -> float:

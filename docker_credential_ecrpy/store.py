@@ -8,7 +8,7 @@ every message), for the Docker helper, the kubelet provider and ``doctor`` alike
 
 from __future__ import annotations
 
-from . import PROGRAM, config, errors, registry
+from . import PROGRAM, config_file, errors, registry
 from .settings import Settings
 from .tokens import TokenSource
 
@@ -44,6 +44,7 @@ class EcrStore:
         self.env = env
         self.program = program
         self._config: Config | None = None
+        self._config_read = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], stderr: TextIO, program: str = PROGRAM) -> EcrStore:
@@ -53,26 +54,26 @@ class EcrStore:
         return cls(settings, tokens, stderr, env, program)
 
     @property
-    def config(self) -> Config:
-        """The configuration file, read on first use (a failed open when there is none)."""
-        if self._config is None:
-            if self.env is None:
-                self._config = config.EMPTY
-            else:
+    def config(self) -> Config | None:
+        """The configuration file, read on first use; None when there is none (then the
+        whole cost was one failed open)."""
+        if not self._config_read:
+            if self.env is not None:
                 compiled = None if self.settings.cache_disabled else self.settings.cache_dir
-                self._config = config.load(self.env, compiled)
+                self._config = config_file.load(self.env, compiled)
+            self._config_read = True
         return self._config
 
     def resolve(self, server_url: str) -> Registry | None:
         """The registry behind a server URL: an ECR hostname, or a configured alias."""
         found = registry.parse(server_url)
-        if found is not None or self.config.empty:
+        if found is not None or self.config is None:
             return found
         return self.config.alias(registry.hostname(server_url))
 
     def identity_for(self, target: Registry) -> Identity | None:
         """The configured identity for the registry (None: the default chain)."""
-        return None if self.config.empty else self.config.identity_for(target.host)
+        return None if self.config is None else self.config.identity_for(target.host)
 
     def get(self, server_url: str) -> tuple[str, str]:
         entry = self.entry(server_url)

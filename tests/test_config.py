@@ -4,21 +4,23 @@ against the API stand-in, and every kind of bad file as one line naming file, li
 from __future__ import annotations
 
 import fnmatch
+import marshal
 import os
+import tomllib
 from pathlib import Path
 
-import platformdirs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docker_credential_ecrpy import config, errors
+from docker_credential_ecrpy import config, config_cache, config_check, errors
 from tests.support.standin import StandIn
 
 from .conftest import ACCESS_KEY_ID, HOST, SECRET_ACCESS_KEY, Helper
 
 ALIAS = "registry.example.com"
 EU_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+ALIAS_TEXT = f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
 ROLE = "arn:aws:iam::123456789012:role/ecr-pull"
 
 
@@ -51,9 +53,7 @@ def without_env_keys(env: dict[str, str]) -> dict[str, str]:
 def test_alias_answers_for_the_alias_with_a_token_for_the_configured_registry(
     helper: Helper, ecr: StandIn, home: Path
 ) -> None:
-    path = write_config(
-        home, f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
-    )
+    path = write_config(home, ALIAS_TEXT)
     env = with_config(helper, path)
     for spelling in (ALIAS, f"https://{ALIAS}", f"{ALIAS.upper()}:443/some/repo"):
         answer = helper.answer(spelling, env=env)
@@ -77,9 +77,7 @@ def test_without_the_alias_the_host_is_not_ecr(helper: Helper, ecr: StandIn) -> 
 
 
 def test_an_alias_shares_the_token_of_its_region(helper: Helper, ecr: StandIn, home: Path) -> None:
-    path = write_config(
-        home, f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
-    )
+    path = write_config(home, ALIAS_TEXT)
     env = with_config(helper, path)
     assert helper.answer(ALIAS, env=env)["Secret"] == helper.answer(EU_HOST, env=env)["Secret"]
     assert ecr.calls() == 1
@@ -95,16 +93,6 @@ def test_default_config_location_is_used(helper: Helper, ecr: StandIn, home: Pat
     )
     env = {**helper.env, "XDG_CONFIG_HOME": str(home / "xdg")}
     assert helper.answer(ALIAS, env=env)["Secret"] == ecr.password
-
-
-def test_default_config_dir_matches_platformdirs(monkeypatch: pytest.MonkeyPatch) -> None:
-    for value in (None, "", "   ", "/tmp/some-xdg"):
-        if value is None:
-            monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
-        else:
-            monkeypatch.setenv("XDG_CONFIG_HOME", value)
-        expected = platformdirs.user_config_dir("docker-credential-ecrpy", appauthor=False)
-        assert config.default_config_dir(os.environ) == expected
 
 
 # -- per-registry profiles ---------------------------------------------------------------
@@ -247,7 +235,7 @@ def test_bad_config_is_one_line_naming_file_line_and_key(
 def test_bad_config_errors_name_the_key_path() -> None:
     text = f'[registries."{ALIAS}"]\naccount = "123456789012"\nregoin = "x"\n'
     with pytest.raises(errors.ConfigError) as caught:
-        config.parse(text.encode(), "/etc/x.toml")
+        config_check.parse(text.encode(), "/etc/x.toml")
     assert caught.value.message.startswith(
         f'/etc/x.toml:3: registries."{ALIAS}".regoin: unknown setting'
     )
@@ -277,7 +265,7 @@ def test_not_utf8_config_is_an_error(helper: Helper, home: Path) -> None:
 
 
 def test_exact_identity_wins_over_patterns_and_patterns_go_in_order() -> None:
-    parsed = config.parse(
+    parsed = config_check.parse(
         (
             '[registries."*.dkr.ecr.eu-west-1.amazonaws.com"]\nprofile = "first"\n'
             '[registries."*.amazonaws.com"]\nprofile = "second"\n'
@@ -313,8 +301,7 @@ def test_hit_path_with_config_file_reads_the_compiled_copy(
 ) -> None:
     path = write_config(
         home,
-        f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
-        '[registries."*.dkr.ecr.us-east-1.amazonaws.com"]\nsession_name = "x1"\n'
+        ALIAS_TEXT + '[registries."*.dkr.ecr.us-east-1.amazonaws.com"]\nsession_name = "x1"\n'
         f'role_arn = "{ROLE}"\n',
     )
     env = with_config(helper, path)
@@ -323,7 +310,7 @@ def test_hit_path_with_config_file_reads_the_compiled_copy(
     assert len(list(helper.cache_dir.glob("config-*.compiled"))) == 1
     for host in (ALIAS, HOST):
         modules = helper.imports(host, env=env)
-        for heavy in ("tomllib", "fnmatch", "re", "json", "botocore"):
+        for heavy in ("tomllib", "fnmatch", "re", "json", "typing", "botocore"):
             assert heavy not in modules, f"{heavy} imported on a cache hit with a config file"
     assert ecr.calls() == 2
 
@@ -340,77 +327,242 @@ def test_an_edit_takes_effect_at_once(helper: Helper, ecr: StandIn, home: Path) 
     assert "regoin" in helper.get(ALIAS, env=env).stdout
 
 
-@pytest.mark.parametrize("damage", ["garbage", "loose-mode", "wrong-stamp"])
-def test_a_damaged_compiled_copy_is_ignored(
-    helper: Helper, ecr: StandIn, home: Path, damage: str
-) -> None:
-    path = write_config(
-        home, f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
-    )
-    env = with_config(helper, path)
+def compiled_copy(helper: Helper, env: dict[str, str]) -> Path:
+    """The copy the helper keeps of the configuration file (an alias of 123456789012)."""
     helper.answer(ALIAS, env=env)  # creates the cache directory
     helper.answer(ALIAS, env=env)  # keeps the compiled copy there
     (compiled,) = helper.cache_dir.glob("config-*.compiled")
-    # Each damaged copy points the alias at another region: were it trusted, the next
-    # get would miss the cache and call the API for that region's token.
-    text = compiled.read_text().replace("eu-west-1", "eu-west-3")
-    if damage == "garbage":
-        compiled.write_text(text.replace("\t", " "))
-    elif damage == "loose-mode":  # a copy others could have written
-        compiled.write_text(text)
-        compiled.chmod(0o644)
-    else:  # a copy of an older version of the file
-        compiled.write_text(text.replace("stamp ", "stamp 1"))
-    assert helper.answer(ALIAS, env=env)["Secret"] == ecr.password
-    assert ecr.calls() == 1, "the damaged copy was trusted"
-    # And the control: an intact edited copy *is* used (so the test can fail).
-    compiled.write_text(text)
+    return compiled
+
+
+def plant(compiled: Path, data: bytes) -> None:
+    """Put ``data`` where the copy is, as a private file of ours like the real one."""
+    compiled.unlink(missing_ok=True)
+    compiled.write_bytes(data)
     compiled.chmod(0o600)
+
+
+def assert_ignored_and_rewritten(
+    helper: Helper, ecr: StandIn, env: dict[str, str], compiled: Path, damaged: bytes
+) -> None:
+    """The get after the damage answered from the file itself (the alias's cached token:
+    a copy that had been trusted would have sent it to another region, or nowhere), put
+    a good copy in place of the damaged one, and the next hit reads that copy."""
+    assert helper.answer(ALIAS, env=env)["Secret"] == ecr.password
+    assert ecr.calls() == 1, "the damaged copy was used"
+    assert compiled.is_file() and not compiled.is_symlink()
+    assert compiled.stat().st_mode & 0o777 == 0o600
+    assert compiled.read_bytes() != damaged
+    assert "tomllib" not in helper.imports(ALIAS, env=env), "the new copy was not used"
+
+
+@pytest.mark.parametrize("damage", ["content", "garbage"])
+def test_a_tampered_compiled_copy_is_ignored_and_rewritten(
+    helper: Helper, ecr: StandIn, home: Path, damage: str
+) -> None:
+    env = with_config(helper, write_config(home, ALIAS_TEXT))
+    compiled = compiled_copy(helper, env)
+    good = compiled.read_bytes()
+    if damage == "content":
+        # The alias pointed at another region (so another token), all else (whatever binds
+        # the copy to the file included) kept as it was.
+        damaged = good.replace(b"eu-west-1", b"eu-west-3")
+        assert damaged != good
+    else:
+        damaged = os.urandom(len(good))
+    plant(compiled, damaged)
+    assert_ignored_and_rewritten(helper, ecr, env, compiled, damaged)
+
+
+def acceptable_copy(path: Path) -> bytes:
+    """A copy bound to the file's bytes that says what a file could: the alias pointed at
+    another region. Only who can compute the digest makes one (and can write the file)."""
+    other = tomllib.loads(ALIAS_TEXT.replace("eu-west-1", "eu-west-3"))
+    return config_cache.encode(path.read_bytes(), marshal.dumps(other))
+
+
+def test_a_bound_copy_that_the_checker_accepts_is_used(
+    helper: Helper, ecr: StandIn, home: Path
+) -> None:
+    """The control for the tests below: a copy is read, and what it says counts, when it
+    is bound to the file's bytes and says what a file could; so a copy trusted where it
+    should not be would show there."""
+    path = write_config(home, ALIAS_TEXT)
+    env = with_config(helper, path)
+    plant(compiled_copy(helper, env), acceptable_copy(path))
+    helper.answer(ALIAS, env=env)
+    assert ecr.calls() == 2
+
+
+@pytest.mark.parametrize("oddity", ["other version", "loose mode", "symlink", "fifo"])
+def test_an_odd_copy_is_ignored_and_rewritten(
+    helper: Helper, ecr: StandIn, home: Path, oddity: str
+) -> None:
+    path = write_config(home, ALIAS_TEXT)
+    env = with_config(helper, path)
+    compiled = compiled_copy(helper, env)
+    damaged = acceptable_copy(path)
+    if oddity == "other version":
+        damaged = damaged.replace(config_cache.MAGIC, b"ecrpy-config 1\n", 1)
+    plant(compiled, damaged)
+    if oddity == "loose mode":  # others could have written it
+        compiled.chmod(0o644)
+    elif oddity == "symlink":  # to a private file of ours: still not where the copy is
+        target = home / "elsewhere.compiled"
+        plant(target, damaged)
+        compiled.unlink()
+        compiled.symlink_to(target)
+    elif oddity == "fifo":  # that nobody writes: reading it must not hang the get
+        compiled.unlink()
+        os.mkfifo(compiled, 0o600)
+    assert_ignored_and_rewritten(helper, ecr, env, compiled, damaged)
+
+
+FORGED: dict[str, object] = {
+    "account of 3 digits": {"registries": {ALIAS: {"account": "999", "region": "eu-west-3"}}},
+    "account a number": {"registries": {ALIAS: {"account": 999999999999, "region": "eu-west-3"}}},
+    "account bytes": {"registries": {ALIAS: {"account": b"999999999999", "region": "eu-west-3"}}},
+    "account code": {
+        "registries": {ALIAS: {"account": compile("0", "x", "eval"), "region": "eu-west-3"}}
+    },
+    "unknown key": {
+        "registries": {
+            ALIAS: {"account": "999999999999", "region": "eu-west-3", "endpoint": "http://x"}
+        }
+    },
+    "key not a string": {
+        "registries": {ALIAS: {"account": "999999999999", "region": "eu-west-3", 1: "x"}}
+    },
+    "name not a string": {
+        "registries": {(ALIAS,): {"account": "999999999999", "region": "eu-west-3"}}
+    },
+    "pattern alias": {
+        "registries": {"*.example.com": {"account": "999999999999", "region": "eu-west-3"}}
+    },
+    "not a table": ["registries", ALIAS, "999999999999"],
+    "not marshal data": None,
+}
+
+
+@pytest.mark.parametrize("forged", list(FORGED))
+def test_a_forged_copy_is_checked_as_the_file_is(
+    helper: Helper, ecr: StandIn, home: Path, forged: str
+) -> None:
+    """A copy bound to the file's bytes that says what no file could: the checker refuses
+    it as it would refuse the file, and the file itself is read."""
+    path = write_config(home, ALIAS_TEXT)
+    env = with_config(helper, path)
+    compiled = compiled_copy(helper, env)
+    document = FORGED[forged]
+    payload = b"\xff not marshal data" if document is None else marshal.dumps(document)
+    damaged = config_cache.encode(path.read_bytes(), payload)
+    plant(compiled, damaged)
+    assert_ignored_and_rewritten(helper, ecr, env, compiled, damaged)
+    kept = config_cache.read(str(helper.cache_dir), str(path), path.read_bytes())
+    assert kept == tomllib.loads(ALIAS_TEXT)
+
+
+def test_a_copy_made_for_other_contents_is_never_used(
+    helper: Helper, ecr: StandIn, home: Path
+) -> None:
+    path = write_config(home, ALIAS_TEXT)
+    env = with_config(helper, path)
+    compiled = compiled_copy(helper, env)
+    # Another version of the file, of the same size, pointing the alias elsewhere: a get
+    # for an ECR hostname reads it (for its identities) and keeps a copy of it.
+    path.write_text(ALIAS_TEXT.replace("eu-west-1", "eu-west-3"))
+    helper.answer(HOST, env=env)
+    assert ecr.calls() == 2
+    other = compiled.read_bytes()
+    path.write_text(ALIAS_TEXT)
+    for _ in range(2):  # with the other version's copy, and with the one made anew
+        helper.answer(ALIAS, env=env)
+        assert ecr.calls() == 2, "the other version's copy was used"
+        plant(compiled, other)
     helper.answer(ALIAS, env=env)
     assert ecr.calls() == 2
 
 
 def test_no_compiled_copy_without_a_cache(helper: Helper, ecr: StandIn, home: Path) -> None:
-    path = write_config(
-        home, f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
-    )
+    path = write_config(home, ALIAS_TEXT)
     env = with_config(helper, path, AWS_ECR_DISABLE_CACHE="1")
     helper.answer(ALIAS, env=env)
     assert not helper.cache_dir.exists() or not list(helper.cache_dir.iterdir())
 
 
-def test_compiled_form_round_trips() -> None:
-    from docker_credential_ecrpy import config_cache
+@given(
+    data=st.binary(max_size=64),
+    payload=st.binary(max_size=64),
+    index=st.integers(min_value=0),
+    flip=st.integers(min_value=1, max_value=255),
+)
+def test_a_copy_stands_for_exactly_the_bytes_it_was_made_for(
+    data: bytes, payload: bytes, index: int, flip: int
+) -> None:
+    def changed(blob: bytes) -> bytes:
+        at = index % len(blob)
+        return blob[:at] + bytes([blob[at] ^ flip]) + blob[at + 1 :]
 
-    parsed = config.parse(
-        (
-            f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
-            'dualstack = true\nprofile = "p"\n'
-            f'[registries."*.amazonaws.com"]\nrole_arn = "{ROLE}"\nexternal_id = "e1"\n'
-            'session_name = "s1"\n'
-            f'[registries."{HOST}"]\nprofile = "q"\n'
-        ).encode(),
-        "/x/y.toml",
-    )
-    again = config_cache.decode(config_cache.encode(parsed, "1:2:3"), "/x/y.toml", "1:2:3")
-    assert again is not None
-    assert config_cache.decode(config_cache.encode(parsed, "1:2:3"), "/x/y.toml", "1:2:4") is None
+    copy = config_cache.encode(data, payload)
+    assert config_cache.decode(copy, data) == payload
+    assert config_cache.decode(changed(copy), data) is None
+    assert config_cache.decode(copy, data + b"\n") is None
+    if data:
+        assert config_cache.decode(copy, changed(data)) is None
 
-    def flat(cfg: config.Config) -> list[tuple[object, ...]]:
-        return [
-            (
-                e.name,
-                e.line,
-                e.account,
-                e.region,
-                e.fips,
-                e.dualstack,
-                None if e.identity is None else e.identity.parts(),
-            )
-            for e in cfg.entries()
-        ]
 
-    assert flat(again) == flat(parsed)
+# Whatever marshal can carry, shaped now and then like a configuration.
+NAMES = st.sampled_from(["registries", ALIAS, HOST, "*.example.com", "account", "region"])
+LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.binary(max_size=8)
+    | st.text(max_size=12)
+    | NAMES
+    | st.sampled_from(["123456789012", "eu-west-1", ROLE, " ", "a\nb"])
+)
+DOCUMENTS = st.recursive(
+    LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner)
+        | st.dictionaries(
+            NAMES | st.sampled_from(config_check.KNOWN_KEYS) | st.text(max_size=6) | st.integers(),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=24,
+)
+
+
+@given(document=DOCUMENTS)
+def test_the_checker_takes_anything_marshal_can_carry(document: object) -> None:
+    """A copy's document is checked as a file's is: whatever it holds, the answer is a
+    configuration or one line naming the file, never an exception of another kind."""
+    data = b"# the file\n"
+    try:
+        checked = config_check.check(document, "/x/y.toml", data)
+    except errors.ConfigError as err:
+        assert err.message.startswith("/x/y.toml")
+        assert len(err.message.splitlines()) == 1, err.message
+    else:
+        assert isinstance(checked, config.Config)
+
+
+def test_a_good_file_costs_no_line_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines are for messages (and doctor): a good file, as every hit reads, is checked
+    without looking for one."""
+
+    def no_search(text: str, where: list[str]) -> None:
+        raise AssertionError(f"looked for the line of {where}")
+
+    monkeypatch.setattr(config_check, "_locate", no_search)
+    text = ALIAS_TEXT + f'[registries."*.amazonaws.com"]\nrole_arn = "{ROLE}"\n'
+    parsed = config_check.parse(text.encode(), "x.toml")
+    assert parsed.alias(ALIAS) is not None
 
 
 @given(
@@ -423,5 +575,5 @@ def test_glob_match_agrees_with_fnmatch(name: str, pattern: str) -> None:
 
 def test_control_characters_are_refused() -> None:
     with pytest.raises(errors.ConfigError) as caught:
-        config.parse(f'[registries."{HOST}"]\nprofile = "a\\tb"\n'.encode(), "x.toml")
+        config_check.parse(f'[registries."{HOST}"]\nprofile = "a\\tb"\n'.encode(), "x.toml")
     assert "control characters" in caught.value.message

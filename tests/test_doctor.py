@@ -165,11 +165,14 @@ def test_config_file_entries_are_listed(
     path.write_text(
         '[registries."registry.example.com"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
         'role_arn = "arn:aws:iam::123456789012:role/pull"\nexternal_id = "secret-ish"\n'
+        '\n# found by the name the checker gives it\n[registries."*.Example.ORG."]\nprofile = "p"\n'
     )
     env = {**setup, "ECRPY_CONFIG": str(path)}
     code, document = run_json(helper, env, "registry.example.com")
     assert code == 1, "the alias has no credHelpers entry yet"
     entry = find(document, "config", "registry.example.com")[0]
+    assert entry["line"] == 1
+    assert find(document, "config", "*.example.org")[0]["line"] == 8
     assert "alias of account 123456789012 in eu-west-1" in entry["detail"]
     assert "role arn:aws:iam::123456789012:role/pull" in entry["detail"]
     assert "secret-ish" not in json.dumps(document)

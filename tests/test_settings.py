@@ -9,24 +9,32 @@ import pytest
 
 from docker_credential_ecrpy import errors, settings
 
-# -- settings: the cache directory and durations -------------------------------------------
+# -- settings: the user directories and durations -------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "xdg",
-    [None, "", " ", "\t\n", "/tmp/xdg-cache", "/tmp/xdg cache/", "relative/cache", " /tmp/lead"],
-)
-@pytest.mark.parametrize("home", ["/home/someone", "/root/", "/tmp/a b"])
-def test_default_cache_dir_is_platformdirs_answer(
-    monkeypatch: pytest.MonkeyPatch, xdg: str | None, home: str
+# Each value as a user may leave it: unset, empty, blank, absolute, with spaces, relative,
+# with a leading space. platformdirs (and the XDG spec) count only absolute paths.
+PATH_VALUES = [None, "", "   ", "/tmp/xdg-dir", "/tmp/a dir/", "relative/dir", " /tmp/lead"]
+
+
+@pytest.mark.parametrize("kind", ["cache", "config"])
+@pytest.mark.parametrize("xdg", PATH_VALUES)
+@pytest.mark.parametrize("home", PATH_VALUES)
+def test_user_dirs_are_platformdirs_answers(
+    monkeypatch: pytest.MonkeyPatch, kind: str, xdg: str | None, home: str | None
 ) -> None:
-    monkeypatch.setenv("HOME", home)
-    if xdg is None:
-        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    """The cache and config dirs follow one rule, computed without importing platformdirs
+    (it costs more than a cache hit), and it must give platformdirs' very answers."""
+    for name, value in (("HOME", home), (f"XDG_{kind.upper()}_HOME", xdg)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    if kind == "cache":
+        ours, theirs = settings.user_cache_dir, platformdirs.user_cache_dir
     else:
-        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
-    expected = platformdirs.user_cache_dir(settings.APP_NAME, appauthor=False)
-    assert settings.default_cache_dir(os.environ) == expected
+        ours, theirs = settings.user_config_dir, platformdirs.user_config_dir
+    assert ours(os.environ) == theirs(settings.APP_NAME, appauthor=False)
 
 
 def test_cache_dir_override_and_disable() -> None:
