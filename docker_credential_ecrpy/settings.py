@@ -30,13 +30,12 @@ from __future__ import annotations
 import os
 import sys
 
-from . import errors
+from . import PROGRAM, errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-APP_NAME = "docker-credential-ecrpy"
 DEFAULT_MIN_VALIDITY = 15 * 60.0
 DEFAULT_TIMEOUT = 20.0
 # ECR tokens live 12 hours; a refresh window as long would make every get a refresh.
@@ -134,8 +133,8 @@ def _user_dir(env: Mapping[str, str], variable: str, fallback: str) -> str:
         import platformdirs  # noqa: PLC0415 - see above
 
         if variable == "XDG_CACHE_HOME":
-            return platformdirs.user_cache_dir(APP_NAME, appauthor=False)
-        return platformdirs.user_config_dir(APP_NAME, appauthor=False)
+            return platformdirs.user_cache_dir(PROGRAM, appauthor=False)
+        return platformdirs.user_config_dir(PROGRAM, appauthor=False)
     base = env.get(variable, "")
     if not base.startswith("/"):
         home = env.get("HOME", "")
@@ -144,7 +143,7 @@ def _user_dir(env: Mapping[str, str], variable: str, fallback: str) -> str:
 
             home = pwd.getpwuid(os.getuid()).pw_dir
         base = f"{home.rstrip('/')}/{fallback}"
-    return os.path.join(base, APP_NAME)
+    return os.path.join(base, PROGRAM)
 
 
 def parse_duration(name: str, text: str) -> float:

@@ -7,7 +7,7 @@ import os
 import platformdirs
 import pytest
 
-from docker_credential_ecrpy import errors, settings
+from docker_credential_ecrpy import PROGRAM, errors, settings
 
 # -- settings: the user directories and durations -------------------------------------------
 
@@ -34,7 +34,7 @@ def test_user_dirs_are_platformdirs_answers(
         ours, theirs = settings.user_cache_dir, platformdirs.user_cache_dir
     else:
         ours, theirs = settings.user_config_dir, platformdirs.user_config_dir
-    assert ours(os.environ) == theirs(settings.APP_NAME, appauthor=False)
+    assert ours(os.environ) == theirs(PROGRAM, appauthor=False)
 
 
 def test_cache_dir_override_and_disable() -> None:
