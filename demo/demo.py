@@ -168,7 +168,47 @@ def demo(env: Environment) -> int:
         print(mask_entry(env, path.read_text(errors="replace")))
     dir_mode = oct(cache.stat().st_mode & 0o777) if cache.exists() else "missing"
     print(f"\ndirectory mode: {dir_mode}")
-    return 0 if pulled else 1
+    weathered = bad_weather(env, client, cache) if pulled else False
+    return 0 if pulled and weathered else 1
+
+
+def bad_weather(env: Environment, client: dict[str, str], cache: Path) -> bool:
+    """AWS throttles every call just as the token falls due: the pull goes on with the
+    cached token at once, one process on the host tries AWS behind it, and the failure is
+    recorded and backed off rather than repeated by every pull."""
+    heading(7, "Bad weather: AWS throttles every call, and the token is due for refresh")
+    env.fault("ThrottlingException", times=10**6, message="Rate exceeded")
+    before = env.calls()
+    # Due one second after it was issued, valid for 12 hours: the case of every host six
+    # hours after its last refresh, without the wait (all but the second).
+    due = {**client, "ECRPY_REFRESH_WINDOW": "11h59m59s", "ECRPY_TIMEOUT": "5s"}
+    note("   ECRPY_REFRESH_WINDOW=11h59m59s makes the cached token due; the stand-in throttles")
+    time.sleep(1.5)
+    pulled = True
+    if env.ready("dockerd"):
+        env.run(["docker", "image", "rm", "--force", IMAGE], due)
+        shell(f"time docker pull {IMAGE}")
+        started = time.monotonic()
+        pulled = subprocess.run(["docker", "pull", IMAGE], env=due, check=False).returncode == 0
+        took = time.monotonic() - started
+        print(
+            f"{GREEN}pull succeeded in {took:.1f} s{RESET}"
+            if pulled
+            else f"{RED}pull FAILED{RESET}"
+        )
+    deadline = time.monotonic() + 15
+    while not list(cache.glob("*.failure")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the background refresher, retrying within its deadline
+    shell(f"cat {cache}/*.failure")
+    for path in sorted(cache.glob("*.failure")):
+        print(path.read_text().rstrip())
+    print(f"GetAuthorizationToken calls while throttled: {env.calls() - before} (one refresher)")
+    shell(f"echo -n {ECR_HOST} | docker-credential-ecrpy get >/dev/null")
+    result = env.run([env.helper, "get"], due, input=ECR_HOST)
+    print(env.mask(result.stderr.rstrip()))
+    note("   answered from the cache, with the reason, and no call while the backoff runs:")
+    print(f"GetAuthorizationToken calls since: {env.calls() - before}")
+    return pulled and result.returncode == 0
 
 
 def main() -> int:
@@ -187,7 +227,7 @@ def main() -> int:
         print("\ninterrupted")
     finally:
         with contextlib.suppress(Exception):  # e.g. stdout closed by `| head`
-            heading(7, "Tearing down")
+            heading(8, "Tearing down")
         env.down()
         with contextlib.suppress(Exception):
             print("everything stopped; /etc/hosts and the trust store restored")

@@ -220,10 +220,12 @@ class _Client:
                 slowest = max(slowest, now - began)
                 kind = retry_kind(err)
                 delay = random.uniform(0, min(RETRY_CAP, RETRY_BASE * 2**attempt))  # noqa: S311
+                if self.deadline is not None:  # the wait ends in time for one more attempt
+                    delay = min(delay, self.deadline - now - slowest)
                 final = (
                     kind is None
                     or (kind == "transient" and attempt >= TRANSIENT_ATTEMPTS)
-                    or (self.deadline is not None and now + delay + slowest > self.deadline)
+                    or delay < 0
                 )
                 if final:
                     tries = Tries(attempt, now - started)

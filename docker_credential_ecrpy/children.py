@@ -199,9 +199,7 @@ def detached(work: Callable[[], None], keep: Iterable[int] = ()) -> None:
         os.setsid()
         _to_devnull((0, 1, 2))
         if os.fork() == 0:
-            kept = sorted({0, 1, 2, *keep})
-            for low, high in zip(kept, [*kept[1:], os.sysconf("SC_OPEN_MAX")], strict=True):
-                os.closerange(low + 1, high)
+            _close_all_but({0, 1, 2, *keep})
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             try:
                 work()
@@ -209,3 +207,27 @@ def detached(work: Callable[[], None], keep: Iterable[int] = ()) -> None:
                 pass
     finally:
         os._exit(0)
+
+
+def _close_all_but(kept: set[int]) -> None:
+    """Close every open descriptor not in ``kept``.
+
+    The open ones are listed rather than every number up to the limit tried: Go raises
+    its soft RLIMIT_NOFILE to the hard limit at start-up, so a helper run by docker,
+    skopeo, podman or kubelet can inherit a limit of a million or a billion, and a
+    ``closerange`` up to it that falls back to one ``close`` per number runs for minutes.
+    """
+    for directory in ("/proc/self/fd", "/dev/fd"):
+        try:
+            found = [int(name) for name in os.listdir(directory)]
+        except (OSError, ValueError):
+            continue
+        for fd in found:
+            if fd not in kept:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass  # the directory's own descriptor, closed by now
+        return
+    for low, high in zip(sorted(kept), [*sorted(kept)[1:], 65536], strict=True):
+        os.closerange(low + 1, high)  # no listing: close what a sane limit allows
