@@ -26,7 +26,7 @@ import os
 import random
 import time
 
-from . import PROGRAM, __version__, errors
+from . import PROGRAM, __version__, errors, sitepaths
 from .registry import Registry
 
 TYPE_CHECKING = False
@@ -123,6 +123,7 @@ class _Client:
     call: the single builder for ECR, ECR Public and STS alike."""
 
     def __init__(self, profile: str | None, deadline: float | None, report: Report) -> None:
+        sitepaths.complete()  # botocore may be wherever pip put it: see sitepaths
         import botocore.session  # noqa: PLC0415 - the cache-hit path must not pay for it
 
         # An explicit session profile also makes botocore skip the AWS_ACCESS_KEY_ID

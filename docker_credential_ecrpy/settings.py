@@ -130,6 +130,9 @@ def _user_dir(env: Mapping[str, str], variable: str, fallback: str) -> str:
     from every working directory, so it is ignored rather than followed.
     """
     if not sys.platform.startswith("linux"):
+        from . import sitepaths  # noqa: PLC0415
+
+        sitepaths.complete()  # platformdirs is another distribution: see sitepaths
         import platformdirs  # noqa: PLC0415 - see above
 
         if variable == "XDG_CACHE_HOME":

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -124,17 +125,40 @@ class Helper:
                 assert set(answer) == {"ServerURL", "Username", "Secret"}
                 assert value not in (answer["ServerURL"], answer["Username"])
 
+    def python_command(self) -> list[str]:
+        """The command line of the Python process behind the executable: what the
+        installed script execs (see scripts/docker-credential-ecrpy), read from /proc
+        while that process waits for its input. For an executable that is no such script
+        (the binary), the package's own entry point on this interpreter."""
+        if not (Path(self.exe).parent / "ecrpy-start").is_file():
+            return [sys.executable, "-m", "docker_credential_ecrpy"]
+        with subprocess.Popen(
+            [self.exe, "get"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=self.env
+        ) as process:
+            deadline = time.monotonic() + 30
+            try:
+                while time.monotonic() < deadline and process.poll() is None:
+                    with open(f"/proc/{process.pid}/cmdline", "rb") as file:
+                        argv = [arg.decode() for arg in file.read().split(b"\0")[:-1]]
+                    if "-I" in argv:  # the shell has exec'd the interpreter
+                        return argv[:-1]  # without "get"
+                    time.sleep(0.005)
+            finally:
+                process.kill()
+        raise AssertionError(f"{self.exe} never started Python with -I")
+
     def imports(
         self, server: str = HOST, env: Mapping[str, str] | None = None, *, status: int = 0
     ) -> set[str]:
-        """The modules a ``get`` loads, from ``python -X importtime`` running the package's
-        own entry point (the same code as the installed script).
+        """The modules a ``get`` loads, from ``python -X importtime`` running the Python
+        process behind the executable (``python_command``).
 
         The probe must have run the package and ended as that ``get`` should (exit
         ``status``, no traceback): a probe that died before it imported anything would
         otherwise prove that a path imports nothing heavy."""
+        python, *args = self.python_command()
         done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "docker_credential_ecrpy", "get"],
+            [python, "-X", "importtime", *args, "get"],
             input=server.encode(),
             capture_output=True,
             env=dict(env if env is not None else self.env),
@@ -153,8 +177,8 @@ class Helper:
             f"the import probe exited {done.returncode}, not {status}:\n{said}"
         )
         modules = {line.split("|")[-1].strip() for line in timings}
-        ran = "docker_credential_ecrpy" in modules
-        assert ran, f"the probe never ran the package:\n{said}"
+        ran = "docker_credential_ecrpy.protocol" in modules
+        assert ran, f"the probe never ran the get:\n{said}"
         return modules
 
     def get(self, server: str = HOST, **kwargs: Any) -> subprocess.CompletedProcess[str]:

@@ -4,6 +4,7 @@ the ECR API stand-in over HTTP."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_non_ecr_hosts_are_not_found_without_any_call(
     assert standin.control("calls") == before
 
 
-HEAVY = {"botocore", "boto3", "platformdirs", "json", "re", "typing", "hashlib", "tomllib"}
+HEAVY = {"botocore", "boto3", "platformdirs", "json", "re", "typing", "hashlib", "tomllib", "site"}
 
 
 @pytest.mark.parametrize("scenario", ["not-found", "hit"])
@@ -84,17 +85,25 @@ def test_cheap_paths_never_import_anything_heavy(helper: Helper, scenario: str) 
 
 def test_the_import_probe_fails_unless_the_get_ran(helper: Helper, tmp_path: Path) -> None:
     """The test above passes only on a probe that really ran the get: one that crashed
-    before importing anything heavy, never started, or ended otherwise fails it."""
-    shadow = tmp_path / "docker_credential_ecrpy"
-    shadow.mkdir()
-    (shadow / "__init__.py").write_text("raise RuntimeError('a package that cannot start')\n")
-    # PYTHONSAFEPATH: -m would put the working directory first, and with it the real package.
-    crashing = {**helper.env, "PYTHONPATH": str(tmp_path), "PYTHONSAFEPATH": "1"}
+    before importing anything heavy, never ran the get, or ended otherwise fails it."""
+    installed = Path(helper.exe).parent
+    if not (installed / "ecrpy-start").is_file():
+        pytest.skip("the probe runs the package on this interpreter: nothing to fake")
+    fake = Helper(helper.env, helper.secret)
+    fake.exe = str(tmp_path / "bin" / "docker-credential-ecrpy")
+    (tmp_path / "bin").mkdir()
+    for name in ("docker-credential-ecrpy", "ecrpy-start"):
+        shutil.copy2(installed / name, tmp_path / "bin" / name)
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    package = tmp_path / "lib" / version / "site-packages" / "docker_credential_ecrpy"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise RuntimeError('a package that cannot start')\n")
     with pytest.raises(AssertionError, match="the import probe crashed"):
-        helper.imports("docker.io", crashing, status=1)
-    no_interpreter = {**helper.env, "PYTHONHOME": str(tmp_path)}  # no standard library there
-    with pytest.raises(AssertionError, match="the probe never ran the package"):
-        helper.imports("docker.io", no_interpreter, status=1)
+        fake.imports("docker.io", status=1)
+    (package / "__init__.py").write_text("")  # a package whose program never gets to it
+    (package / "cli.py").write_text("def main():\n    return 1\n")
+    with pytest.raises(AssertionError, match="the probe never ran the get"):
+        fake.imports("docker.io", status=1)
     with pytest.raises(AssertionError, match="the import probe exited 1, not 0"):
         helper.imports("docker.io")  # not found, where an answer was expected
 

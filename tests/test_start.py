@@ -1,0 +1,320 @@
+"""The start without ``site`` in every install layout pip makes, for real.
+
+The installed ``docker-credential-ecrpy`` starts Python as ``-I -S`` and puts its own
+install location on ``sys.path`` (``scripts/ecrpy-start``); the AWS worker of a miss runs
+``site`` before it imports botocore (``docker_credential_ecrpy.sitepaths``). Each layout
+here is a real ``pip install`` of a wheel of this checkout: a venv, pipx's venv with links
+in another bin directory, ``--user`` into a throwaway HOME, ``--prefix``, ``--target``, and
+Debian's own Python (``--root``: its ``dist-packages`` under ``/usr/local``, and the
+``/usr/lib/python3/dist-packages`` layout of its packages, rearranged from that).
+
+Two ``.pth`` files tell what ran. ``marker.pth`` beside the package (or, where that is no
+site directory, in the user site) records that ``site`` ran; ``deps.pth`` is the only way
+the interpreter can find botocore (the test venv's), so a miss that answers proves the
+worker ran ``site``. A hit and a not-found answer must leave no record: they never ran
+``site``, so they found the package by its own location, not by a fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import botocore
+import pytest
+
+from tests.support.standin import StandIn
+
+from .conftest import HOST, Helper, base_env
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = "docker-credential-ecrpy"
+VERSION = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+BASE_PYTHON = Path(getattr(sys, "_base_executable", sys.executable))
+DEBIAN_PYTHON = Path("/usr/bin/python3")
+# botocore and what it imports, as the test venv has them (not this package: a layout
+# must find its own copy).
+DEPENDENCIES = ("botocore", "dateutil", "jmespath", "six.py", "urllib3")
+
+
+@pytest.fixture(scope="module")
+def dependencies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with the helper's dependencies and nothing else."""
+    found = tmp_path_factory.mktemp("dependencies")
+    packages = Path(botocore.__file__).resolve().parent.parent
+    for name in DEPENDENCIES:
+        (found / name).symlink_to(packages / name)
+    return found
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel of the checkout, built from a copy (setuptools writes into the tree)."""
+    work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"
+    source.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    for name in ("scripts", "docker_credential_ecrpy"):
+        shutil.copytree(ROOT / name, source / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    pip(sys.executable, "wheel", "--no-build-isolation", "-w", str(work), str(source))
+    (built,) = work.glob("*.whl")
+    return built
+
+
+def pip(python: str | Path, *args: str, home: Path | None = None) -> None:
+    """The test venv's pip, acting for ``python``: nothing is fetched; a ``--user``
+    install goes to ``home``."""
+    command = [sys.executable, "-m", "pip", "--python", str(python), *args[:1], "--no-deps"]
+    command += ["--no-index", "--quiet", *args[1:]]
+    if args[0] == "install":
+        command += ["--no-warn-script-location", "--root-user-action", "ignore"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    if home is not None:
+        env["HOME"] = str(home)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stderr[-2000:]}"
+
+
+class Install:
+    """One installation: where its executables are, and the site directory the
+    interpreter processes at a normal start (where the two .pth files go)."""
+
+    def __init__(self, bin_dir: Path, site_dir: Path, home: Path) -> None:
+        self.bin_dir = bin_dir
+        self.site_dir = site_dir
+        self.marker = home / "site-ran"
+        site_dir.mkdir(parents=True, exist_ok=True)
+        record = f"import os; open({str(self.marker)!r}, 'a').close()\n"
+        (site_dir / "marker.pth").write_text(record)
+
+    def find_dependencies(self, directory: Path) -> None:
+        """Make the helper's dependencies visible to ``site``, and only to it."""
+        (self.site_dir / "deps.pth").write_text(f"{directory}\n")
+
+    @property
+    def exe(self) -> str:
+        return str(self.bin_dir / PROGRAM)
+
+    def site_ran(self) -> bool:
+        """Whether ``site`` ran since the last look."""
+        ran = self.marker.exists()
+        self.marker.unlink(missing_ok=True)
+        return ran
+
+
+def user_site(home: Path, version: str = VERSION) -> Path:
+    return home / ".local" / "lib" / version / "site-packages"
+
+
+def venv(wheel: Path, home: Path) -> Install:
+    target = home / "venv"
+    subprocess.run([BASE_PYTHON, "-m", "venv", "--without-pip", target], check=True)
+    pip(target / "bin" / "python", "install", str(wheel))
+    return Install(target / "bin", target / "lib" / VERSION / "site-packages", home)
+
+
+def pipx(wheel: Path, home: Path) -> Install:
+    """pipx's layout: a venv of its own, and links to its executables in ~/.local/bin."""
+    installed = venv(wheel, home)
+    links = home / ".local" / "bin"
+    links.mkdir(parents=True)
+    for name in (PROGRAM, "ecr-credential-provider-py", "ecrpy-start"):
+        (links / name).symlink_to(installed.bin_dir / name)
+    installed.bin_dir = links
+    return installed
+
+
+def link_alone(wheel: Path, home: Path) -> Install:
+    """A link to the executable alone, in a directory without ecrpy-start."""
+    installed = venv(wheel, home)
+    links = home / "bin"
+    links.mkdir()
+    (links / PROGRAM).symlink_to(installed.bin_dir / PROGRAM)
+    installed.bin_dir = links
+    return installed
+
+
+def user(wheel: Path, home: Path) -> Install:
+    pip(BASE_PYTHON, "install", "--user", str(wheel), home=home)
+    return Install(home / ".local" / "bin", user_site(home), home)
+
+
+def prefix(wheel: Path, home: Path) -> Install:
+    pip(BASE_PYTHON, "install", "--prefix", str(home / "prefix"), str(wheel))
+    return Install(home / "prefix" / "bin", user_site(home), home)
+
+
+def target(wheel: Path, home: Path) -> Install:
+    pip(BASE_PYTHON, "install", "--target", str(home / "target"), str(wheel))
+    return Install(home / "target" / "bin", user_site(home), home)
+
+
+def debian_version() -> str:
+    if not DEBIAN_PYTHON.exists():
+        pytest.skip(f"no {DEBIAN_PYTHON}")
+    done = subprocess.run(
+        [DEBIAN_PYTHON, "-c", "import sys, sysconfig; print(sys.version_info[0], "
+         "sys.version_info[1], sysconfig.get_default_scheme())"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    major, minor, scheme = done.stdout.split()
+    if scheme != "posix_local":
+        pytest.skip(f"{DEBIAN_PYTHON} is not Debian's (default scheme {scheme})")
+    return f"python{major}.{minor}"
+
+
+def debian_local(wheel: Path, home: Path) -> Install:
+    """Debian's pip as root: /usr/local/bin and /usr/local/lib/pythonX.Y/dist-packages."""
+    version = debian_version()
+    pip(DEBIAN_PYTHON, "install", "--root", str(home / "root"), str(wheel))
+    return Install(home / "root" / "usr" / "local" / "bin", user_site(home, version), home)
+
+
+def debian_package(wheel: Path, home: Path) -> Install:
+    """A Debian package's layout (/usr/bin, /usr/lib/python3/dist-packages), which pip does
+    not make: the /usr/local install moved there."""
+    installed = debian_local(wheel, home)
+    usr = home / "root" / "usr"
+    packages = usr / "lib" / "python3" / "dist-packages"
+    packages.parent.mkdir(parents=True)
+    (usr / "local" / "lib" / debian_version() / "dist-packages").rename(packages)
+    (usr / "local" / "bin").rename(usr / "bin")
+    installed.bin_dir = usr / "bin"
+    return installed
+
+
+LAYOUTS: dict[str, Callable[[Path, Path], Install]] = {
+    "venv": venv,
+    "pipx": pipx,
+    "link-to-the-executable-alone": link_alone,
+    "user": user,
+    "prefix": prefix,
+    "target": target,
+    "debian-local": debian_local,
+    "debian-package": debian_package,
+}
+
+
+@pytest.fixture(params=sorted(LAYOUTS))
+def installed(request: pytest.FixtureRequest, wheel: Path, home: Path) -> Iterator[Install]:
+    yield LAYOUTS[request.param](wheel, home)
+
+
+def test_every_layout_answers_without_site_and_misses_with_it(
+    installed: Install, home: Path, ecr: StandIn, dependencies: Path
+) -> None:
+    installed.find_dependencies(dependencies)
+    helper = Helper(base_env(home, ecr), ecr.password)
+    helper.exe = installed.exe
+    assert helper.answer()["Secret"] == ecr.password  # a miss: botocore through deps.pth
+    assert ecr.calls() == 1
+    assert installed.site_ran(), "the AWS worker did not run site"
+    assert helper.answer()["Secret"] == ecr.password  # a hit
+    not_found = helper.get("registry.example.com")
+    assert not_found.returncode == 1 and "credentials not found" in not_found.stdout
+    assert ecr.calls() == 1
+    assert not installed.site_ran(), "a hit or not-found answer ran site"
+
+
+def test_the_kubelet_provider_starts_the_same_way(
+    wheel: Path, home: Path, ecr: StandIn, dependencies: Path
+) -> None:
+    installed = pipx(wheel, home)
+    installed.find_dependencies(dependencies)
+    request = {
+        "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+        "kind": "CredentialProviderRequest",
+        "image": f"{HOST}/app:1",
+    }
+    for site_expected in (True, False):  # a miss, then a hit
+        done = subprocess.run(
+            [str(installed.bin_dir / "ecr-credential-provider-py")],
+            input=json.dumps(request), capture_output=True, text=True,
+            env=base_env(home, ecr), timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["auth"][HOST]["password"] == ecr.password
+        assert installed.site_ran() == site_expected
+    assert ecr.calls() == 1
+
+
+def test_an_unknown_layout_falls_back_to_the_normal_start(
+    wheel: Path, home: Path, ecr: StandIn, dependencies: Path
+) -> None:
+    """The executables moved away from the package: ecrpy-start cannot find it from its
+    own place, and the interpreter's normal start (site) finds it through a .pth file."""
+    installed = prefix(wheel, home)
+    moved = home / "elsewhere" / "tools" / "bin"
+    moved.parent.mkdir(parents=True)
+    installed.bin_dir.rename(moved)
+    installed.bin_dir = moved
+    installed.find_dependencies(dependencies)
+    packages = home / "prefix" / "lib" / VERSION / "site-packages"
+    (installed.site_dir / "package.pth").write_text(f"{packages}\n")
+    helper = Helper(base_env(home, ecr), ecr.password)
+    helper.exe = installed.exe
+    assert helper.answer()["Secret"] == ecr.password
+    assert helper.answer()["Secret"] == ecr.password
+    assert ecr.calls() == 1
+    assert installed.site_ran(), "the fallback did not start normally"
+
+
+def test_no_package_anywhere_is_one_line(wheel: Path, home: Path) -> None:
+    installed = prefix(wheel, home)
+    shutil.rmtree(home / "prefix" / "lib")
+    result = subprocess.run(
+        [installed.exe, "get"], input=HOST, capture_output=True, text=True,
+        env=base_env(home, None), timeout=60,
+    )  # fmt: skip
+    python = (installed.bin_dir / "ecrpy-start").read_text().split("\n", 1)[0].removeprefix("#!")
+    message = f"{PROGRAM}: {python} cannot find docker_credential_ecrpy; reinstall {PROGRAM}\n"
+    assert (result.returncode, result.stdout, result.stderr) == (1, message, message)
+
+
+def test_a_missing_ecrpy_start_is_one_line(wheel: Path, home: Path) -> None:
+    installed = venv(wheel, home)
+    (installed.bin_dir / "ecrpy-start").unlink()
+    result = subprocess.run(
+        [installed.exe, "get"], input=HOST, capture_output=True, text=True,
+        env=base_env(home, None), timeout=60,
+    )  # fmt: skip
+    message = f"{PROGRAM}: ecrpy-start is missing beside {installed.exe}; reinstall {PROGRAM}\n"
+    assert (result.returncode, result.stdout, result.stderr) == (1, message, message)
+
+
+def test_the_users_python_variables_change_nothing(
+    helper: Helper, ecr: StandIn, tmp_path: Path
+) -> None:
+    """Docker passes its environment on to the helper: a PYTHONPATH with modules that
+    shadow ours or botocore, a PYTHONHOME without a standard library, PYTHONINSPECT and
+    PYTHONSTARTUP (which would make a normal start read stdin as a console) must not
+    change what runs, on a miss or a hit."""
+    marker = tmp_path / "shadow-ran"
+    shadow = tmp_path / "shadow"
+    for name in ("docker_credential_ecrpy", "botocore"):
+        (shadow / name).mkdir(parents=True)
+        (shadow / name / "__init__.py").write_text(
+            f"open({str(marker)!r}, 'a').close()\nraise SystemExit('shadowed')\n"
+        )
+    startup = tmp_path / "startup.py"
+    startup.write_text(f"open({str(marker)!r}, 'a').close()\n")
+    env = {
+        **helper.env,
+        "PYTHONPATH": str(shadow),
+        "PYTHONHOME": str(tmp_path / "no-python-here"),
+        "PYTHONINSPECT": "1",
+        "PYTHONSTARTUP": str(startup),
+    }
+    for _ in range(2):  # a miss, then a hit
+        assert helper.answer(env=env)["Secret"] == ecr.password
+    assert ecr.calls() == 1
+    assert not marker.exists()
