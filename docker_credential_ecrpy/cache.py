@@ -19,8 +19,8 @@ parse is treated as absent.
 
 from __future__ import annotations
 
-import os
-import stat
+import _stat as stat  # not os or stat: see files
+import posix
 import time
 
 from . import files
@@ -250,7 +250,7 @@ class KeyLock:
     def release(self) -> None:
         """Close our descriptor: the lock ends when no process holds one any more."""
         if self.fd is not None:
-            os.close(self.fd)
+            posix.close(self.fd)
             self.fd = None
 
     def __enter__(self) -> KeyLock:
@@ -263,15 +263,17 @@ class KeyLock:
 def _still_linked(path: str, fd: int) -> bool:
     """Whether the file locked through ``fd`` is still the one at ``path``."""
     try:
-        now = os.stat(path, follow_symlinks=False)
+        now = posix.stat(path, follow_symlinks=False)
     except FileNotFoundError:
         return False
-    held = os.fstat(fd)
+    held = posix.fstat(fd)
     return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _open_lock_file(path: str) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    return posix.open(
+        path, posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o600
+    )
 
 
 # -- storage -------------------------------------------------------------------------------
@@ -304,7 +306,7 @@ class TokenCache:
             return None
         try:
             return files.read_regular(
-                os.path.join(self.directory, name),
+                files.join(self.directory, name),
                 MAX_ENTRY_BYTES,
                 follow_symlinks=False,
                 private=True,
@@ -331,7 +333,7 @@ class TokenCache:
             return []
         return [
             name.removesuffix(suffix)
-            for name in sorted(os.listdir(self.directory))
+            for name in sorted(posix.listdir(self.directory))
             if name.endswith(suffix) and not name.startswith(".")
         ]
 
@@ -341,7 +343,7 @@ class TokenCache:
         directory we cannot write to is reported as cache trouble (and the cache dropped)
         rather than as a lock held by another."""
         self._check(create=True)
-        path = os.path.join(self.directory, key + LOCK_SUFFIX)
+        path = files.join(self.directory, key + LOCK_SUFFIX)
         return KeyLock(path, _open_lock_file(path))
 
     def write(self, key: str, entry: Entry) -> None:
@@ -354,7 +356,7 @@ class TokenCache:
 
     def _replace(self, name: str, data: bytes) -> None:
         self._check(create=True)
-        path = os.path.join(self.directory, name)
+        path = files.join(self.directory, name)
         try:
             files.replace(path, data)
         except IsADirectoryError:
@@ -367,7 +369,7 @@ class TokenCache:
 
     def _remove(self, name: str) -> bool:
         try:
-            os.unlink(os.path.join(self.directory, name))
+            posix.unlink(files.join(self.directory, name))
         except FileNotFoundError:
             return False
         files.sync_directory(self.directory)
@@ -393,29 +395,29 @@ class TokenCache:
         longer in use."""
         if not self._check(create=False):
             return
-        names = set(os.listdir(self.directory))
+        names = set(posix.listdir(self.directory))
         for name in sorted(names):
-            path = os.path.join(self.directory, name)
+            path = files.join(self.directory, name)
             try:
                 if name.startswith(".") and name.endswith(files.TEMP_SUFFIX):
-                    if now - os.lstat(path).st_mtime > STALE_TEMP_AGE:
-                        os.unlink(path)
+                    if now - posix.lstat(path).st_mtime > STALE_TEMP_AGE:
+                        posix.unlink(path)
                 elif name.endswith(SUFFIX):
                     entry = self.read(name.removesuffix(SUFFIX))
                     if entry is None or entry.expires_at <= now:
-                        os.unlink(path)
+                        posix.unlink(path)
                         names.discard(name)
                 elif name.endswith(FAILURE_SUFFIX):
                     failure = self.read_failure(name.removesuffix(FAILURE_SUFFIX))
                     if failure is None or now - failure.retry_at > STALE_RECORD_AGE:
-                        os.unlink(path)
+                        posix.unlink(path)
                         names.discard(name)
             except OSError:
                 continue  # pruned by another process first, or not ours to remove
         for name in sorted(names):
             key = name.removesuffix(LOCK_SUFFIX)
             if name.endswith(LOCK_SUFFIX) and not {key + SUFFIX, key + FAILURE_SUFFIX} & names:
-                self._prune_lock(os.path.join(self.directory, name), now)
+                self._prune_lock(files.join(self.directory, name), now)
 
     @staticmethod
     def _prune_lock(path: str, now: float) -> None:
@@ -423,14 +425,14 @@ class TokenCache:
         with KeyLock's check that the locked file is still the one at the path, keeps a
         process that opened it just before from refreshing beside a newcomer."""
         try:
-            if now - os.lstat(path).st_mtime <= STALE_RECORD_AGE:
+            if now - posix.lstat(path).st_mtime <= STALE_RECORD_AGE:
                 return
             lock = KeyLock(path, _open_lock_file(path))
         except OSError:
             return
         with lock:
             if lock.acquire():
-                os.unlink(path)
+                posix.unlink(path)
 
     # safety -------------------------------------------------------------------------------
     def _check(self, create: bool) -> bool:
@@ -438,12 +440,12 @@ class TokenCache:
         if self._checked:
             return True
         try:
-            info = os.lstat(self.directory)
+            info = posix.lstat(self.directory)
         except FileNotFoundError:
             if not create:
                 return False
             _make_private_dir(self.directory)
-            info = os.lstat(self.directory)
+            info = posix.lstat(self.directory)
         except OSError as err:
             raise UnsafeCacheDir(
                 f"cannot read cache directory {self.directory}: {err.strerror}"
@@ -452,7 +454,7 @@ class TokenCache:
             raise UnsafeCacheDir(f"cache directory {self.directory} is a symlink")
         if not stat.S_ISDIR(info.st_mode):
             raise UnsafeCacheDir(f"cache path {self.directory} is not a directory")
-        if info.st_uid != os.geteuid():
+        if info.st_uid != posix.geteuid():
             raise UnsafeCacheDir(f"cache directory {self.directory} is owned by uid {info.st_uid}")
         if info.st_mode & 0o077:
             raise UnsafeCacheDir(
@@ -466,6 +468,8 @@ class TokenCache:
 def _make_private_dir(path: str) -> None:
     """Create ``path`` and any missing parents 0700, whatever the umask: a parent such as
     ``~/.cache`` made world-writable would let others swap our directory out."""
+    import os  # noqa: PLC0415 - only a miss creates directories
+
     missing = []
     here = os.path.abspath(path)
     while not os.path.lexists(here):

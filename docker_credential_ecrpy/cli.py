@@ -7,7 +7,6 @@ the settings, the identity fingerprint and the cache reader.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from . import PROGRAM, __version__
@@ -130,10 +129,11 @@ def _serve(action: str) -> int:
         sys.stdout.write(f"unknown credential action `{action}`\n")
         sys.stderr.write(USAGE)
         return 1
+    from .settings import environ  # noqa: PLC0415
     from .store import EcrStore  # noqa: PLC0415
 
     try:
-        store = EcrStore.from_env(os.environ, sys.stderr)
+        store = EcrStore.from_env(environ(), sys.stderr)
     except errors.HelperError as err:
         sys.stdout.write(err.message + "\n")
         return 1

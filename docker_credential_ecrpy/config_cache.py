@@ -23,8 +23,7 @@ first token fetch creates it).
 from __future__ import annotations
 
 import marshal
-import os
-import stat
+import posix
 
 from . import files
 
@@ -43,7 +42,7 @@ MAX_BYTES = 4 << 20
 def compiled_path(directory: str, path: str) -> str:
     from .keys import cache_key  # noqa: PLC0415
 
-    return os.path.join(directory, f"config-{cache_key('config', path)}.compiled")
+    return files.join(directory, f"config-{cache_key('config', path)}.compiled")
 
 
 def read(directory: str, path: str, data: bytes) -> object | None:
@@ -71,9 +70,11 @@ def write(directory: str, path: str, data: bytes, document: dict[str, object]) -
     """Keep ``document``, checked and parsed from ``data``, atomically, if the cache
     directory exists and is ours and private; otherwise (or on any error) do nothing:
     the next call parses again."""
+    import stat  # noqa: PLC0415 - writing only (see files)
+
     try:
-        info = os.lstat(directory)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        info = posix.lstat(directory)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != posix.geteuid() or info.st_mode & 0o077:
             return
         payload = marshal.dumps(document, MARSHAL_VERSION)
         files.replace(compiled_path(directory, path), encode(data, payload))

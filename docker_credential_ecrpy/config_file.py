@@ -8,8 +8,6 @@ Most users never write the file, so when it is absent the whole cost is one fail
 
 from __future__ import annotations
 
-import os
-
 from . import errors, files, settings
 
 TYPE_CHECKING = False
@@ -27,8 +25,8 @@ def config_path(env: Mapping[str, str]) -> str:
     """``$ECRPY_CONFIG``, else ``config.toml`` in platformdirs' user config dir."""
     explicit = env.get(ENV_VAR, "").strip()
     if explicit:
-        return os.path.expanduser(explicit)
-    return os.path.join(settings.user_config_dir(env), FILE_NAME)
+        return settings.expanduser(explicit, env)
+    return files.join(settings.user_config_dir(env), FILE_NAME)
 
 
 def load(env: Mapping[str, str], compiled_dir: str | None = None) -> Config | None:

@@ -9,7 +9,6 @@ kinds apart here is what lets us do better.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from . import PROGRAM
@@ -91,7 +90,8 @@ def from_kind(kind: str, message: str, hint: str = "") -> HelperError:
 def internal_error(err: BaseException, program: str = PROGRAM) -> str:
     """The one line for a bug of ours: the exception's type, never its text (which could
     carry a secret). The traceback goes to stderr only when ECRPY_DEBUG asks for it."""
-    import traceback  # noqa: PLC0415 - only a failure pays for it
+    import os  # noqa: PLC0415 - only a failure pays for it (see files)
+    import traceback  # noqa: PLC0415
 
     if os.environ.get("ECRPY_DEBUG"):
         traceback.print_exception(err)
@@ -107,6 +107,7 @@ def unwritable_stdout(err: OSError, program: str = PROGRAM) -> int:
     the Python docs advise for SIGPIPE: the interpreter flushes stdout once more at exit,
     and that flush would fail again with "Exception ignored ..." and exit status 120."""
     import contextlib  # noqa: PLC0415 - only a failure pays for it
+    import os  # noqa: PLC0415
 
     with contextlib.suppress(OSError, ValueError):  # no real fd 1 (embedded): nothing to do
         devnull = os.open(os.devnull, os.O_WRONLY)

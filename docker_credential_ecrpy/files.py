@@ -13,12 +13,19 @@ cannot cross file systems), is fsynced, renamed over the target, and then the di
 is fsynced so that the rename itself survives a crash. A reader sees the old file or the
 new one, never a torn one; a writer killed at any instant leaves at worst a temporary
 file named ``.<name>.<pid>.<random>.tmp``, which its owner's clean-up removes later.
+
+This module, and every other one a cache hit runs, calls the ``posix`` module rather than
+``os``, and ``_stat`` rather than ``stat``: ``os`` re-exports the very same functions,
+but importing it (``os.path``, ``os.environ``, the ``collections.abc`` it needs) costs a
+sixth of the interpreter's own start, and the executables start Python without the
+``site`` that would have imported it already (scripts/docker-credential-ecrpy). Paths are
+joined with ``join``.
 """
 
 from __future__ import annotations
 
-import os
-import stat
+import _stat as stat  # CPython's C functions behind the stat module
+import posix
 
 TEMP_SUFFIX = ".tmp"
 _KINDS = (
@@ -39,7 +46,7 @@ class TooLarge(OddFile):
     """A regular file larger than the reader's limit; ``info`` is its ``fstat``, for a
     caller that can make do with the file's identity instead of its contents."""
 
-    def __init__(self, message: str, info: os.stat_result) -> None:
+    def __init__(self, message: str, info: posix.stat_result) -> None:
         super().__init__(message)
         self.info = info
 
@@ -53,31 +60,36 @@ def read_regular(
     opened or read, and OddFile when it is not a regular file, is larger than ``limit``,
     or (with ``private``) is not ours alone (owned by us, no group or other bits).
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    flags = posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC
     if not follow_symlinks:
-        flags |= os.O_NOFOLLOW
-    fd = os.open(path, flags)  # O_NONBLOCK: opening a FIFO returns at once
+        flags |= posix.O_NOFOLLOW
+    fd = posix.open(path, flags)  # O_NONBLOCK: opening a FIFO returns at once
     try:
-        info = os.fstat(fd)
+        info = posix.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OddFile(f"{path} is {describe(info.st_mode)}, not a regular file")
-        if private and (info.st_uid != os.geteuid() or info.st_mode & 0o077):
+        if private and (info.st_uid != posix.geteuid() or info.st_mode & 0o077):
             raise OddFile(f"{path} is not private to this user")
         if info.st_size > limit:
             raise TooLarge(f"{path} is larger than {_size(limit)}", info)
         chunks = []
         size = 0
         while size <= limit:
-            chunk = os.read(fd, max(limit + 1 - size, 1))
+            chunk = posix.read(fd, max(limit + 1 - size, 1))
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
         if size > limit:  # it grew while we read
-            raise TooLarge(f"{path} is larger than {_size(limit)}", os.fstat(fd))
+            raise TooLarge(f"{path} is larger than {_size(limit)}", posix.fstat(fd))
         return b"".join(chunks)
     finally:
-        os.close(fd)
+        posix.close(fd)
+
+
+def join(directory: str, name: str) -> str:
+    """``os.path.join(directory, name)`` for a ``name`` without a slash."""
+    return directory + name if not directory or directory.endswith("/") else f"{directory}/{name}"
 
 
 def describe(mode: int) -> str:
@@ -97,33 +109,33 @@ def replace(
 ) -> None:
     """Make ``target`` hold exactly ``data``, with ``mode`` (whatever the umask) and,
     when given, ``owner`` (uid, gid)."""
-    directory, name = os.path.split(target)
-    directory = directory or "."
-    temp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}{TEMP_SUFFIX}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(temp, flags, mode)
+    directory, slash, name = target.rpartition("/")
+    directory = directory or slash or "."
+    temp = join(directory, f".{name}.{posix.getpid()}.{posix.urandom(4).hex()}{TEMP_SUFFIX}")
+    flags = posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_NOFOLLOW | posix.O_CLOEXEC
+    fd = posix.open(temp, flags, mode)
     try:
         try:
             if owner is not None:
-                os.fchown(fd, *owner)
-            os.fchmod(fd, mode)
+                posix.fchown(fd, *owner)
+            posix.fchmod(fd, mode)
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+                view = view[posix.write(fd, view) :]
+            posix.fsync(fd)
         finally:
-            os.close(fd)
-        os.rename(temp, target)
+            posix.close(fd)
+        posix.rename(temp, target)
     except BaseException:
-        os.unlink(temp)
+        posix.unlink(temp)
         raise
     sync_directory(directory)
 
 
 def sync_directory(directory: str) -> None:
     """Make renames and unlinks in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = posix.open(directory, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
     try:
-        os.fsync(fd)
+        posix.fsync(fd)
     finally:
-        os.close(fd)
+        posix.close(fd)

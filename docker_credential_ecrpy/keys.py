@@ -15,9 +15,7 @@ fingerprinted by what it is, with a warning; botocore skips anything but a regul
 
 from __future__ import annotations
 
-import os
-
-from . import files
+from . import files, settings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,8 +59,8 @@ IDENTITY_VARIABLES = (
 def aws_files(env: Mapping[str, str]) -> tuple[str, str]:
     """The shared config and credentials files the AWS SDK would read."""
     return (
-        os.path.expanduser(env.get("AWS_CONFIG_FILE") or "~/.aws/config"),
-        os.path.expanduser(env.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials"),
+        settings.expanduser(env.get("AWS_CONFIG_FILE") or "~/.aws/config", env),
+        settings.expanduser(env.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials", env),
     )
 
 

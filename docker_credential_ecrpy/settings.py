@@ -27,10 +27,10 @@ Durations are seconds or forms like ``90s``, ``30m``, ``6h``, ``1h30m``.
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 
-from . import PROGRAM, errors
+from . import PROGRAM, errors, files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -142,11 +142,39 @@ def _user_dir(env: Mapping[str, str], variable: str, fallback: str) -> str:
     if not base.startswith("/"):
         home = env.get("HOME", "")
         if not home.startswith("/"):
-            import pwd  # noqa: PLC0415 - only without a usable HOME
-
-            home = pwd.getpwuid(os.getuid()).pw_dir
+            home = _account_home()
         base = f"{home.rstrip('/')}/{fallback}"
-    return os.path.join(base, PROGRAM)
+    return files.join(base, PROGRAM)
+
+
+def environ() -> dict[str, str]:
+    """The process's environment as ``os.environ`` has it, without importing ``os`` (see
+    ``files``): the variables decoded as file names are."""
+    encoding, handler = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    return {
+        name.decode(encoding, handler): value.decode(encoding, handler)
+        for name, value in posix.environ.items()
+    }
+
+
+def expanduser(path: str, env: Mapping[str, str]) -> str:
+    """``os.path.expanduser(path)``, with ``HOME`` from ``env``, without importing ``os``
+    for the common forms (``~`` and ``~/...``)."""
+    if path != "~" and not path.startswith("~/"):
+        if not path.startswith("~"):
+            return path
+        import os  # noqa: PLC0415 - ``~user``: rare enough to pay for os
+
+        return os.path.expanduser(path)
+    home = env["HOME"] if "HOME" in env else _account_home()
+    return (home.rstrip("/") + path[1:]) or "/"
+
+
+def _account_home() -> str:
+    """The home directory of this process's user, from the password database."""
+    import pwd  # noqa: PLC0415 - only without a usable HOME
+
+    return pwd.getpwuid(posix.getuid()).pw_dir
 
 
 def parse_duration(name: str, text: str) -> float:

@@ -310,7 +310,7 @@ def test_hit_path_with_config_file_reads_the_compiled_copy(
     assert len(list(helper.cache_dir.glob("config-*.compiled"))) == 1
     for host in (ALIAS, HOST):
         modules = helper.imports(host, env=env)
-        for heavy in ("tomllib", "fnmatch", "re", "json", "typing", "botocore"):
+        for heavy in ("tomllib", "fnmatch", "re", "json", "typing", "botocore", "os", "site"):
             assert heavy not in modules, f"{heavy} imported on a cache hit with a config file"
     assert ecr.calls() == 2
 

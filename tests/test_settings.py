@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import platformdirs
 import pytest
 
-from docker_credential_ecrpy import PROGRAM, errors, settings
+from docker_credential_ecrpy import PROGRAM, errors, files, settings
 
 # -- settings: the user directories and durations -------------------------------------------
 
@@ -153,3 +155,38 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(errors.ConfigError, match="X="):
         settings.parse_duration("X", text)
+
+
+# -- without os: the hit path's own environ, expanduser and join ---------------------------
+
+
+def test_environ_is_os_environ() -> None:
+    """The process environment as os.environ has it, bytes that are not UTF-8 included
+    (a new process: both are read from the environment at start)."""
+    env = {**os.environb, b"ECRPY_TEST_TEXT": "caf\u00e9 = x=y".encode(), b"ECRPY_\xff": b"\xfe"}
+    probe = "import os; from docker_credential_ecrpy import settings as s; "
+    probe += "print(s.environ() == dict(os.environ), 'ECRPY_TEST_TEXT' in s.environ())"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "True True\n"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["~", "~/", "~/.aws/config", "~//x", "/etc/x", "relative/~", "", "~root/x", "~nobody"],
+)
+@pytest.mark.parametrize("home", [None, "", "/home/u", "/home/u/", "/", "relative"])
+def test_expanduser_is_os_path_expanduser(
+    monkeypatch: pytest.MonkeyPatch, path: str, home: str | None
+) -> None:
+    if home is None:
+        monkeypatch.delenv("HOME", raising=False)
+    else:
+        monkeypatch.setenv("HOME", home)
+    assert settings.expanduser(path, dict(os.environ)) == os.path.expanduser(path)
+
+
+@pytest.mark.parametrize("directory", ["", "/", "/a", "/a/", "a", "a//", "/a b/c"])
+def test_join_is_os_path_join(directory: str) -> None:
+    assert files.join(directory, "name.token") == os.path.join(directory, "name.token")
