@@ -8,9 +8,10 @@ every message), for the Docker helper, the kubelet provider and ``doctor`` alike
 
 from __future__ import annotations
 
+import time
+
 from . import PROGRAM, config_file, errors, registry
 from .settings import Settings
-from .tokens import TokenSource
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from .cache import Entry
     from .config import Config, Identity
     from .registry import Registry
+    from .tokens import TokenSource
 
 
 class EcrStore:
@@ -28,30 +30,42 @@ class EcrStore:
 
     ``env`` locates the configuration file (aliases, per-registry identities); without it
     (or without the file) only ECR's own hostnames are served, with the default identity.
+    Without ``tokens``, the token source is made from ``settings`` and ``env`` when first
+    needed: a not-found answer never loads it (nor the cache, key and policy modules).
     """
 
     def __init__(
         self,
         settings: Settings,
-        tokens: TokenSource,
+        tokens: TokenSource | None,
         stderr: TextIO,
         env: Mapping[str, str] | None = None,
         program: str = PROGRAM,
     ) -> None:
         self.settings = settings
-        self.tokens = tokens
+        self._tokens = tokens
         self.stderr = stderr
         self.env = env
         self.program = program
         self._config: Config | None = None
         self._config_read = False
+        self._deadline = time.monotonic() + settings.timeout  # the get's, from its start
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], stderr: TextIO, program: str = PROGRAM) -> EcrStore:
         """The store as the environment configures it; ConfigError for a bad setting."""
-        settings = Settings.from_env(env)
-        tokens = TokenSource(settings, env, stderr, program=program)
-        return cls(settings, tokens, stderr, env, program)
+        return cls(Settings.from_env(env), None, stderr, env, program)
+
+    @property
+    def tokens(self) -> TokenSource:
+        if self._tokens is None:
+            from .tokens import TokenSource  # noqa: PLC0415 - see the class docstring
+
+            env = {} if self.env is None else self.env
+            self._tokens = TokenSource(
+                self.settings, env, self.stderr, program=self.program, deadline=self._deadline
+            )
+        return self._tokens
 
     @property
     def config(self) -> Config | None:

@@ -68,7 +68,11 @@ def test_non_ecr_hosts_are_not_found_without_any_call(
     assert standin.control("calls") == before
 
 
-HEAVY = {"botocore", "boto3", "platformdirs", "json", "re", "typing", "hashlib", "tomllib", "site"}
+# What a cache hit or a not-found answer must not load: the AWS SDK and the modules that
+# cost more than a hit's own work, including os and site, which the interpreter started
+# without (scripts/docker-credential-ecrpy).
+HEAVY = {"botocore", "boto3", "platformdirs", "json", "re", "typing", "hashlib", "tomllib"}
+HEAVY |= {"site", "os", "stat"}
 
 
 @pytest.mark.parametrize("scenario", ["not-found", "hit"])
@@ -81,6 +85,11 @@ def test_cheap_paths_never_import_anything_heavy(helper: Helper, scenario: str) 
     assert "botocore" in helper.imports(HOST, env=debug)  # the miss, which fills the cache
     imported = helper.imports(host, status=status)
     assert not HEAVY & imported, f"heavy imports on the {scenario} path: {HEAVY & imported}"
+    tokens = {f"docker_credential_ecrpy.{name}" for name in ("tokens", "cache", "keys")}
+    if scenario == "not-found":  # no token is looked up for a host that is not ECR
+        assert not tokens & imported, f"the token machinery loaded: {tokens & imported}"
+    else:
+        assert tokens <= imported  # the probe saw the hit
 
 
 def test_the_import_probe_fails_unless_the_get_ran(helper: Helper, tmp_path: Path) -> None:
