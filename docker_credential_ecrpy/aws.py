@@ -7,9 +7,13 @@ killed at the ``get``'s deadline, whatever botocore is stuck in; within the dead
 retry on their own terms rather than botocore's:
 
 - throttling is retried with exponential backoff and full jitter for as long as the
-  deadline allows, so hosts that share an account's quota spread themselves over it
-  instead of failing after three quick attempts;
-- other transient failures (5xx answers, connection errors, timeouts) get three attempts;
+  deadline allows, waiting up to 6, 12, then 16 seconds: a throttled account is in a
+  storm, and hosts that share its quota must spread themselves over it rather than ask
+  again at once (``bench/fleet.py`` measures the choice);
+- other transient failures (5xx answers, refused or dropped connections) get three
+  attempts, a second or so apart;
+- a read that times out is not asked again: the server has the request, and a second
+  one only adds to its load; so reads may take as long as the deadline allows;
 - anything else (access denied, bad credentials, a malformed answer) is final at once:
   retrying cannot help.
 
@@ -39,13 +43,14 @@ if TYPE_CHECKING:
     Report = Callable[[str], None]
 
 CONNECT_TIMEOUT = 2.0
-READ_TIMEOUT = 4.0
+# Reads wait as long as the deadline allows; this long without one.
+READ_TIMEOUT = 30.0
 METADATA_TIMEOUT = 1.0
 # Attempts for transient failures other than throttling.
 TRANSIENT_ATTEMPTS = 3
-# Full-jitter backoff between attempts: a random wait up to min(CAP, BASE * 2^attempt).
-RETRY_BASE = 0.5
-RETRY_CAP = 8.0
+# Full-jitter backoff between attempts, by kind: a random wait of up to
+# min(cap, base * 2^attempt) seconds.
+BACKOFF = {"throttle": (3.0, 16.0), "transient": (0.5, 8.0)}
 # No retry is started with less time left before the deadline than this, or than the
 # slowest attempt so far took: one that the deadline would cut short tells nobody why.
 MIN_CALL_TIME = 1.0
@@ -141,10 +146,12 @@ class _Client:
 
         if not keys:
             self.resolve_credentials(registry)
-        left = RETRY_CAP if self.deadline is None else max(self.deadline - time.monotonic(), 0.1)
+        self.report(f"creating the {service} client")
+        left = READ_TIMEOUT if self.deadline is None else self.deadline - time.monotonic()
+        left = max(left, 0.1)
         config = Config(
             connect_timeout=min(CONNECT_TIMEOUT, left),
-            read_timeout=min(READ_TIMEOUT, left),
+            read_timeout=left,
             retries={"mode": "standard", "total_max_attempts": 1},  # ours: see call()
             use_fips_endpoint=registry.fips,
             use_dualstack_endpoint=registry.dualstack,
@@ -219,7 +226,8 @@ class _Client:
                 now = time.monotonic()
                 slowest = max(slowest, now - began)
                 kind = retry_kind(err)
-                delay = random.uniform(0, min(RETRY_CAP, RETRY_BASE * 2**attempt))  # noqa: S311
+                base, cap = BACKOFF.get(kind or "", (0.0, 0.0))
+                delay = random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311
                 if self.deadline is not None:  # the wait ends in time for one more attempt
                     delay = min(delay, self.deadline - now - slowest)
                 final = (
@@ -262,6 +270,8 @@ def retry_kind(err: Exception) -> str | None:
         return "transient" if isinstance(status, int) and status >= 500 else None
     if isinstance(err, bx.SSLError):
         return None  # a certificate problem does not go away by asking again
+    if isinstance(err, bx.ReadTimeoutError):
+        return None  # the server has the request: asking again only adds to its load
     if isinstance(err, bx.ConnectionError | bx.HTTPClientError):
         return "transient"
     return None

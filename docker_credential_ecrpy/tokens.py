@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     Fetch = Callable[[Registry, Identity | None, float, bool], Token]
     Detach = Callable[[Callable[[], None], Iterable[int]], None]
 
+# Seconds of a get's budget kept back from the AWS worker (see _fetch_and_record).
+WORKER_RESERVE = 1.0
 # Consecutive failures count towards a longer backoff while each comes within this long
 # after the previous one's backoff ended; an older record starts the count again.
 FAILURE_MEMORY = 3600.0
@@ -248,10 +250,18 @@ class TokenSource:
             started = time.monotonic()
             if not self._guard(lambda: lock.acquire(self._lock_deadline(started)), True):
                 if time.monotonic() >= self.deadline:
+                    # The refresh we waited for may have ended just now: its token or
+                    # its failure is the answer; else say what we waited for.
+                    entry = self._cached(key, registry)
+                    failure = self._guard(lambda: self.cache.read_failure(key), None)
+                    now = self.clock()
+                    action = self._plan(entry, failure, now, background=False)
+                    if action != policy.REFRESH_NOW:
+                        return self._settle(action, registry, entry, failure, now)
                     doing = (
                         f"waiting for another process's refresh of the token for {registry.host}"
                     )
-                    return self._stale_or_fail(registry, key, self._timed_out(doing))
+                    return self._stale_or_fail(registry, key, self._timed_out(doing), entry)
                 # Only an ECRPY_LOCK_TIMEOUT shorter than the deadline ends a wait early.
                 self._warn(
                     f"could not take the refresh lock within ECRPY_LOCK_TIMEOUT="
@@ -292,8 +302,13 @@ class TokenSource:
     ) -> cache.Entry:
         """Call AWS (the caller holds the key's lock) and keep the token; or record the
         failure, with its backoff after ``previous``, and raise it."""
+        # The AWS work ends a little before the get must: time to record its result, so
+        # that the processes waiting for it (whose deadlines are no earlier) see it.
+        reserve = min(WORKER_RESERVE, self.settings.timeout / 4)
         try:
-            token = self.fetch(registry, who, self.deadline, bool(self.env.get("ECRPY_DEBUG")))
+            token = self.fetch(
+                registry, who, self.deadline - reserve, bool(self.env.get("ECRPY_DEBUG"))
+            )
             now = self.clock()
             if token.expires_at <= now:
                 raise errors.BadToken(

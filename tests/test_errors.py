@@ -111,12 +111,25 @@ def test_endpoint_unreachable(helper: Helper) -> None:
 
 
 @pytest.mark.slow
-def test_endpoint_timeout_is_bounded(helper: Helper, ecr: StandIn) -> None:
-    ecr.fault(delay=6, times=3)  # each attempt outlasts the read timeout
+def test_a_slow_api_is_waited_for_once_not_asked_again(helper: Helper, ecr: StandIn) -> None:
+    """A read that takes long is not a reason to ask again: the server has the request,
+    and a second one only adds to its load. The answer comes within the deadline."""
+    ecr.fault(delay=5, times=3)
+    result = helper.get(env={**helper.env, "ECRPY_TIMEOUT": "10s"}, timeout=40)
+    assert result.returncode == 0, result.stdout
+    assert ecr.calls() == 1
+
+
+@pytest.mark.slow
+def test_an_api_slower_than_the_deadline_is_one_call_and_one_line(
+    helper: Helper, ecr: StandIn
+) -> None:
+    ecr.fault(delay=30, times=3)
     started = time.monotonic()
-    out = failure(helper, timeout=40)
-    assert out.startswith("timed out talking to")
-    assert time.monotonic() - started < 25
+    out = failure(helper, env={**helper.env, "ECRPY_TIMEOUT": "4s"}, timeout=40)
+    assert out.startswith("timed out after 4s calling ecr:GetAuthorizationToken at http")
+    assert time.monotonic() - started < 4 + 1.5
+    assert ecr.calls() == 1
 
 
 def test_public_ecr_falls_back_to_anonymous(helper: Helper, ecr: StandIn) -> None:

@@ -44,11 +44,13 @@ class Fetch:
         self.clock = clock
         self.calls = 0
         self.error: errors.AwsError | None = None
+        self.deadlines: list[float] = []
 
     def __call__(
         self, target: registry.Registry, who: Identity | None, deadline: float, debug: bool
     ) -> Token:
         self.calls += 1
+        self.deadlines.append(deadline)
         if self.error is not None:
             raise self.error
         return Token("AWS", f"token-{self.calls}", self.clock.now + LIFE)
@@ -334,3 +336,40 @@ def test_a_spread_leaves_the_call_half_of_the_deadline(tmp_path: Path) -> None:
 def test_no_spread_by_default(world: World) -> None:
     world.get()
     assert world.slept == []
+
+
+def test_the_aws_work_ends_before_the_get_must(world: World) -> None:
+    """A second is kept back for recording the result, which the processes waiting on
+    the lock (whose deadlines are no earlier) then read instead of timing out."""
+    deadline = time.monotonic() + 20
+    assert TARGET is not None
+    world.source(deadline=deadline).get(TARGET)
+    assert world.fetch.deadlines == [deadline - 1.0]
+
+
+def test_a_token_written_as_the_wait_ends_is_served_without_a_word(world: World) -> None:
+    """The holder writes a fresh token just before the waiter's deadline and lets go of
+    the lock just after: the waiter serves that token, and says nothing of a timeout."""
+    import threading
+
+    key = world.key()
+    lock = world.store.lock(key)
+    assert lock.acquire()
+    fresh = cache.Entry(TARGET.scope, HOST, "AWS", "written-by-the-holder", T0, T0 + LIFE)  # type: ignore[union-attr]
+
+    def holder() -> None:
+        time.sleep(0.2)
+        world.store.write(key, fresh)
+        time.sleep(0.4)
+        lock.release()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert TARGET is not None
+        served = world.source(deadline=time.monotonic() + 0.4).get(TARGET)
+    finally:
+        thread.join()
+    assert served.secret == "written-by-the-holder"
+    assert world.warnings() == []
+    assert world.fetch.calls == 0
