@@ -15,53 +15,49 @@ the same way:
 - the same for ``docker-credential-ecr-login`` (the Go helper) when it is installed, and
   for ``ECRPY_BENCH_EXE`` (e.g. the PyInstaller binary) when set.
 
-The Go helper ignores ``AWS_ENDPOINT_URL*``: it reaches ECR only at the real API hostname
-over TLS. So it gets its own stand-in served over TLS with a certificate for that name
-(from a throwaway CA given to it with ``SSL_CERT_FILE``), through a local CONNECT proxy
-given with ``HTTPS_PROXY``: no change to ``/etc/hosts`` or the system trust store.
+The Go helper reaches its own stand-in over TLS through a local CONNECT proxy (see
+``world.py``, shared with ``fleet.py``).
 
 Nothing here asserts a time; it prints. ``ECRPY_BENCH_RUNS`` sets the rounds (default 40).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime
-import hashlib
-import json
 import os
-import select
 import shutil
-import socket
-import socketserver
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.support.pki import CertificateAuthority
+from crowd import gather
+from world import (
+    GO_HELPER,
+    HOST,
+    PASSWORD,
+    REGION,
+    TlsWorld,
+    base_env,
+    console_script,
+    find_go_helper,
+    ours_env,
+    seed_go_cache,
+    tls_world,
+)
+
 from tests.support.standin import StandIn
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
-API_HOST = f"api.ecr.{REGION}.amazonaws.com"
+ACCOUNT = HOST.split(".")[0]
 OTHER_HOST = "registry.example.com"
-# Dummy keys in AWS's shape, never real ones.
-ACCESS_KEY_ID = "AKIDEXAMPLEBENCHKEY1"
-SECRET_ACCESS_KEY = "benchSECRETkeyEXAMPLEvalue00000000000000"  # noqa: S105
-PASSWORD = "bench-token-password"  # noqa: S105
 RUNS = int(os.environ.get("ECRPY_BENCH_RUNS", "40"))
 MISS_RUNS = max(5, RUNS // 4)
 PARALLEL = 32
 PARALLEL_RUNS = 3
-GO_HELPER = "docker-credential-ecr-login"
 
 BOTOCORE_CALL = f"""
 import botocore.session
@@ -69,66 +65,6 @@ session = botocore.session.get_session()
 client = session.create_client("ecr", region_name="{REGION}")
 client.get_authorization_token(registryIds=["{ACCOUNT}"])
 """
-
-
-# -- a CONNECT proxy to the stand-in ------------------------------------------------------
-
-
-class _Tunnel(socketserver.BaseRequestHandler):
-    """``CONNECT host:443`` -> a TCP tunnel to the TLS stand-in, whatever the host."""
-
-    target_port = 0
-
-    def handle(self) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = self.request.recv(4096)
-            if not chunk:
-                return
-            head += chunk
-        if not head.startswith(b"CONNECT "):
-            self.request.sendall(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
-            return
-        with socket.create_connection(("127.0.0.1", self.target_port)) as upstream:
-            self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            ends = [self.request, upstream]
-            while True:
-                ready, _, _ = select.select(ends, [], [], 30)
-                if not ready:
-                    return
-                for end in ready:
-                    data = end.recv(65536)
-                    if not data:
-                        return
-                    (upstream if end is self.request else self.request).sendall(data)
-
-
-class Proxy(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-@contextlib.contextmanager
-def connect_proxy(target_port: int) -> Iterator[str]:
-    handler = type("Tunnel", (_Tunnel,), {"target_port": target_port})
-    server = Proxy(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def make_certificates(directory: Path) -> tuple[Path, Path, Path] | None:
-    """A throwaway CA and a certificate for the ECR API hostname (and 127.0.0.1, where the
-    bench's control requests reach the stand-in); None without openssl."""
-    if shutil.which("openssl") is None:
-        return None
-    ca = CertificateAuthority(directory / "pki", "ecrpy bench CA")
-    leaf, key = ca.issue(API_HOST, f"ecr.{REGION}.amazonaws.com", "localhost", "127.0.0.1")
-    return ca.cert, leaf, key
 
 
 # -- measuring -----------------------------------------------------------------------------
@@ -193,37 +129,16 @@ def parallel_cold(
     runs: int = PARALLEL_RUNS,
     n: int = PARALLEL,
 ) -> tuple[float | None, list[int], str]:
-    """``n`` processes started together on an empty cache: median wall ms, API calls."""
+    """``n`` processes released together on an empty cache: the median over the runs of
+    the slowest one's wall time (ms), the API calls of each run."""
     walls, calls, problem = [], [], ""
     for index in range(runs):
         standin.reset()
         full = {**env, **cache_env(1000 + index)}
-        processes = [
-            subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=full,
-            )
-            for _ in range(n)
-        ]
-        time.sleep(0.3)  # let every process reach its read of stdin
-        start = time.perf_counter()
-        for process in processes:
-            assert process.stdin is not None
-            process.stdin.write(HOST.encode())
-            process.stdin.close()
-        failed = 0
-        for process in processes:
-            process.wait(timeout=300)
-            failed += process.returncode != 0
-        walls.append(time.perf_counter() - start)
-        for process in processes:
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
+        _, outcomes = gather(argv, [(0, full)] * n, HOST.encode(), timeout=300)
+        walls.append(max(outcome.seconds for outcome in outcomes))
         calls.append(standin.calls())
+        failed = sum(outcome.returncode != 0 for outcome in outcomes)
         if failed:
             problem = f"{failed} of {n} failed"
     return statistics.median(walls) * 1000, calls, problem
@@ -232,23 +147,8 @@ def parallel_cold(
 # -- the executables -----------------------------------------------------------------------
 
 
-def base_env(home: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-        "AWS_CONFIG_FILE": str(home / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
-    }
-
-
 def ours(name: str, exe: str, home: Path, standin: StandIn) -> dict[str, Any]:
-    env = base_env(home)
-    for variable in ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS"):
-        env[variable] = standin.url
+    env = ours_env(home, standin)
     slug = name.replace(" ", "-")
     env["AWS_ECR_CACHE_DIR"] = str(home / f"{slug}-hit")
 
@@ -263,33 +163,7 @@ def ours(name: str, exe: str, home: Path, standin: StandIn) -> dict[str, Any]:
     }
 
 
-def go_cache_key(region: str, access_key_id: str, registry_id: str) -> str:
-    """The Go helper's (0.6) cache key: region, its "checksum" of the access key id (which
-    is the key id itself, base64-encoded with an MD5 of nothing appended), registry id."""
-    checksum = base64.b64encode(access_key_id.encode() + hashlib.md5(b"").digest()).decode()  # noqa: S324
-    return f"{region}-{checksum}-{registry_id}"
-
-
-def seed_go_cache(directory: Path) -> None:
-    now = datetime.datetime.now(datetime.UTC)
-
-    def stamp(moment: datetime.datetime) -> str:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-    entry = {
-        "AuthorizationToken": base64.b64encode(f"AWS:{PASSWORD}".encode()).decode(),
-        "RequestedAt": stamp(now),
-        "ExpiresAt": stamp(now + datetime.timedelta(hours=12)),
-        "ProxyEndpoint": f"https://{HOST}",
-        "Service": "ecr",
-    }
-    directory.mkdir(parents=True, exist_ok=True)
-    document = {"Registries": {go_cache_key(REGION, ACCESS_KEY_ID, ACCOUNT): entry}}
-    document["Version"] = "1.0"  # type: ignore[assignment]
-    (directory / "cache.json").write_text(json.dumps(document))
-
-
-def go_helper(exe: str, home: Path, proxy: str | None, ca: Path | None) -> dict[str, Any]:
+def go_helper(exe: str, home: Path, world: TlsWorld | None) -> dict[str, Any]:
     env = base_env(home)
     env["AWS_ECR_CACHE_DIR"] = str(home / "go-hit")
     seed_go_cache(home / "go-hit")
@@ -301,32 +175,11 @@ def go_helper(exe: str, home: Path, proxy: str | None, ca: Path | None) -> dict[
         "hit": Case([exe, "get"], env, HOST, 0, PASSWORD),
         "not-found": Case([exe, "get"], env, OTHER_HOST, 1, "credentials not found"),
     }
-    if proxy and ca:
-        online = {**env, "HTTPS_PROXY": proxy, "SSL_CERT_FILE": str(ca)}
+    if world is not None:
+        online = world.env(env)
         cases["miss"] = Case([exe, "get"], online, HOST, 0, PASSWORD, before=fresh_cache)
         cases["parallel"] = ([exe, "get"], online, fresh_cache)
     return cases
-
-
-def find_go_helper() -> tuple[str | None, str]:
-    found = shutil.which(GO_HELPER)
-    if found:
-        return found, ""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None, f"{GO_HELPER} is not installed (Debian: amazon-ecr-credential-helper)"
-    print(f"bench: installing amazon-ecr-credential-helper for {GO_HELPER} ...", flush=True)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    done = subprocess.run(
-        ["apt-get", "install", "-y", "amazon-ecr-credential-helper"], env=env, **quiet
-    )
-    if done.returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, **quiet)
-        subprocess.run(
-            ["apt-get", "install", "-y", "amazon-ecr-credential-helper"], env=env, **quiet
-        )
-    found = shutil.which(GO_HELPER)
-    return found, "" if found else "apt-get install amazon-ecr-credential-helper failed"
 
 
 # -- report --------------------------------------------------------------------------------
@@ -341,18 +194,16 @@ def ratio(value: float | None, floor: float | None) -> str:
 
 
 def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
-    ours_exe = str(Path(sys.executable).parent / "docker-credential-ecrpy")
-    if not Path(ours_exe).exists():
-        raise SystemExit(f"bench: {ours_exe} is missing; run `make bench`")
-    tools: list[tuple[str, str]] = [("docker-credential-ecrpy", ours_exe)]
+    tools: list[tuple[str, str]] = [("docker-credential-ecrpy", console_script())]
     if os.environ.get("ECRPY_BENCH_EXE"):
         tools.append(("ECRPY_BENCH_EXE", os.environ["ECRPY_BENCH_EXE"]))
     go_exe, go_note = find_go_helper()
 
     scratch = Path(tempfile.mkdtemp(prefix="ecrpy-bench-"))
     standin = StandIn.start(password=PASSWORD, stderr=subprocess.DEVNULL)
-    tls_standin: StandIn | None = None
     notes: list[str] = []
+    world_cm: contextlib.AbstractContextManager[TlsWorld | str | None]
+    world_cm = tls_world(scratch) if go_exe else contextlib.nullcontext(go_note)
     try:
         env = base_env(scratch)
         floor = Case([sys.executable, "-c", "pass"], env)
@@ -360,26 +211,13 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
         bare = Case([sys.executable, "-c", BOTOCORE_CALL], botocore_env)
         per_tool = {name: ours(name, exe, scratch, standin) for name, exe in tools}
 
-        go_cases: dict[str, Any] = {}
-        proxy_cm: contextlib.AbstractContextManager[str | None] = contextlib.nullcontext(None)
-        ca: Path | None = None
-        if go_exe:
-            certs = make_certificates(scratch)
-            if certs:
-                ca, leaf, key = certs
-                tls_standin = StandIn.start(
-                    "--cert", str(leaf), "--key", str(key),
-                    cafile=ca, password=PASSWORD, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-                proxy_cm = connect_proxy(tls_standin.port)
-            else:
-                notes.append(f"{GO_HELPER}: no `openssl` for a TLS stand-in; hit only")
-        else:
-            notes.append(go_note)
-
-        with proxy_cm as proxy:
+        with world_cm as reached:
+            go_cases: dict[str, Any] = {}
+            world = reached if isinstance(reached, TlsWorld) else None
+            if isinstance(reached, str):
+                notes.append(reached + ("; hit only" if go_exe else ""))
             if go_exe:
-                go_cases = go_helper(go_exe, scratch / "go", proxy, ca)
+                go_cases = go_helper(go_exe, scratch / "go", world)
                 (scratch / "go").mkdir(exist_ok=True)
 
             # The warm-up round of each hit case is the miss that fills its cache.
@@ -397,13 +235,11 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
             for name, cases in per_tool.items():
                 argv, penv, fresh = cases["parallel"]
                 parallel[name] = parallel_cold(argv, penv, fresh, standin)
-            if "parallel" in go_cases and tls_standin is not None:
+            if "parallel" in go_cases and world is not None:
                 argv, penv, fresh = go_cases["parallel"]
-                parallel[GO_HELPER] = parallel_cold(argv, penv, fresh, tls_standin)
+                parallel[GO_HELPER] = parallel_cold(argv, penv, fresh, world.standin)
     finally:
         standin.stop()
-        if tls_standin is not None:
-            tls_standin.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
     rows = [(name, per_tool[name]) for name, _ in tools]
