@@ -24,18 +24,20 @@ Nothing here asserts a time; it prints. ``ECRPY_BENCH_RUNS`` sets the rounds (de
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from crowd import gather
+from crowd import gather, what_they_said
 from world import (
     GO_HELPER,
     HOST,
@@ -50,6 +52,7 @@ from world import (
     tls_world,
 )
 
+from docker_credential_ecrpy import cache, settings
 from tests.support.standin import StandIn
 
 ACCOUNT = HOST.split(".")[0]
@@ -58,6 +61,14 @@ RUNS = int(os.environ.get("ECRPY_BENCH_RUNS", "40"))
 MISS_RUNS = max(5, RUNS // 4)
 PARALLEL = 32
 PARALLEL_RUNS = 3
+# The bad-weather table: ECRPY_TIMEOUT for our gets there (empty: the helper's default, so
+# that the figures are what users get), and how slow the slow API is.
+WEATHER_TIMEOUT = os.environ.get("ECRPY_BENCH_TIMEOUT", "")
+SLOW_API = 3.0
+ALWAYS = 10**6
+# A token issued for an hour under a two-hour refresh window is due at once yet usable for
+# the hour: what a token is after six of its twelve hours, without waiting six hours.
+DUE_ENV = {"ECRPY_REFRESH_WINDOW": "2h"}
 
 BOTOCORE_CALL = f"""
 import botocore.session
@@ -144,6 +155,211 @@ def parallel_cold(
     return statistics.median(walls) * 1000, calls, problem
 
 
+# -- bad weather ---------------------------------------------------------------------------
+
+
+class Weather(NamedTuple):
+    name: str
+    cached: str  # "fresh", "due" (valid, but due for refresh) or "" (nothing)
+    throttled: bool = False  # every GetAuthorizationToken call answered ThrottlingException
+    delay: float = 0.0  # seconds the stand-in takes for every call
+
+
+WEATHERS = (
+    Weather("fair: fresh token cached (the floor)", "fresh"),
+    Weather("brownout (every call throttled), valid-but-due token cached", "due", throttled=True),
+    Weather("brownout (every call throttled), empty cache", "", throttled=True),
+    Weather(f"slow API ({SLOW_API:g} s a call), valid-but-due token cached", "due", delay=SLOW_API),
+)
+
+
+class Contender(NamedTuple):
+    """A helper as the bad-weather runs need it: ``seed(directory, cached)`` makes its
+    cache in ``directory`` what ``Weather.cached`` says."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    standin: StandIn
+    seed: Callable[[Path, str], None]
+
+
+class Weathered(NamedTuple):
+    """What 32 gets in one weather came to."""
+
+    slowest: float  # seconds from the release to the last exit
+    failed: int
+    calls: int  # GetAuthorizationToken calls, once any background refresh ended
+    behind: float | None  # when the background refresh ended (None: none outlived the gets)
+    said: list[str]  # how the failed gets failed, and what the others warned, with counts
+
+
+def our_contender(name: str, cases: dict[str, Any], standin: StandIn) -> Contender:
+    argv, env, _ = cases["parallel"]
+    env = {**env, **DUE_ENV}
+    if WEATHER_TIMEOUT:
+        env["ECRPY_TIMEOUT"] = WEATHER_TIMEOUT
+
+    def seed(directory: Path, cached: str) -> None:
+        if not cached:
+            return
+        standin.config(ttl=3600 if cached == "due" else 12 * 3600)
+        done = subprocess.run(
+            argv, input=HOST.encode(), capture_output=True, env={**env, **cache_dir(directory)}
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"bench: seeding the cache of {name} failed: {done.stdout!r}")
+
+    return Contender(name, argv, env, standin, seed)
+
+
+def go_contender(cases: dict[str, Any], standin: StandIn) -> Contender:
+    argv, env, _ = cases["parallel"]
+
+    def seed(directory: Path, cached: str) -> None:
+        if cached:
+            seed_go_cache(directory, age=7 * 3600 if cached == "due" else 0)
+
+    return Contender(GO_HELPER, argv, env, standin, seed)
+
+
+def cache_dir(directory: Path) -> dict[str, str]:
+    return {"AWS_ECR_CACHE_DIR": str(directory)}
+
+
+def weather_timeout() -> float:
+    """Our gets' ECRPY_TIMEOUT in this table, in seconds."""
+    if not WEATHER_TIMEOUT:
+        return settings.DEFAULT_TIMEOUT
+    return settings.parse_duration("ECRPY_BENCH_TIMEOUT", WEATHER_TIMEOUT)
+
+
+def in_weather(contender: Contender, weather: Weather, directory: Path) -> Weathered:
+    """``PARALLEL`` gets released together in ``weather``, with the cache it calls for."""
+    standin = contender.standin
+    standin.reset()
+    contender.seed(directory, weather.cached)
+    standin.reset()
+    if weather.throttled:
+        standin.fault("ThrottlingException", times=ALWAYS, message="Rate exceeded")
+    if weather.delay:
+        standin.config(delay=weather.delay)
+    env = {**contender.env, **cache_dir(directory)}
+    limit = weather_timeout() + 30
+    crowd, outcomes = gather(contender.argv, [(0, env)] * PARALLEL, HOST.encode(), limit)
+    behind = background_refresh(directory, crowd.released, limit)
+    return Weathered(
+        max(outcome.seconds for outcome in outcomes),
+        sum(outcome.returncode != 0 for outcome in outcomes),
+        standin.calls(),
+        behind,
+        what_they_said(outcomes) + failure_records(directory),
+    )
+
+
+def failure_records(directory: Path) -> list[str]:
+    """The failures our helper recorded for the next gets on the host, and their backoff."""
+    found = []
+    for path in sorted(directory.glob("*" + cache.FAILURE_SUFFIX)):
+        record = cache.decode_failure(path.read_bytes())
+        if record is not None:
+            backoff = record.retry_at - record.failed_at
+            found.append(f"left a failure record: {record.kind}, backoff {backoff:.0f} s")
+    return found
+
+
+def background_refresh(directory: Path, released: float, limit: float) -> float | None:
+    """Seconds from the release until no process held a refresh lock in ``directory``, if
+    one was held once the gets had all exited (a refresh behind the answers); None if
+    none was. Waits ``limit`` seconds from the release at most."""
+    if not refresh_running(directory):
+        return None
+    while refresh_running(directory):
+        if time.monotonic() - released > limit:
+            return float("inf")
+        time.sleep(0.05)
+    return time.monotonic() - released
+
+
+def refresh_running(directory: Path) -> bool:
+    """Whether a process holds a key's refresh lock (a ``flock``) in the cache directory."""
+    for path in directory.glob("*" + cache.LOCK_SUFFIX):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # and with it our lock, if we got it
+    return False
+
+
+def bad_weather(contenders: list[Contender], directory: Path) -> dict[str, dict[str, Weathered]]:
+    """Every contender in every weather, weather by weather."""
+    results: dict[str, dict[str, Weathered]] = {}
+    for index, weather in enumerate(WEATHERS):
+        results[weather.name] = {
+            contender.name: in_weather(
+                contender, weather, directory / f"{index}-{contender.name.replace(' ', '-')}"
+            )
+            for contender in contenders
+        }
+    return results
+
+
+def print_weather(results: dict[str, dict[str, Weathered]], hits: dict[str, float | None]) -> None:
+    timeout = f"ECRPY_TIMEOUT={WEATHER_TIMEOUT or '20s'}"
+    timeout += " (set by ECRPY_BENCH_TIMEOUT)" if WEATHER_TIMEOUT else " (its default)"
+    heading = (
+        f"Bad weather: {PARALLEL} gets released at one instant, one run per weather and "
+        f"helper; ours with {timeout}. slowest: from the release to the last exit (the max, "
+        f"not the median); /fair: against the same {PARALLEL} gets with a fresh token "
+        "cached; /hit: against one cache hit (median above); calls: GetAuthorizationToken "
+        "calls at the stand-in, counted once any refresh behind the answers has ended (its "
+        "lock free); behind: when that was, from the release."
+    )
+    print()
+    print(textwrap.fill(heading, 96, initial_indent="  ", subsequent_indent="  "))
+    print()
+    print(
+        f"  {'weather / helper':34} {'slowest':>9} {'/fair':>7} {'/hit':>7}"
+        f" {'failed':>7} {'calls':>6} {'behind':>8}"
+    )
+    fair = results[WEATHERS[0].name]
+    notes: list[str] = []
+    for weather in WEATHERS:
+        print(f"  {weather.name}")
+        for name, row in results[weather.name].items():
+            floors = bool(weather.cached) and weather is not WEATHERS[0]
+            versus_fair = ratio(row.slowest, fair[name].slowest) if floors else ""
+            hit = hits.get(name)
+            versus_hit = ratio(row.slowest * 1000, hit) if floors else ""
+            behind = "-" if row.behind is None else f"{row.behind:.1f} s"
+            if row.behind == float("inf"):
+                behind = "running"
+            line = f"    {name:32} {span(row.slowest):>9} {versus_fair:>7} {versus_hit:>7}"
+            line += f" {row.failed:>4}/{PARALLEL} {row.calls:>6} {behind:>8}"
+            print(line)
+            if row.said:
+                notes.append(f"    {weather.name} / {name}:")
+                notes += [f"      {said}" for said in row.said]
+    print(
+        "  (no floor for an empty cache in a brownout: nothing can be served; ours must end "
+        f"every get by {weather_timeout():g} s)"
+    )
+    if notes:
+        print()
+        print("  What the gets said (count, then the first of each kind):")
+        print("\n".join(notes))
+
+
+def span(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
 # -- the executables -----------------------------------------------------------------------
 
 
@@ -190,7 +406,9 @@ def fmt(value: float | None, unit: str = "ms") -> str:
 
 
 def ratio(value: float | None, floor: float | None) -> str:
-    return "" if value is None or not floor else f"{value / floor:5.2f}x"
+    if value is None or not floor:
+        return ""
+    return f"{value / floor:5.2f}x" if value / floor < 100 else f"{value / floor:5.0f}x"
 
 
 def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
@@ -238,6 +456,11 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
             if "parallel" in go_cases and world is not None:
                 argv, penv, fresh = go_cases["parallel"]
                 parallel[GO_HELPER] = parallel_cold(argv, penv, fresh, world.standin)
+
+            contenders = [our_contender(name, c, standin) for name, c in per_tool.items()]
+            if "parallel" in go_cases and world is not None:
+                contenders.append(go_contender(go_cases, world.standin))
+            weather = bad_weather(contenders, scratch / "weather")
     finally:
         standin.stop()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -273,8 +496,12 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
     for name, (wall, calls, problem) in parallel.items():
         extra = f"  [{problem}]" if problem else ""
         print(f"  {name:28} wall {fmt(wall)}   GetAuthorizationToken calls per run: {calls}{extra}")
+    hits = {name: cases["hit"].ms for name, cases in rows}
+    print_weather(weather, hits)
     if go_exe and GO_HELPER not in parallel:
-        notes.append(f"{GO_HELPER}: cold miss and parallel gets not measured (no TLS stand-in)")
+        notes.append(
+            f"{GO_HELPER}: cold miss, parallel gets and bad weather not measured (no TLS stand-in)"
+        )
     if go_exe:
         notes.append(
             f"{GO_HELPER} reached its own stand-in over TLS through a local CONNECT proxy "

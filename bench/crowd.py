@@ -11,10 +11,12 @@ is taken from the process's pidfd as it happens, not when a wait in turn gets to
 from __future__ import annotations
 
 import os
+import re
 import resource
 import select
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import NamedTuple
@@ -220,3 +222,22 @@ def gather(
         crowd.wait_blocked()
         crowd.release(data)
         return crowd, crowd.collect(timeout)
+
+
+def what_they_said(outcomes: list[Outcome]) -> list[str]:
+    """How the failed gets failed (their stdout, which Docker shows; the same line goes to
+    stderr) and what the others warned on stderr, with counts; lines that differ only in
+    their numbers count as one, shown as the first of them."""
+    first: dict[str, str] = {}
+    counts: Counter[str] = Counter()
+    for outcome in outcomes:
+        if outcome.returncode != 0:
+            line = "failed: " + outcome.said
+        elif outcome.stderr.strip():
+            line = "warned: " + outcome.stderr.strip().splitlines()[0]
+        else:
+            continue
+        shape = re.sub(r"\d+(\.\d+)?", "#", line)
+        first.setdefault(shape, line)
+        counts[shape] += 1
+    return [f"{count}x {first[shape]}" for shape, count in counts.most_common()]
