@@ -61,6 +61,7 @@ class Crowd:
         # to their exits: to tell a helper that waited from one that queued for the CPU.
         self.cpu_seconds = 0.0
         self._cpu_base = 0.0
+        self.load = 0.0  # the machine's load average at the release (other work included)
 
     def spawn(self, argv: Sequence[str], env: Mapping[str, str], tag: int = 0) -> None:
         if not self.processes:
@@ -98,6 +99,7 @@ class Crowd:
             except BrokenPipeError:
                 pass  # it exited already: its outcome says why
         self.released = time.monotonic()
+        self.load = os.getloadavg()[0]
         self._cpu_base += sum(_cpu_so_far(process.pid) for process in self.processes)
         for process in self.processes:
             assert process.stdin is not None
