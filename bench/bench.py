@@ -13,10 +13,17 @@ the same way:
 - N parallel cold gets on one empty cache: wall time and the API calls counted at the
   stand-in (one is the goal);
 - the same for ``docker-credential-ecr-login`` (the Go helper) when it is installed, and
-  for ``ECRPY_BENCH_EXE`` (e.g. the PyInstaller binary) when set.
+  for ``ECRPY_BENCH_EXE`` (e.g. the PyInstaller binary) when set;
+- then bad weather, where the slowest of many pulls is what a user waits for: 32 gets
+  released at one instant (``crowd.py``) in a brownout (every call throttled) with a
+  valid-but-due token cached and with none, and against a slow API with the due token,
+  each set against the same gets in fair weather: the slowest get, the failed ones, the
+  API calls (including those of the refresh behind the answers, counted once it ended).
+  Ours run with the helper's default ECRPY_TIMEOUT (20 s), so a brownout on an empty
+  cache costs about that long per helper; ``ECRPY_BENCH_TIMEOUT`` sets a shorter one.
 
 The Go helper reaches its own stand-in over TLS through a local CONNECT proxy (see
-``world.py``, shared with ``fleet.py``).
+``world.py``, shared with ``fleet.py``, the fleet of hosts against one account's quota).
 
 Nothing here asserts a time; it prints. ``ECRPY_BENCH_RUNS`` sets the rounds (default 40).
 """
