@@ -18,7 +18,6 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import NamedTuple
 
 # How long a process may take to reach its read of stdin before it is released anyway.
@@ -157,12 +156,7 @@ class Crowd:
     def __enter__(self) -> Crowd:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         for process in self.processes:
             if process.poll() is None:
                 process.kill()
