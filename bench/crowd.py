@@ -60,7 +60,7 @@ class Crowd:
         # to their exits: to tell a helper that waited from one that queued for the CPU.
         self.cpu_seconds = 0.0
         self._cpu_base = 0.0
-        self.load = 0.0  # the machine's load average at the release (other work included)
+        self.load = 0.0  # the machine's 1-minute load average at the release
 
     def spawn(self, argv: Sequence[str], env: Mapping[str, str], tag: int = 0) -> None:
         if not self.processes:

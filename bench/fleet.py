@@ -193,7 +193,8 @@ def details(args: argparse.Namespace, result: Result) -> list[str]:
         spawned,
         f"CPU used by the pulls after the release: {crowd.cpu_seconds:.1f} s in {slowest:.1f} s "
         f"of wall time, {crowd.cpu_seconds / slowest / cores:.0%} of this machine's {cores} "
-        f"cores (load average {crowd.load:.1f} at the release, other work included)",
+        f"cores (1-minute load average {crowd.load:.1f} at the release: other work's and "
+        "this bench's own earlier runs)",
         f"calls answered with a token: {result.calls - result.throttled} for {args.hosts} "
         "hosts (a call answered after its caller gave up counts too)",
     ]
