@@ -178,13 +178,21 @@ def _children_cpu() -> float:
 
 
 def _cpu_so_far(pid: int) -> float:
-    """User and system CPU seconds a live process has used (0 if it is gone)."""
+    """CPU seconds a live process has used, summed over its threads (0 if it is gone).
+    From ``schedstat``, in nanoseconds: ``stat``'s clock ticks would lose up to 10 ms a
+    process, seconds over a fleet."""
+    total = 0
     try:
-        with open(f"/proc/{pid}/stat") as file:
-            fields = file.read().rpartition(")")[2].split()
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as file:
+                total += int(file.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1e9
 
 
 def _reading_a_pipe(pid: int) -> bool:
