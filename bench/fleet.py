@@ -199,6 +199,12 @@ def details(args: argparse.Namespace, result: Result) -> list[str]:
         f"calls answered with a token: {result.calls - result.throttled} for {args.hosts} "
         "hosts (a call answered after its caller gave up counts too)",
     ]
+    failed = [outcome.seconds for outcome in result.outcomes if outcome.returncode != 0]
+    if failed:
+        lines.append(
+            f"the failed pulls ended {min(failed):.1f} to {max(failed):.1f} s after the release "
+            f"(the deadline: {args.timeout:g} s)"
+        )
     if result.overflows:
         lines.append(
             f"{result.overflows} connections overflowed a listen queue on this machine during "
