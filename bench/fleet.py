@@ -202,8 +202,7 @@ def details(args: argparse.Namespace, result: Result) -> list[str]:
     failed = [outcome.seconds for outcome in result.outcomes if outcome.returncode != 0]
     if failed:
         lines.append(
-            f"the failed pulls ended {min(failed):.1f} to {max(failed):.1f} s after the release "
-            f"(the deadline: {args.timeout:g} s)"
+            f"the failed pulls ended {min(failed):.1f} to {max(failed):.1f} s after the release"
         )
     if result.overflows:
         lines.append(
