@@ -154,10 +154,10 @@ def report(args: argparse.Namespace, results: dict[tuple[str, bool], Result]) ->
         failed = sum(outcome.returncode != 0 for outcome in result.outcomes)
         if not quota and failed:
             print(
-                f"  note: {name} failed {failed} pulls without any quota: this machine's "
-                f"{os.cpu_count()} cores cannot run so many refreshes within the deadline, so "
-                "the figures with the quota are the machine's as much as the helper's "
-                "(--timeout gives the machine room; fewer --hosts fit it)"
+                f"  note: {name} failed {failed} of {len(result.outcomes)} pulls without any "
+                f"quota: so many at once are more than this machine's {os.cpu_count()} cores "
+                "serve in time, so the figures with the quota are the machine's as much as the "
+                "helper's (--timeout gives ours room; fewer --hosts fit the machine)"
             )
     for (name, quota), result in results.items():
         print()
