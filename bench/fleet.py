@@ -156,7 +156,7 @@ def report(args: argparse.Namespace, results: dict[tuple[str, bool], Result]) ->
             print(
                 f"  note: {name} failed {failed} of {len(result.outcomes)} pulls without any "
                 f"quota: so many at once are more than this machine's {os.cpu_count()} cores "
-                "serve in time, so the figures with the quota are the machine's as much as the "
+                "can serve in time, so the figures with the quota are the machine's as much as the "
                 "helper's (--timeout gives ours room; fewer --hosts fit the machine)"
             )
     for (name, quota), result in results.items():
