@@ -49,6 +49,7 @@ demo: install
 bench: install binary
 	ECRPY_BENCH_EXE=$(BINARY) $(SCRIPT) bench/bench.py
 	$(SCRIPT) bench/fleet.py
+	$(SCRIPT) bench/fleet.py --spread 10 --no-go --no-floor
 	$(SCRIPT) packaging/bench_binary.py $(BINARY)
 
 # The fleet alone, with its options (bench/fleet.py --help), e.g.

@@ -123,6 +123,8 @@ def listen_overflows() -> int:
 
 def report(args: argparse.Namespace, results: dict[tuple[str, bool], Result]) -> None:
     timeout = f"ECRPY_TIMEOUT={args.timeout:g}s" + ("" if args.timeout_given else " (default)")
+    if args.spread:
+        timeout += f" and ECRPY_SPREAD={args.spread:g}s"
     heading = (
         f"Fleet: {args.hosts} hosts x {args.pulls} pulls of {HOST}, all "
         f"{args.hosts * args.pulls} gets released at one instant against one stand-in whose "
@@ -219,6 +221,8 @@ def contenders(
         env = ours_env(home, standin)
         if args.timeout_given:
             env["ECRPY_TIMEOUT"] = f"{args.timeout:g}s"
+        if args.spread:
+            env["ECRPY_SPREAD"] = f"{args.spread:g}s"
         return env
 
     chosen = [Contender(Path(args.exe).name, args.exe, standin, ours)]
@@ -255,6 +259,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--burst", type=float, default=12.0, help="quota: burst (12)")
     parser.add_argument(
         "--timeout", type=float, help="ECRPY_TIMEOUT in seconds (default: the helper's, 20)"
+    )
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=0.0,
+        help="ECRPY_SPREAD in seconds for ours: a planned storm (default: off, as shipped)",
     )
     parser.add_argument("--exe", help="our helper (default: the console script of this venv)")
     parser.add_argument(
