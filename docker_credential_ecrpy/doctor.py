@@ -86,8 +86,8 @@ def main(argv: list[str]) -> int:
 
 def examine(env: Mapping[str, str], host: str | None) -> list[Check]:
     checks: list[Check] = []
-    settings, config_checks = examine_config(env)
-    checks.extend(examine_docker(env, settings, host))
+    configured, config_checks = examine_config(env)
+    checks.extend(examine_docker(env, configured, host))
     checks.extend(examine_executable(env))
     checks.extend(examine_aws(env))
     checks.extend(config_checks)
@@ -101,7 +101,7 @@ def examine(env: Mapping[str, str], host: str | None) -> list[Check]:
 
 
 def examine_docker(
-    env: Mapping[str, str], settings: config.Config, host: str | None
+    env: Mapping[str, str], configured: config.Config, host: str | None
 ) -> list[Check]:
     section = "docker"
     path = docker_config.config_path(env)
@@ -138,7 +138,7 @@ def examine_docker(
         if bare not in hosts and (
             helpers.get(name) == HELPER
             or registry.parse(bare) is not None
-            or settings.alias(bare) is not None
+            or configured.alias(bare) is not None
         ):
             hosts.append(bare)
     for bare in hosts:
@@ -344,10 +344,10 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
             return config.EMPTY, [
                 Check(section, "config file", INFO, f"{path} (absent; optional)", path=path)
             ]
-        settings = config_check.parse(data, path)
+        configured = config_check.parse(data, path)
     except errors.HelperError as err:
         return config.EMPTY, [Check(section, "config file", FAIL, err.message, path=path)]
-    entries = settings.entries()
+    entries = configured.entries()
     checks = [Check(section, "config file", OK, f"{path}: {len(entries)} registries", path=path)]
     lines = config_check.entry_lines(data)
     for entry in entries:
@@ -362,7 +362,7 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
         checks.append(
             Check(section, entry.name, INFO, "; ".join(words), line=lines.get(entry.name))
         )
-    return settings, checks
+    return configured, checks
 
 
 # -- the token cache --------------------------------------------------------------------
