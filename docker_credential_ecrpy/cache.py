@@ -20,7 +20,6 @@ parse is treated as absent.
 from __future__ import annotations
 
 import os
-import stat
 import time
 
 from . import files
@@ -277,8 +276,8 @@ def _open_lock_file(path: str) -> int:
 # -- storage -------------------------------------------------------------------------------
 
 
-class UnsafeCacheDir(Exception):
-    """The cache directory cannot be trusted with tokens; the message says why."""
+# The cache's directory trouble: the one check of private directories, named for the cache.
+UnsafeCacheDir = files.UnsafeDirectory
 
 
 class TokenCache:
@@ -435,50 +434,6 @@ class TokenCache:
     # safety -------------------------------------------------------------------------------
     def _check(self, create: bool) -> bool:
         """True when the directory exists and is safe; raise UnsafeCacheDir if it is not."""
-        if self._checked:
-            return True
-        try:
-            info = os.lstat(self.directory)
-        except FileNotFoundError:
-            if not create:
-                return False
-            _make_private_dir(self.directory)
-            info = os.lstat(self.directory)
-        except OSError as err:
-            raise UnsafeCacheDir(
-                f"cannot read cache directory {self.directory}: {err.strerror}"
-            ) from None
-        if stat.S_ISLNK(info.st_mode):
-            raise UnsafeCacheDir(f"cache directory {self.directory} is a symlink")
-        if not stat.S_ISDIR(info.st_mode):
-            raise UnsafeCacheDir(f"cache path {self.directory} is not a directory")
-        if info.st_uid != os.geteuid():
-            raise UnsafeCacheDir(f"cache directory {self.directory} is owned by uid {info.st_uid}")
-        if info.st_mode & 0o077:
-            raise UnsafeCacheDir(
-                f"cache directory {self.directory} is open to other users "
-                f"(mode {stat.S_IMODE(info.st_mode):04o}; it must be 0700)"
-            )
-        self._checked = True
-        return True
-
-
-def _make_private_dir(path: str) -> None:
-    """Create ``path`` and any missing parents 0700, whatever the umask: a parent such as
-    ``~/.cache`` made world-writable would let others swap our directory out."""
-    missing = []
-    here = os.path.abspath(path)
-    while not os.path.lexists(here):
-        missing.append(here)
-        parent = os.path.dirname(here)
-        if parent == here:
-            break
-        here = parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            continue  # made by a concurrent process; _check inspects ours next
-        except OSError as err:
-            raise UnsafeCacheDir(f"cannot create cache directory {path}: {err.strerror}") from None
-        os.chmod(directory, 0o700)  # the umask may have taken bits away
+        if not self._checked:
+            self._checked = files.private_directory(self.directory, "cache", create=create)
+        return self._checked
