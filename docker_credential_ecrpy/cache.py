@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 
-from . import files
+from . import files, keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 
     _T = TypeVar("_T")
 
-FORMAT = "ecrpy-token 2"
-FAILURE_FORMAT = "ecrpy-failure 2"
+# 3: with the identity line; files of an older format read as absent (one fetch).
+FORMAT = "ecrpy-token 3"
+FAILURE_FORMAT = "ecrpy-failure 3"
 SUFFIX = ".token"
 FAILURE_SUFFIX = ".failure"
 LOCK_SUFFIX = ".lock"
@@ -49,9 +50,11 @@ _FOREVER = float("inf")
 
 class Entry:
     """A cached token: what it is good for (``scope``), the registry host it was first
-    fetched for, the credentials, and when it was issued and ends."""
+    fetched for, the credentials, when it was issued and ends, and whose it is: the
+    identity fingerprint's short form (``keys.short``), so that people can tell the
+    tokens of two identities apart without any part of the identity being kept."""
 
-    __slots__ = ("expires_at", "host", "issued_at", "scope", "secret", "username")
+    __slots__ = ("expires_at", "host", "identity", "issued_at", "scope", "secret", "username")
 
     def __init__(
         self,
@@ -61,6 +64,7 @@ class Entry:
         secret: str,
         issued_at: float,
         expires_at: float,
+        identity: str,
     ) -> None:
         self.scope = scope
         self.host = host
@@ -68,20 +72,22 @@ class Entry:
         self.secret = secret
         self.issued_at = issued_at
         self.expires_at = expires_at
+        self.identity = identity
 
     def __repr__(self) -> str:  # never the secret
         return (
-            f"Entry(scope={self.scope!r}, host={self.host!r}, issued_at={self.issued_at}, "
-            f"expires_at={self.expires_at})"
+            f"Entry(scope={self.scope!r}, host={self.host!r}, identity={self.identity!r}, "
+            f"issued_at={self.issued_at}, expires_at={self.expires_at})"
         )
 
 
 class Failure:
     """The last failed refresh of a key: what went wrong (an ``errors`` class name and
     its one-line message, which never holds a secret), when, how many failures in a row,
-    and the earliest time anyone on the host may call AWS for the key again."""
+    the earliest time anyone on the host may call AWS for the key again, and the short
+    form of the identity it failed for."""
 
-    __slots__ = ("count", "failed_at", "host", "kind", "message", "retry_at", "scope")
+    __slots__ = ("count", "failed_at", "host", "identity", "kind", "message", "retry_at", "scope")
 
     def __init__(
         self,
@@ -92,6 +98,7 @@ class Failure:
         failed_at: float,
         retry_at: float,
         count: int,
+        identity: str,
     ) -> None:
         self.scope = scope
         self.host = host
@@ -100,11 +107,12 @@ class Failure:
         self.failed_at = failed_at
         self.retry_at = retry_at
         self.count = count
+        self.identity = identity
 
     def __repr__(self) -> str:
         return (
-            f"Failure(scope={self.scope!r}, host={self.host!r}, kind={self.kind!r}, "
-            f"failed_at={self.failed_at}, "
+            f"Failure(scope={self.scope!r}, host={self.host!r}, identity={self.identity!r}, "
+            f"kind={self.kind!r}, failed_at={self.failed_at}, "
             f"retry_at={self.retry_at}, count={self.count})"
         )
 
@@ -114,6 +122,7 @@ def encode(entry: Entry) -> bytes:
         FORMAT,
         scope=entry.scope,
         host=entry.host,
+        identity=entry.identity,
         user=entry.username,
         issued=repr(entry.issued_at),
         expires=repr(entry.expires_at),
@@ -123,8 +132,9 @@ def encode(entry: Entry) -> bytes:
 
 def decode(data: bytes) -> Entry | None:
     """The entry in ``data``, or None for anything truncated, corrupt or foreign."""
-    fields = _fields(data, FORMAT, ("scope", "host", "user", "issued", "expires", "secret"))
-    if fields is None:
+    names = ("scope", "host", "identity", "user", "issued", "expires", "secret")
+    fields = _fields(data, FORMAT, names)
+    if fields is None or not keys.is_short(fields["identity"]):
         return None
     try:
         entry = Entry(
@@ -134,6 +144,7 @@ def decode(data: bytes) -> Entry | None:
             fields["secret"],
             float(fields["issued"]),
             float(fields["expires"]),
+            fields["identity"],
         )
     except ValueError:
         return None
@@ -150,6 +161,7 @@ def encode_failure(failure: Failure) -> bytes:
         FAILURE_FORMAT,
         scope=failure.scope,
         host=failure.host,
+        identity=failure.identity,
         kind=failure.kind,
         failed=repr(failure.failed_at),
         retry=repr(failure.retry_at),
@@ -159,9 +171,9 @@ def encode_failure(failure: Failure) -> bytes:
 
 
 def decode_failure(data: bytes) -> Failure | None:
-    names = ("scope", "host", "kind", "failed", "retry", "count", "message")
+    names = ("scope", "host", "identity", "kind", "failed", "retry", "count", "message")
     fields = _fields(data, FAILURE_FORMAT, names)
-    if fields is None:
+    if fields is None or not keys.is_short(fields["identity"]):
         return None
     try:
         failure = Failure(
@@ -172,6 +184,7 @@ def decode_failure(data: bytes) -> Failure | None:
             float(fields["failed"]),
             float(fields["retry"]),
             int(fields["count"]),
+            fields["identity"],
         )
     except ValueError:
         return None

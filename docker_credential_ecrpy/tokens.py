@@ -134,16 +134,18 @@ class TokenSource:
         self.cache: cache.TokenCache | NoCache = (
             NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
         )
+        # The short form of the identity of the last key asked for: kept with its token
+        # and failure record, for people to tell identities apart.
+        self.identity = ""
 
     def key(self, registry: Registry, who: Identity | None = None) -> str:
         """The cache key: the token's scope (one token serves every registry of a region:
         see ``Registry.scope``) and the configured identity (which includes any endpoint
         override, and a per-registry profile or role from the configuration file).
         Resolving no credentials."""
-        return keys.cache_key(
-            registry.scope,
-            keys.fingerprint(self.env, who.parts() if who is not None else (), self._warn),
-        )
+        fingerprint = keys.fingerprint(self.env, who.parts() if who is not None else (), self._warn)
+        self.identity = keys.short(fingerprint)
+        return keys.cache_key(registry.scope, fingerprint)
 
     def get(self, registry: Registry, who: Identity | None = None) -> cache.Entry:
         """The token for ``registry``, fetched as ``who`` says (None: the default AWS
@@ -306,7 +308,13 @@ class TokenSource:
             self._record(key, registry, err, previous)
             raise err from None
         entry = cache.Entry(
-            registry.scope, registry.host, token.username, token.secret, now, token.expires_at
+            registry.scope,
+            registry.host,
+            token.username,
+            token.secret,
+            now,
+            token.expires_at,
+            self.identity,
         )
         self._guard(lambda: self._store(key, entry), None)
         return entry
@@ -345,7 +353,7 @@ class TokenSource:
             count = previous.count + 1
         delay = policy.backoff(kind, count, self.draw())
         failure = cache.Failure(
-            registry.scope, registry.host, kind, err.message, now, now + delay, count
+            registry.scope, registry.host, kind, err.message, now, now + delay, count, self.identity
         )
         self._guard(lambda: self.cache.record_failure(key, failure), None)
 

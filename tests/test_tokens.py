@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from docker_credential_ecrpy import cache, errors, policy, registry
+from docker_credential_ecrpy import cache, errors, keys, policy, registry
 from docker_credential_ecrpy.aws import Token
 from docker_credential_ecrpy.config import Identity
 from docker_credential_ecrpy.settings import Settings
@@ -286,7 +286,9 @@ def test_a_waiter_takes_the_result_of_the_refresh_it_waited_for(world: World) ->
     """The holder fails while the waiter waits: the waiter reads the record, no call."""
     key = world.key()
     assert TARGET is not None
-    failure = cache.Failure(TARGET.scope, HOST, "Throttled", "AWS throttled", T0, T0 + 60, 1)
+    failure = cache.Failure(
+        TARGET.scope, HOST, "Throttled", "AWS throttled", T0, T0 + 60, 1, "0" * 12
+    )
     world.store.lock(key)  # makes the cache directory
     world.store.record_failure(key, failure)
     with pytest.raises(errors.Throttled, match=r"^AWS throttled \(failed 0s ago"):
@@ -294,10 +296,24 @@ def test_a_waiter_takes_the_result_of_the_refresh_it_waited_for(world: World) ->
     assert world.fetch.calls == 0
 
 
+def test_the_token_and_a_failure_carry_the_identity_short_form(world: World) -> None:
+    world.get()
+    entry = world.store.read(world.key())
+    assert entry is not None
+    assert entry.identity == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
+    world.env["AWS_ACCESS_KEY_ID"] = "AKIDEXAMPLEOTHERKEY2"  # another identity fails
+    world.fetch.error = errors.AccessDenied("access denied")
+    with pytest.raises(errors.AccessDenied):
+        world.get()
+    (failure,) = world.store.failures()
+    assert failure.identity == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
+    assert failure.identity != entry.identity
+
+
 def test_an_entry_of_another_scope_is_a_miss(world: World) -> None:
     world.get()
     path = Path(world.settings.cache_dir) / (world.key() + cache.SUFFIX)
-    other = cache.Entry("ecr eu-west-1 aws", HOST, "AWS", "x", T0, T0 + LIFE)
+    other = cache.Entry("ecr eu-west-1 aws", HOST, "AWS", "x", T0, T0 + LIFE, "0" * 12)
     path.write_bytes(cache.encode(other))
     assert world.get().secret == "token-2"
 
