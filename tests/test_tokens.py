@@ -21,7 +21,7 @@ from docker_credential_ecrpy import cache, errors, keys, policy, registry
 from docker_credential_ecrpy.aws import Token
 from docker_credential_ecrpy.config import Identity
 from docker_credential_ecrpy.settings import Settings
-from docker_credential_ecrpy.tokens import TokenSource
+from docker_credential_ecrpy.tokens import Activity, TokenSource
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 TARGET = registry.parse(HOST)
@@ -46,9 +46,15 @@ class Fetch:
         self.error: errors.AwsError | None = None
 
     def __call__(
-        self, target: registry.Registry, who: Identity | None, deadline: float, debug: bool
+        self,
+        target: registry.Registry,
+        who: Identity | None,
+        deadline: float,
+        debug: bool,
+        activity: Activity,
     ) -> Token:
         self.calls += 1
+        activity.api_calls += 1
         if self.error is not None:
             raise self.error
         return Token("AWS", f"token-{self.calls}", self.clock.now + LIFE)
@@ -105,8 +111,13 @@ class World:
         )
 
     def get(self) -> cache.Entry:
+        return self.get_with()[0]
+
+    def get_with(self) -> tuple[cache.Entry, Activity]:
+        """The entry, and the activity the source recorded for it."""
         assert TARGET is not None
-        return self.source().get(TARGET)
+        source = self.source()
+        return source.get(TARGET), source.activity
 
     @property
     def store(self) -> cache.TokenCache:
@@ -350,3 +361,62 @@ def test_a_spread_leaves_the_call_half_of_the_deadline(tmp_path: Path) -> None:
 def test_no_spread_by_default(world: World) -> None:
     world.get()
     assert world.slept == []
+
+
+# -- what a get did, for the activity log ------------------------------------------------
+
+
+def test_the_activity_of_a_miss_and_of_a_hit(world: World) -> None:
+    _, miss = world.get_with()
+    assert (miss.outcome, miss.api_calls, miss.reason) == ("fetched", 1, None)
+    assert miss.identity == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
+    assert {"cache_read", "lock_wait"} <= set(miss.phases)
+    _, hit = world.get_with()
+    assert (hit.outcome, hit.api_calls, hit.refresh_started) == ("hit", 0, False)
+    assert hit.identity == miss.identity
+    assert set(hit.phases) == {"cache_read"}  # one file read, no lock
+
+
+def test_the_activity_of_a_refresh_behind_the_answer(world: World) -> None:
+    world.get()
+    world.clock.now += LIFE / 2 + 1
+    source = world.source()
+    assert TARGET is not None
+    source.get(TARGET)
+    assert (source.activity.outcome, source.activity.refresh_started) == ("hit", True)
+    ended: list[errors.HelperError | None] = []
+    source.refreshed = ended.append
+    world.background.run()  # the refresher, with its own activity
+    assert ended == [None]
+    assert source.activity.outcome == "refreshed-in-background"
+    assert source.activity.api_calls == 1
+    assert source.activity.refresh_started is False
+
+
+def test_the_activity_of_a_failed_background_refresh(world: World) -> None:
+    world.get()
+    world.clock.now += LIFE / 2 + 1
+    source = world.source()
+    assert TARGET is not None
+    source.get(TARGET)
+    ended: list[errors.HelperError | None] = []
+    source.refreshed = ended.append
+    world.fetch.error = errors.Throttled("AWS throttled ecr:GetAuthorizationToken")
+    world.background.run()
+    (error,) = ended
+    assert isinstance(error, errors.Throttled)
+    assert source.activity.api_calls == 1
+    _, stale = world.get_with()  # then, during the backoff: served stale, and why
+    assert stale.outcome == "stale-served"
+    assert isinstance(stale.reason, errors.Throttled)
+    assert stale.reason.message == "AWS throttled ecr:GetAuthorizationToken"
+
+
+def test_the_activity_of_a_failed_inline_refresh_served_stale(tmp_path: Path) -> None:
+    world = World(tmp_path, background_refresh=False)
+    world.get()
+    world.clock.now += LIFE / 2 + 1
+    world.fetch.error = errors.EndpointUnreachable("cannot reach the API")
+    _, activity = world.get_with()
+    assert (activity.outcome, activity.api_calls) == ("stale-served", 1)
+    assert activity.reason is world.fetch.error
