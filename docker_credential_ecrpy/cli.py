@@ -137,4 +137,7 @@ def _serve(action: str) -> int:
     except errors.HelperError as err:
         sys.stdout.write(err.message + "\n")
         return 1
-    return protocol.serve(action, sys.stdin.buffer, sys.stdout, sys.stderr, store)
+    failed: list[errors.HelperError] = []
+    status = protocol.serve(action, sys.stdin.buffer, sys.stdout, sys.stderr, store, failed.append)
+    store.log_activity(action, failed[0] if failed else None)  # after the answer
+    return status
