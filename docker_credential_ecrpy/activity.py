@@ -241,29 +241,13 @@ def _rotated(path: str, fd: int) -> bool:
     renamed to ``<path>.1`` here, or by another process first. False when another
     process holds the rotation for longer than ROTATE_WAIT (stopped, or very slow): the
     line then goes to the full file, a little over its cap."""
-    import fcntl  # noqa: PLC0415 - only a rotation needs it
-
-    deadline = time.monotonic() + ROTATE_WAIT
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-    try:
-        held = os.fstat(fd)
-        try:
-            now = os.stat(path, follow_symlinks=False)
-        except FileNotFoundError:
-            return True  # renamed by another, the new file not made yet: _open makes it
-        if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
-            return True
+    if not files.lock(fd, time.monotonic() + ROTATE_WAIT, 0.01):
+        return False
+    # Held until the caller closes fd: a waiter then finds the file renamed, and
+    # moves on to the new one (which _open makes if no one has yet).
+    if files.still_linked(path, fd):
         try:
             os.rename(path, path + ".1")
         except OSError as err:
             raise Unwritable(f"cannot rotate {path} to {path}.1: {err.strerror or err}") from None
-        return True
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+    return True

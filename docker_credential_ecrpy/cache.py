@@ -20,7 +20,6 @@ parse is treated as absent.
 from __future__ import annotations
 
 import os
-import time
 
 from . import files, keys
 
@@ -241,19 +240,12 @@ class KeyLock:
         False when it could not be had by then."""
         if self.path is None:
             return True
-        import fcntl  # noqa: PLC0415 - only a refresh locks
-
         while True:
             if self.fd is None:
                 self.fd = _open_lock_file(self.path)
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if deadline is None or time.monotonic() >= deadline:
-                    return False
-                time.sleep(LOCK_POLL)
-                continue
-            if _still_linked(self.path, self.fd):
+            if not files.lock(self.fd, deadline, LOCK_POLL):
+                return False
+            if files.still_linked(self.path, self.fd):
                 return True
             # Pruned (unlinked) between our open and our flock: the lock that counts is
             # the one on the file now at the path.
@@ -270,16 +262,6 @@ class KeyLock:
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
-
-
-def _still_linked(path: str, fd: int) -> bool:
-    """Whether the file locked through ``fd`` is still the one at ``path``."""
-    try:
-        now = os.stat(path, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _open_lock_file(path: str) -> int:

@@ -14,6 +14,10 @@ is fsynced so that the rename itself survives a crash. A reader sees the old fil
 new one, never a torn one; a writer killed at any instant leaves at worst a temporary
 file named ``.<name>.<pid>.<random>.tmp``, which its owner's clean-up removes later.
 
+Locks: an exclusive ``flock`` taken within a deadline, and the check that the file locked
+is still the one at its path (renamed or unlinked meanwhile, it no longer stands for it):
+for the cache's refresh locks and the activity log's rotation.
+
 Private directories: what holds tokens (the cache) or says what the helper did (the
 activity log) lives in a directory that is ours and closed to others, created so whatever
 the umask; one that is a symlink, someone else's, or open to others is refused, since
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 
 TEMP_SUFFIX = ".tmp"
 _KINDS = (
@@ -123,6 +128,32 @@ def replace(
         os.unlink(temp)
         raise
     sync_directory(directory)
+
+
+def lock(fd: int, deadline: float | None, poll: float) -> bool:
+    """Take an exclusive ``flock`` on ``fd``, trying every ``poll`` seconds until the
+    monotonic ``deadline`` (None: once); whether it was had."""
+    import fcntl  # noqa: PLC0415 - only a refresh or a rotation locks
+
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if deadline is None or time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+            continue
+        return True
+
+
+def still_linked(path: str, fd: int) -> bool:
+    """Whether the file open as ``fd`` is still the one at ``path``."""
+    try:
+        now = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
 
 def sync_directory(directory: str) -> None:

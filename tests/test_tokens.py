@@ -377,15 +377,22 @@ def test_the_activity_of_a_miss_and_of_a_hit(world: World) -> None:
     assert set(hit.phases) == {"cache_read"}  # one file read, no lock
 
 
-def test_the_activity_of_a_refresh_behind_the_answer(world: World) -> None:
+def refreshing_behind(world: World) -> tuple[TokenSource, list[errors.HelperError | None]]:
+    """A source that served a due token and started its refresh (not run yet); and what
+    its ``refreshed`` hook will hear."""
     world.get()
     world.clock.now += LIFE / 2 + 1
     source = world.source()
     assert TARGET is not None
     source.get(TARGET)
-    assert (source.activity.outcome, source.activity.refresh_started) == ("hit", True)
     ended: list[errors.HelperError | None] = []
     source.refreshed = ended.append
+    return source, ended
+
+
+def test_the_activity_of_a_refresh_behind_the_answer(world: World) -> None:
+    source, ended = refreshing_behind(world)
+    assert (source.activity.outcome, source.activity.refresh_started) == ("hit", True)
     world.background.run()  # the refresher, with its own activity
     assert ended == [None]
     assert source.activity.outcome == "refreshed-in-background"
@@ -394,13 +401,7 @@ def test_the_activity_of_a_refresh_behind_the_answer(world: World) -> None:
 
 
 def test_the_activity_of_a_failed_background_refresh(world: World) -> None:
-    world.get()
-    world.clock.now += LIFE / 2 + 1
-    source = world.source()
-    assert TARGET is not None
-    source.get(TARGET)
-    ended: list[errors.HelperError | None] = []
-    source.refreshed = ended.append
+    source, ended = refreshing_behind(world)
     world.fetch.error = errors.Throttled("AWS throttled ecr:GetAuthorizationToken")
     world.background.run()
     (error,) = ended
