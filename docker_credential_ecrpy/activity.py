@@ -76,16 +76,24 @@ def record(
 ) -> None:
     """Append the line of one invocation (``error``: the failure it answered, if any) or
     background refresh to the log at ``log.path``, unless its level leaves it out; a
-    warning on stderr when that cannot be done."""
-    text = line(log.level or settings.DEFAULT_LOG_LEVEL, program, action, host, activity, error)
-    if text is None or log.path is None:
-        return
+    warning on stderr when that cannot be done, and never an exception: the answer is
+    already in stdout's buffer, and a failure here must not spoil it."""
     try:
+        level = log.level or settings.DEFAULT_LOG_LEVEL
+        text = line(level, program, action, host, activity, error)
+        if text is None or log.path is None:
+            return
         append(log.path, text.encode(), log.max_bytes or settings.DEFAULT_LOG_MAX_BYTES)
+        return
     except Unwritable as err:
-        stderr.write(
-            f"{program}: warning: cannot write the activity log ({err}); going on without it\n"
-        )
+        reason = str(err)
+    except OSError as err:
+        reason = f"{log.path}: {err.strerror or err}"
+    except Exception as err:  # a bug of ours, reported by its type alone (never its text)
+        reason = f"internal error {type(err).__name__}"
+    stderr.write(
+        f"{program}: warning: cannot write the activity log ({reason}); going on without it\n"
+    )
 
 
 def line(

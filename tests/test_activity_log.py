@@ -12,6 +12,7 @@ inject. Here: what the lines say, and what happens when the log cannot be writte
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import stat
@@ -22,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from docker_credential_ecrpy import activity, keys
+from docker_credential_ecrpy import activity, keys, settings
+from docker_credential_ecrpy.tokens import Activity
 from tests.support.standin import StandIn
 
 from . import test_cache, test_weather
@@ -437,6 +439,37 @@ def test_an_unwritable_log_never_fails_a_get(
     if reader is not None:
         reader.join(5)  # it saw the end of our writer
     helper.env.pop("ECRPY_LOG")  # nothing to scan
+
+
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        (PermissionError(13, "Permission denied"), "/x/activity.log: Permission denied"),
+        (RuntimeError("a bug, with words that could be anything"), "internal error RuntimeError"),
+    ],
+)
+def test_whatever_goes_wrong_writing_the_log_is_one_warning(
+    monkeypatch: pytest.MonkeyPatch, failure: Exception, says: str
+) -> None:
+    """The answer is in stdout's buffer when the line is written: nothing may escape."""
+
+    def broken(path: str, data: bytes, max_bytes: int) -> None:
+        raise failure
+
+    monkeypatch.setattr(activity, "append", broken)
+    stderr = io.StringIO()
+    activity.record(
+        settings.LogSettings("/x/activity.log"),
+        program="docker-credential-ecrpy",
+        action="get",
+        host=HOST,
+        activity=Activity("0123456789ab"),
+        error=None,
+        stderr=stderr,
+    )
+    assert stderr.getvalue() == (
+        f"docker-credential-ecrpy: {WARNING}{says}); going on without it\n"
+    )
 
 
 def test_a_read_only_log_directory_as_an_unprivileged_user(
