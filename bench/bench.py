@@ -7,7 +7,8 @@ that drift in the machine's load hits every case alike, and set against a floor 
 the same way:
 
 - a cache hit and the non-ECR "not found" answer against ``python -c pass`` on the same
-  interpreter (the goal for the hit: at most 1.3x);
+  interpreter (the goal for the hit: at most 1.3x); and the hit with the activity log on
+  (``ECRPY_LOG``) against the same hit with it off;
 - a cold miss (empty cache: botocore, one GetAuthorizationToken, a cache write) against a
   bare botocore script making the same call;
 - N parallel cold gets on one empty cache: wall time and the API calls counted at the
@@ -379,8 +380,10 @@ def ours(name: str, exe: str, home: Path, standin: StandIn) -> dict[str, Any]:
     def fresh_cache(index: int) -> Mapping[str, str]:
         return {"AWS_ECR_CACHE_DIR": str(home / f"{slug}-cold-{index}")}
 
+    logged = {**env, "ECRPY_LOG": str(home / f"{slug}-log" / "activity.log")}
     return {
         "hit": Case([exe, "get"], env, HOST, 0, PASSWORD),
+        "hit, log on": Case([exe, "get"], logged, HOST, 0, PASSWORD),
         "not-found": Case([exe, "get"], env, OTHER_HOST, 1, "credentials not found"),
         "miss": Case([exe, "get"], env, HOST, 0, PASSWORD, before=fresh_cache),
         "parallel": ([exe, "get"], env, fresh_cache),
@@ -449,7 +452,7 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
             # The warm-up round of each hit case is the miss that fills its cache.
             fast = [floor]
             for cases in [*per_tool.values(), go_cases]:
-                fast += [cases[k] for k in ("hit", "not-found") if k in cases]
+                fast += [cases[k] for k in ("hit", "hit, log on", "not-found") if k in cases]
             rounds(fast, RUNS)
             slow = [bare]
             for cases in [*per_tool.values(), go_cases]:
@@ -496,6 +499,10 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
         line += f" {fmt(nf):>10} {ratio(nf, floor.ms):>7}"
         line += f" {fmt(miss):>10} {ratio(miss, bare.ms):>9}"
         print(line)
+        if "hit, log on" in cases:
+            logged = cases["hit, log on"].ms
+            extra = "" if hit is None or logged is None else f" ({logged - hit:+.1f} ms)"
+            print(f"  {'  the hit, activity log on':28} {fmt(logged):>9}{extra}")
         for kind, case in cases.items():
             if isinstance(case, Case) and case.broken:
                 notes.append(f"{name} {kind}: not measured ({case.broken})")

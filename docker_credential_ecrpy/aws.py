@@ -17,9 +17,11 @@ retry on their own terms rather than botocore's:
 - anything else (access denied, bad credentials, a malformed answer) is final at once:
   retrying cannot help.
 
-Each step is reported (``report``) before it starts, so a timeout names what it was
-waiting for. Every failure becomes one of the kinds in ``errors``, naming the service,
-the cause and the fix in one line.
+Each step is reported (``report``) before it starts, with what it is doing in words and
+the kind of step (``CREDENTIALS``, ``CALL``, ``WAIT``), so that a timeout names what it
+was waiting for, and the supervisor can time the steps and count the API calls (one
+``CALL`` report per attempt) for the activity log. Every failure becomes one of the
+kinds in ``errors``, naming the service, the cause and the fix in one line.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 
     from .config import Identity
 
-    Report = Callable[[str], None]
+    Report = Callable[[str, str], None]
 
 CONNECT_TIMEOUT = 2.0
 # Reads wait as long as the deadline allows; this long without one.
@@ -58,6 +60,12 @@ THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
 DEFAULT_SESSION_NAME = PROGRAM
+# The kinds of step reported: resolving credentials, one attempt of an API call, the wait
+# before a retry.
+CREDENTIALS = "credentials"
+CLIENT = "client"
+CALL = "api_call"
+WAIT = "retry_wait"
 
 
 class Token:
@@ -74,7 +82,7 @@ class Token:
         return f"Token(username={self.username!r}, expires_at={self.expires_at})"
 
 
-def _ignore(_: str) -> None:
+def _ignore(doing: str, step: str) -> None:
     pass
 
 
@@ -95,10 +103,10 @@ def fetch_token(
         keys = client.assume_role(who, role_arn, registry)
     ecr = client.create(registry.service, registry.region, registry, **keys)
     what = f"{registry.service}:GetAuthorizationToken"
-    report(f"calling {what} at {_endpoint_of(ecr)}")
     # No registryIds (deprecated): the token is good for every registry of the region
     # that the identity may access, which is what the cache keys it on.
-    answer = client.call(ecr.get_authorization_token, registry, what)
+    doing = f"calling {what} at {_endpoint_of(ecr)}"
+    answer = client.call(ecr.get_authorization_token, registry, what, doing)
     data = answer.get("authorizationData")
     if registry.account is not None:  # ECR's is a list (of one); ECR Public's an object
         data = (data or [None])[0]
@@ -118,8 +126,8 @@ def caller_account(
     )
     where = Registry("sts", "000000000000", region or "us-east-1")
     sts = client.create("sts", where.region, where)
-    report(f"calling sts:GetCallerIdentity at {_endpoint_of(sts)}")
-    answer = client.call(sts.get_caller_identity, where, "sts:GetCallerIdentity")
+    doing = f"calling sts:GetCallerIdentity at {_endpoint_of(sts)}"
+    answer = client.call(sts.get_caller_identity, where, "sts:GetCallerIdentity", doing)
     return str(answer["Account"]), (str(region) if region else None)
 
 
@@ -146,7 +154,7 @@ class _Client:
 
         if not keys:
             self.resolve_credentials(registry)
-        self.report(f"creating the {service} client")
+        self.report(f"creating the {service} client", CLIENT)
         left = READ_TIMEOUT if self.deadline is None else self.deadline - time.monotonic()
         left = max(left, 0.1)
         config = Config(
@@ -167,7 +175,7 @@ class _Client:
             return
         profile = self.session.get_config_variable("profile")
         source = f"profile {profile!r}" if profile else "the default credential chain"
-        self.report(f"resolving AWS credentials ({source})")
+        self.report(f"resolving AWS credentials ({source})", CREDENTIALS)
         try:
             credentials = self.session.get_credentials()
             if credentials is not None:
@@ -191,10 +199,10 @@ class _Client:
         }
         if who.external_id:
             request["ExternalId"] = who.external_id
-        self.report(f"assuming role {role_arn} with sts:AssumeRole at {_endpoint_of(sts)}")
+        doing = f"assuming role {role_arn} with sts:AssumeRole at {_endpoint_of(sts)}"
         try:
             answer = self.call(
-                lambda: sts.assume_role(**request), registry, "sts:AssumeRole", role_arn
+                lambda: sts.assume_role(**request), registry, "sts:AssumeRole", doing, role_arn
             )
         except errors.HelperError as error:
             if role_arn in error.message:
@@ -210,15 +218,21 @@ class _Client:
         }
 
     def call(
-        self, request: Callable[[], Any], registry: Registry, what: str, role_arn: str = ""
+        self,
+        request: Callable[[], Any],
+        registry: Registry,
+        what: str,
+        doing: str,
+        role_arn: str = "",
     ) -> Any:
         """``request()``, retried as the module docstring says; a classified error when
-        it fails for good."""
+        it fails for good. Every attempt is reported as a ``CALL``, the first as ``doing``."""
         started = time.monotonic()
         slowest = MIN_CALL_TIME
         attempt = 0
         while True:
             attempt += 1
+            self.report(doing, CALL)
             began = time.monotonic()
             try:
                 return request()
@@ -239,9 +253,11 @@ class _Client:
                     tries = Tries(attempt, now - started)
                     raise classify(err, self.session, registry, what, tries, role_arn) from None
             reason = "throttling" if kind == "throttle" else "a transient failure"
-            self.report(f"waiting {delay:.1f}s to retry {what} after {reason} (attempt {attempt})")
+            self.report(
+                f"waiting {delay:.1f}s to retry {what} after {reason} (attempt {attempt})", WAIT
+            )
             time.sleep(delay)
-            self.report(f"calling {what} again after {reason} (attempt {attempt + 1})")
+            doing = f"calling {what} again after {reason} (attempt {attempt + 1})"
 
 
 class Tries:
