@@ -52,11 +52,6 @@ ERROR = "error"
 OK = "ok"
 # How long a process waits for another's rotation before writing over the cap instead.
 ROTATE_WAIT = 0.5
-# How AWS access key ids begin (long-term, temporary, bearer, context keys), what follows,
-# and what stands for one in a logged message.
-KEY_ID_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
-_KEY_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-KEY_ID_MASK = "<access key id>"
 _RANKS = {level: rank for rank, level in enumerate(settings.LOG_LEVELS)}
 
 
@@ -126,7 +121,7 @@ def line(
     }
     if failure is not None:
         fields["error"] = type(failure).__name__
-        fields["message"] = masked(failure.message)
+        fields["message"] = errors.masked(failure.message)
     if activity.refresh_started:
         fields["refresh_started"] = True
     fields["pid"] = os.getpid()
@@ -146,21 +141,6 @@ def _outcome(
     if isinstance(error, errors.CredentialsNotFound):
         return NOT_FOUND, activity.reason  # an ECR Public failure, when it was one
     return ERROR, error
-
-
-def masked(message: str) -> str:
-    """``message`` with every access key id in it replaced by KEY_ID_MASK."""
-    for prefix in KEY_ID_PREFIXES:
-        start = message.find(prefix)
-        while start >= 0:
-            end = start + len(prefix)
-            while end < len(message) and message[end] in _KEY_ID_CHARS:
-                end += 1
-            if end - start >= 16:
-                message = message[:start] + KEY_ID_MASK + message[end:]
-                end = start + len(KEY_ID_MASK)
-            start = message.find(prefix, end)
-    return message
 
 
 def _object(fields: dict[str, Value]) -> str:

@@ -423,4 +423,5 @@ def _endpoint_variable(service: str) -> str:
 
 
 def _one_line(value: object) -> str:
-    return " ".join(str(value).split())
+    """What AWS or botocore said, as one line of ours: no key id in it."""
+    return errors.masked(" ".join(str(value).split()))

@@ -199,3 +199,14 @@ def test_unreachable_region_names_endpoint_and_partition(
     out = failure(offline_helper, host, env=env)
     assert endpoint in out
     assert f"partition {partition})" in out
+
+
+def test_an_access_key_id_quoted_by_aws_is_masked_everywhere(helper: Helper, ecr: StandIn) -> None:
+    key_id = "AK" + "IA" + "Q" * 16  # built here, so no key-id lookalike sits in the tree
+    ecr.fault("AccessDeniedException", times=5, message=f"The key {key_id} is not authorized")
+    result = helper.get()
+    assert result.returncode == 1
+    assert "The key <access key id> is not authorized" in result.stdout
+    assert key_id not in result.stdout + result.stderr
+    for path in helper.cache_dir.iterdir():
+        assert key_id.encode() not in path.read_bytes(), path.name
