@@ -7,61 +7,77 @@ that drift in the machine's load hits every case alike, and set against a floor 
 the same way:
 
 - a cache hit and the non-ECR "not found" answer against ``python -c pass`` on the same
-  interpreter (the goal for the hit: at most 1.3x);
+  interpreter (the goal for the hit: at most 1.3x); and the hit with the activity log on
+  (``ECRPY_LOG``) against the same hit with it off;
 - a cold miss (empty cache: botocore, one GetAuthorizationToken, a cache write) against a
   bare botocore script making the same call;
 - N parallel cold gets on one empty cache: wall time and the API calls counted at the
   stand-in (one is the goal);
 - the same for ``docker-credential-ecr-login`` (the Go helper) when it is installed, and
-  for ``ECRPY_BENCH_EXE`` (e.g. the PyInstaller binary) when set.
+  for ``ECRPY_BENCH_EXE`` (e.g. the PyInstaller binary) when set;
+- then bad weather, where the slowest of many pulls is what a user waits for: 32 gets
+  released at one instant (``crowd.py``) in a brownout (every call throttled) with a
+  valid-but-due token cached and with none, and against a slow API with the due token,
+  each set against the same gets in fair weather: the slowest get, the failed ones, the
+  API calls (including those of the refresh behind the answers, counted once it ended).
+  Ours run with the helper's default ECRPY_TIMEOUT (20 s), so a brownout on an empty
+  cache costs about that long per helper; ``ECRPY_BENCH_TIMEOUT`` sets a shorter one, and
+  ``ECRPY_BENCH_SLOW_API`` the seconds the slow API takes (default 3).
 
-The Go helper ignores ``AWS_ENDPOINT_URL*``: it reaches ECR only at the real API hostname
-over TLS. So it gets its own stand-in served over TLS with a certificate for that name
-(from a throwaway CA given to it with ``SSL_CERT_FILE``), through a local CONNECT proxy
-given with ``HTTPS_PROXY``: no change to ``/etc/hosts`` or the system trust store.
+The Go helper reaches its own stand-in over TLS through a local CONNECT proxy (see
+``world.py``, shared with ``fleet.py``, the fleet of hosts against one account's quota).
 
 Nothing here asserts a time; it prints. ``ECRPY_BENCH_RUNS`` sets the rounds (default 40).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime
-import hashlib
-import json
+import fcntl
 import os
-import select
 import shutil
-import socket
-import socketserver
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
+import textwrap
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from tests.support.pki import CertificateAuthority
+from crowd import gather, what_they_said
+from world import (
+    GO_HELPER,
+    HOST,
+    PASSWORD,
+    REGION,
+    TlsWorld,
+    base_env,
+    console_script,
+    find_go_helper,
+    ours_env,
+    seed_go_cache,
+    tls_world,
+)
+
+from docker_credential_ecrpy import cache, settings
 from tests.support.standin import StandIn
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
-API_HOST = f"api.ecr.{REGION}.amazonaws.com"
+ACCOUNT = HOST.split(".")[0]
 OTHER_HOST = "registry.example.com"
-# Dummy keys in AWS's shape, never real ones.
-ACCESS_KEY_ID = "AKIDEXAMPLEBENCHKEY1"
-SECRET_ACCESS_KEY = "benchSECRETkeyEXAMPLEvalue00000000000000"  # noqa: S105
-PASSWORD = "bench-token-password"  # noqa: S105
 RUNS = int(os.environ.get("ECRPY_BENCH_RUNS", "40"))
 MISS_RUNS = max(5, RUNS // 4)
 PARALLEL = 32
 PARALLEL_RUNS = 3
-GO_HELPER = "docker-credential-ecr-login"
+# The bad-weather table: ECRPY_TIMEOUT for our gets there (empty: the helper's default, so
+# that the figures are what users get), and how slow the slow API is, in seconds a call.
+WEATHER_TIMEOUT = os.environ.get("ECRPY_BENCH_TIMEOUT", "")
+SLOW_API = float(os.environ.get("ECRPY_BENCH_SLOW_API", "3"))
+ALWAYS = 10**6
+# A token issued for an hour under a two-hour refresh window is due at once yet usable for
+# the hour: what a token is after six of its twelve hours, without waiting six hours.
+DUE_ENV = {"ECRPY_REFRESH_WINDOW": "2h"}
 
 BOTOCORE_CALL = f"""
 import botocore.session
@@ -69,66 +85,6 @@ session = botocore.session.get_session()
 client = session.create_client("ecr", region_name="{REGION}")
 client.get_authorization_token(registryIds=["{ACCOUNT}"])
 """
-
-
-# -- a CONNECT proxy to the stand-in ------------------------------------------------------
-
-
-class _Tunnel(socketserver.BaseRequestHandler):
-    """``CONNECT host:443`` -> a TCP tunnel to the TLS stand-in, whatever the host."""
-
-    target_port = 0
-
-    def handle(self) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = self.request.recv(4096)
-            if not chunk:
-                return
-            head += chunk
-        if not head.startswith(b"CONNECT "):
-            self.request.sendall(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
-            return
-        with socket.create_connection(("127.0.0.1", self.target_port)) as upstream:
-            self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            ends = [self.request, upstream]
-            while True:
-                ready, _, _ = select.select(ends, [], [], 30)
-                if not ready:
-                    return
-                for end in ready:
-                    data = end.recv(65536)
-                    if not data:
-                        return
-                    (upstream if end is self.request else self.request).sendall(data)
-
-
-class Proxy(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-@contextlib.contextmanager
-def connect_proxy(target_port: int) -> Iterator[str]:
-    handler = type("Tunnel", (_Tunnel,), {"target_port": target_port})
-    server = Proxy(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def make_certificates(directory: Path) -> tuple[Path, Path, Path] | None:
-    """A throwaway CA and a certificate for the ECR API hostname (and 127.0.0.1, where the
-    bench's control requests reach the stand-in); None without openssl."""
-    if shutil.which("openssl") is None:
-        return None
-    ca = CertificateAuthority(directory / "pki", "ecrpy bench CA")
-    leaf, key = ca.issue(API_HOST, f"ecr.{REGION}.amazonaws.com", "localhost", "127.0.0.1")
-    return ca.cert, leaf, key
 
 
 # -- measuring -----------------------------------------------------------------------------
@@ -193,103 +149,248 @@ def parallel_cold(
     runs: int = PARALLEL_RUNS,
     n: int = PARALLEL,
 ) -> tuple[float | None, list[int], str]:
-    """``n`` processes started together on an empty cache: median wall ms, API calls."""
+    """``n`` processes released together on an empty cache: the median over the runs of
+    the slowest one's wall time (ms), the API calls of each run."""
     walls, calls, problem = [], [], ""
     for index in range(runs):
         standin.reset()
         full = {**env, **cache_env(1000 + index)}
-        processes = [
-            subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=full,
-            )
-            for _ in range(n)
-        ]
-        time.sleep(0.3)  # let every process reach its read of stdin
-        start = time.perf_counter()
-        for process in processes:
-            assert process.stdin is not None
-            process.stdin.write(HOST.encode())
-            process.stdin.close()
-        failed = 0
-        for process in processes:
-            process.wait(timeout=300)
-            failed += process.returncode != 0
-        walls.append(time.perf_counter() - start)
-        for process in processes:
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
+        _, outcomes = gather(argv, [(0, full)] * n, HOST.encode(), timeout=300)
+        walls.append(max(outcome.seconds for outcome in outcomes))
         calls.append(standin.calls())
+        failed = sum(outcome.returncode != 0 for outcome in outcomes)
         if failed:
             problem = f"{failed} of {n} failed"
     return statistics.median(walls) * 1000, calls, problem
 
 
+# -- bad weather ---------------------------------------------------------------------------
+
+
+class Weather(NamedTuple):
+    name: str
+    cached: str  # "fresh", "due" (valid, but due for refresh) or "" (nothing)
+    throttled: bool = False  # every GetAuthorizationToken call answered ThrottlingException
+    delay: float = 0.0  # seconds the stand-in takes for every call
+
+
+WEATHERS = (
+    Weather("fair: fresh token cached (the floor)", "fresh"),
+    Weather("brownout (every call throttled), valid-but-due token cached", "due", throttled=True),
+    Weather("brownout (every call throttled), empty cache", "", throttled=True),
+    Weather(f"slow API ({SLOW_API:g} s a call), valid-but-due token cached", "due", delay=SLOW_API),
+)
+
+
+class Contender(NamedTuple):
+    """A helper as the bad-weather runs need it: ``seed(directory, cached)`` makes its
+    cache in ``directory`` what ``Weather.cached`` says."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    standin: StandIn
+    seed: Callable[[Path, str], None]
+
+
+class Weathered(NamedTuple):
+    """What 32 gets in one weather came to."""
+
+    slowest: float  # seconds from the release to the last exit
+    failed: int
+    calls: int  # GetAuthorizationToken calls, once any background refresh ended
+    behind: float | None  # when the background refresh ended (None: none outlived the gets)
+    said: list[str]  # how the failed gets failed, and what the others warned, with counts
+
+
+def our_contender(name: str, cases: dict[str, Any], standin: StandIn) -> Contender:
+    argv, env, _ = cases["parallel"]
+    env = {**env, **DUE_ENV}
+    if WEATHER_TIMEOUT:
+        env["ECRPY_TIMEOUT"] = WEATHER_TIMEOUT
+
+    def seed(directory: Path, cached: str) -> None:
+        if not cached:
+            return
+        standin.config(ttl=3600 if cached == "due" else 12 * 3600)
+        done = subprocess.run(
+            argv, input=HOST.encode(), capture_output=True, env={**env, **cache_dir(directory)}
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"bench: seeding the cache of {name} failed: {done.stdout!r}")
+
+    return Contender(name, argv, env, standin, seed)
+
+
+def go_contender(cases: dict[str, Any], standin: StandIn) -> Contender:
+    argv, env, _ = cases["parallel"]
+
+    def seed(directory: Path, cached: str) -> None:
+        if cached:
+            seed_go_cache(directory, age=7 * 3600 if cached == "due" else 0)
+
+    return Contender(GO_HELPER, argv, env, standin, seed)
+
+
+def cache_dir(directory: Path) -> dict[str, str]:
+    return {"AWS_ECR_CACHE_DIR": str(directory)}
+
+
+def weather_timeout() -> float:
+    """Our gets' ECRPY_TIMEOUT in this table, in seconds."""
+    if not WEATHER_TIMEOUT:
+        return settings.DEFAULT_TIMEOUT
+    return settings.parse_duration("ECRPY_BENCH_TIMEOUT", WEATHER_TIMEOUT)
+
+
+def in_weather(contender: Contender, weather: Weather, directory: Path) -> Weathered:
+    """``PARALLEL`` gets released together in ``weather``, with the cache it calls for."""
+    standin = contender.standin
+    standin.reset()
+    contender.seed(directory, weather.cached)
+    standin.reset()
+    if weather.throttled:
+        standin.fault("ThrottlingException", times=ALWAYS, message="Rate exceeded")
+    if weather.delay:
+        standin.config(delay=weather.delay)
+    env = {**contender.env, **cache_dir(directory)}
+    limit = weather_timeout() + 30
+    crowd, outcomes = gather(contender.argv, [(0, env)] * PARALLEL, HOST.encode(), limit)
+    behind = background_refresh(directory, crowd.released, limit)
+    return Weathered(
+        max(outcome.seconds for outcome in outcomes),
+        sum(outcome.returncode != 0 for outcome in outcomes),
+        standin.calls(),
+        behind,
+        what_they_said(outcomes) + failure_records(directory),
+    )
+
+
+def failure_records(directory: Path) -> list[str]:
+    """The failures our helper recorded for the next gets on the host, and their backoff."""
+    found = []
+    for path in sorted(directory.glob("*" + cache.FAILURE_SUFFIX)):
+        record = cache.decode_failure(path.read_bytes())
+        if record is not None:
+            backoff = record.retry_at - record.failed_at
+            found.append(f"left a failure record: {record.kind}, backoff {backoff:.0f} s")
+    return found
+
+
+def background_refresh(directory: Path, released: float, limit: float) -> float | None:
+    """Seconds from the release until no process held a refresh lock in ``directory``, if
+    one was held once the gets had all exited (a refresh behind the answers); None if
+    none was. Waits ``limit`` seconds from the release at most."""
+    if not refresh_running(directory):
+        return None
+    while refresh_running(directory):
+        if time.monotonic() - released > limit:
+            return float("inf")
+        time.sleep(0.05)
+    return time.monotonic() - released
+
+
+def refresh_running(directory: Path) -> bool:
+    """Whether a process holds a key's refresh lock (a ``flock``) in the cache directory."""
+    for path in directory.glob("*" + cache.LOCK_SUFFIX):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # and with it our lock, if we got it
+    return False
+
+
+def bad_weather(contenders: list[Contender], directory: Path) -> dict[str, dict[str, Weathered]]:
+    """Every contender in every weather, weather by weather."""
+    results: dict[str, dict[str, Weathered]] = {}
+    for index, weather in enumerate(WEATHERS):
+        results[weather.name] = {
+            contender.name: in_weather(
+                contender, weather, directory / f"{index}-{contender.name.replace(' ', '-')}"
+            )
+            for contender in contenders
+        }
+    return results
+
+
+def print_weather(results: dict[str, dict[str, Weathered]], hits: dict[str, float | None]) -> None:
+    timeout = f"ECRPY_TIMEOUT={WEATHER_TIMEOUT or '20s'}"
+    timeout += " (set by ECRPY_BENCH_TIMEOUT)" if WEATHER_TIMEOUT else " (its default)"
+    heading = (
+        f"Bad weather: {PARALLEL} gets released at one instant, one run per weather and "
+        f"helper; ours with {timeout}. slowest: from the release to the last exit (the max, "
+        f"not the median); /fair: against the same {PARALLEL} gets with a fresh token "
+        "cached; /hit: against one cache hit (median above); calls: GetAuthorizationToken "
+        "calls at the stand-in, counted once any refresh behind the answers has ended (its "
+        "lock free); behind: when that was, from the release."
+    )
+    print()
+    print(textwrap.fill(heading, 96, initial_indent="  ", subsequent_indent="  "))
+    print()
+    print(
+        f"  {'weather / helper':34} {'slowest':>9} {'/fair':>7} {'/hit':>7}"
+        f" {'failed':>7} {'calls':>6} {'behind':>8}"
+    )
+    fair = results[WEATHERS[0].name]
+    notes: list[str] = []
+    for weather in WEATHERS:
+        print(f"  {weather.name}")
+        for name, row in results[weather.name].items():
+            floors = bool(weather.cached) and weather is not WEATHERS[0]
+            versus_fair = ratio(row.slowest, fair[name].slowest) if floors else ""
+            hit = hits.get(name)
+            versus_hit = ratio(row.slowest * 1000, hit) if floors else ""
+            behind = "-" if row.behind is None else f"{row.behind:.1f} s"
+            if row.behind == float("inf"):
+                behind = "running"
+            line = f"    {name:32} {span(row.slowest):>9} {versus_fair:>7} {versus_hit:>7}"
+            line += f" {row.failed:>4}/{PARALLEL} {row.calls:>6} {behind:>8}"
+            print(line)
+            if row.said:
+                notes.append(f"    {weather.name} / {name}:")
+                notes += [f"      {said}" for said in row.said]
+    print(
+        "  (no floor for an empty cache in a brownout: nothing can be served; ours must end "
+        f"every get by {weather_timeout():g} s)"
+    )
+    if notes:
+        print()
+        print("  What the gets said (count, then the first of each kind):")
+        print("\n".join(notes))
+
+
+def span(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
 # -- the executables -----------------------------------------------------------------------
 
 
-def base_env(home: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-        "AWS_CONFIG_FILE": str(home / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
-    }
-
-
 def ours(name: str, exe: str, home: Path, standin: StandIn) -> dict[str, Any]:
-    env = base_env(home)
-    for variable in ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS"):
-        env[variable] = standin.url
+    env = ours_env(home, standin)
     slug = name.replace(" ", "-")
     env["AWS_ECR_CACHE_DIR"] = str(home / f"{slug}-hit")
 
     def fresh_cache(index: int) -> Mapping[str, str]:
         return {"AWS_ECR_CACHE_DIR": str(home / f"{slug}-cold-{index}")}
 
+    logged = {**env, "ECRPY_LOG": str(home / f"{slug}-log" / "activity.log")}
     return {
         "hit": Case([exe, "get"], env, HOST, 0, PASSWORD),
+        "hit, log on": Case([exe, "get"], logged, HOST, 0, PASSWORD),
         "not-found": Case([exe, "get"], env, OTHER_HOST, 1, "credentials not found"),
         "miss": Case([exe, "get"], env, HOST, 0, PASSWORD, before=fresh_cache),
         "parallel": ([exe, "get"], env, fresh_cache),
     }
 
 
-def go_cache_key(region: str, access_key_id: str, registry_id: str) -> str:
-    """The Go helper's (0.6) cache key: region, its "checksum" of the access key id (which
-    is the key id itself, base64-encoded with an MD5 of nothing appended), registry id."""
-    checksum = base64.b64encode(access_key_id.encode() + hashlib.md5(b"").digest()).decode()  # noqa: S324
-    return f"{region}-{checksum}-{registry_id}"
-
-
-def seed_go_cache(directory: Path) -> None:
-    now = datetime.datetime.now(datetime.UTC)
-
-    def stamp(moment: datetime.datetime) -> str:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-    entry = {
-        "AuthorizationToken": base64.b64encode(f"AWS:{PASSWORD}".encode()).decode(),
-        "RequestedAt": stamp(now),
-        "ExpiresAt": stamp(now + datetime.timedelta(hours=12)),
-        "ProxyEndpoint": f"https://{HOST}",
-        "Service": "ecr",
-    }
-    directory.mkdir(parents=True, exist_ok=True)
-    document = {"Registries": {go_cache_key(REGION, ACCESS_KEY_ID, ACCOUNT): entry}}
-    document["Version"] = "1.0"  # type: ignore[assignment]
-    (directory / "cache.json").write_text(json.dumps(document))
-
-
-def go_helper(exe: str, home: Path, proxy: str | None, ca: Path | None) -> dict[str, Any]:
+def go_helper(exe: str, home: Path, world: TlsWorld | None) -> dict[str, Any]:
     env = base_env(home)
     env["AWS_ECR_CACHE_DIR"] = str(home / "go-hit")
     seed_go_cache(home / "go-hit")
@@ -301,32 +402,11 @@ def go_helper(exe: str, home: Path, proxy: str | None, ca: Path | None) -> dict[
         "hit": Case([exe, "get"], env, HOST, 0, PASSWORD),
         "not-found": Case([exe, "get"], env, OTHER_HOST, 1, "credentials not found"),
     }
-    if proxy and ca:
-        online = {**env, "HTTPS_PROXY": proxy, "SSL_CERT_FILE": str(ca)}
+    if world is not None:
+        online = world.env(env)
         cases["miss"] = Case([exe, "get"], online, HOST, 0, PASSWORD, before=fresh_cache)
         cases["parallel"] = ([exe, "get"], online, fresh_cache)
     return cases
-
-
-def find_go_helper() -> tuple[str | None, str]:
-    found = shutil.which(GO_HELPER)
-    if found:
-        return found, ""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None, f"{GO_HELPER} is not installed (Debian: amazon-ecr-credential-helper)"
-    print(f"bench: installing amazon-ecr-credential-helper for {GO_HELPER} ...", flush=True)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    done = subprocess.run(
-        ["apt-get", "install", "-y", "amazon-ecr-credential-helper"], env=env, **quiet
-    )
-    if done.returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, **quiet)
-        subprocess.run(
-            ["apt-get", "install", "-y", "amazon-ecr-credential-helper"], env=env, **quiet
-        )
-    found = shutil.which(GO_HELPER)
-    return found, "" if found else "apt-get install amazon-ecr-credential-helper failed"
 
 
 # -- report --------------------------------------------------------------------------------
@@ -337,22 +417,22 @@ def fmt(value: float | None, unit: str = "ms") -> str:
 
 
 def ratio(value: float | None, floor: float | None) -> str:
-    return "" if value is None or not floor else f"{value / floor:5.2f}x"
+    if value is None or not floor:
+        return ""
+    return f"{value / floor:5.2f}x" if value / floor < 100 else f"{value / floor:5.0f}x"
 
 
 def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
-    ours_exe = str(Path(sys.executable).parent / "docker-credential-ecrpy")
-    if not Path(ours_exe).exists():
-        raise SystemExit(f"bench: {ours_exe} is missing; run `make bench`")
-    tools: list[tuple[str, str]] = [("docker-credential-ecrpy", ours_exe)]
+    tools: list[tuple[str, str]] = [("docker-credential-ecrpy", console_script())]
     if os.environ.get("ECRPY_BENCH_EXE"):
         tools.append(("ECRPY_BENCH_EXE", os.environ["ECRPY_BENCH_EXE"]))
     go_exe, go_note = find_go_helper()
 
     scratch = Path(tempfile.mkdtemp(prefix="ecrpy-bench-"))
     standin = StandIn.start(password=PASSWORD, stderr=subprocess.DEVNULL)
-    tls_standin: StandIn | None = None
     notes: list[str] = []
+    world_cm: contextlib.AbstractContextManager[TlsWorld | str | None]
+    world_cm = tls_world(scratch) if go_exe else contextlib.nullcontext(go_note)
     try:
         env = base_env(scratch)
         floor = Case([sys.executable, "-c", "pass"], env)
@@ -360,32 +440,19 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
         bare = Case([sys.executable, "-c", BOTOCORE_CALL], botocore_env)
         per_tool = {name: ours(name, exe, scratch, standin) for name, exe in tools}
 
-        go_cases: dict[str, Any] = {}
-        proxy_cm: contextlib.AbstractContextManager[str | None] = contextlib.nullcontext(None)
-        ca: Path | None = None
-        if go_exe:
-            certs = make_certificates(scratch)
-            if certs:
-                ca, leaf, key = certs
-                tls_standin = StandIn.start(
-                    "--cert", str(leaf), "--key", str(key),
-                    cafile=ca, password=PASSWORD, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-                proxy_cm = connect_proxy(tls_standin.port)
-            else:
-                notes.append(f"{GO_HELPER}: no `openssl` for a TLS stand-in; hit only")
-        else:
-            notes.append(go_note)
-
-        with proxy_cm as proxy:
+        with world_cm as reached:
+            go_cases: dict[str, Any] = {}
+            world = reached if isinstance(reached, TlsWorld) else None
+            if isinstance(reached, str):
+                notes.append(reached + ("; hit only" if go_exe else ""))
             if go_exe:
-                go_cases = go_helper(go_exe, scratch / "go", proxy, ca)
+                go_cases = go_helper(go_exe, scratch / "go", world)
                 (scratch / "go").mkdir(exist_ok=True)
 
             # The warm-up round of each hit case is the miss that fills its cache.
             fast = [floor]
             for cases in [*per_tool.values(), go_cases]:
-                fast += [cases[k] for k in ("hit", "not-found") if k in cases]
+                fast += [cases[k] for k in ("hit", "hit, log on", "not-found") if k in cases]
             rounds(fast, RUNS)
             slow = [bare]
             for cases in [*per_tool.values(), go_cases]:
@@ -397,13 +464,16 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
             for name, cases in per_tool.items():
                 argv, penv, fresh = cases["parallel"]
                 parallel[name] = parallel_cold(argv, penv, fresh, standin)
-            if "parallel" in go_cases and tls_standin is not None:
+            if "parallel" in go_cases and world is not None:
                 argv, penv, fresh = go_cases["parallel"]
-                parallel[GO_HELPER] = parallel_cold(argv, penv, fresh, tls_standin)
+                parallel[GO_HELPER] = parallel_cold(argv, penv, fresh, world.standin)
+
+            contenders = [our_contender(name, c, standin) for name, c in per_tool.items()]
+            if "parallel" in go_cases and world is not None:
+                contenders.append(go_contender(go_cases, world.standin))
+            weather = bad_weather(contenders, scratch / "weather")
     finally:
         standin.stop()
-        if tls_standin is not None:
-            tls_standin.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
     rows = [(name, per_tool[name]) for name, _ in tools]
@@ -429,6 +499,10 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
         line += f" {fmt(nf):>10} {ratio(nf, floor.ms):>7}"
         line += f" {fmt(miss):>10} {ratio(miss, bare.ms):>9}"
         print(line)
+        if "hit, log on" in cases:
+            logged = cases["hit, log on"].ms
+            extra = "" if hit is None or logged is None else f" ({logged - hit:+.1f} ms)"
+            print(f"  {'  the hit, activity log on':28} {fmt(logged):>9}{extra}")
         for kind, case in cases.items():
             if isinstance(case, Case) and case.broken:
                 notes.append(f"{name} {kind}: not measured ({case.broken})")
@@ -437,8 +511,12 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
     for name, (wall, calls, problem) in parallel.items():
         extra = f"  [{problem}]" if problem else ""
         print(f"  {name:28} wall {fmt(wall)}   GetAuthorizationToken calls per run: {calls}{extra}")
+    hits = {name: cases["hit"].ms for name, cases in rows}
+    print_weather(weather, hits)
     if go_exe and GO_HELPER not in parallel:
-        notes.append(f"{GO_HELPER}: cold miss and parallel gets not measured (no TLS stand-in)")
+        notes.append(
+            f"{GO_HELPER}: cold miss, parallel gets and bad weather not measured (no TLS stand-in)"
+        )
     if go_exe:
         notes.append(
             f"{GO_HELPER} reached its own stand-in over TLS through a local CONNECT proxy "

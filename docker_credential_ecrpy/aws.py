@@ -7,15 +7,21 @@ killed at the ``get``'s deadline, whatever botocore is stuck in; within the dead
 retry on their own terms rather than botocore's:
 
 - throttling is retried with exponential backoff and full jitter for as long as the
-  deadline allows, so hosts that share an account's quota spread themselves over it
-  instead of failing after three quick attempts;
-- other transient failures (5xx answers, connection errors, timeouts) get three attempts;
+  deadline allows, waiting up to 6, 12, then 16 seconds: a throttled account is in a
+  storm, and hosts that share its quota must spread themselves over it rather than ask
+  again at once (``bench/fleet.py`` measures the choice);
+- other transient failures (5xx answers, refused or dropped connections) get three
+  attempts, a second or so apart;
+- a read that times out is not asked again: the server has the request, and a second
+  one only adds to its load; so reads may take as long as the deadline allows;
 - anything else (access denied, bad credentials, a malformed answer) is final at once:
   retrying cannot help.
 
-Each step is reported (``report``) before it starts, so a timeout names what it was
-waiting for. Every failure becomes one of the kinds in ``errors``, naming the service,
-the cause and the fix in one line.
+Each step is reported (``report``) before it starts, with what it is doing in words and
+the kind of step (``CREDENTIALS``, ``CALL``, ``WAIT``), so that a timeout names what it
+was waiting for, and the supervisor can time the steps and count the API calls (one
+``CALL`` report per attempt) for the activity log. Every failure becomes one of the
+kinds in ``errors``, naming the service, the cause and the fix in one line.
 """
 
 from __future__ import annotations
@@ -36,16 +42,17 @@ if TYPE_CHECKING:
 
     from .config import Identity
 
-    Report = Callable[[str], None]
+    Report = Callable[[str, str], None]
 
 CONNECT_TIMEOUT = 2.0
-READ_TIMEOUT = 4.0
+# Reads wait as long as the deadline allows; this long without one.
+READ_TIMEOUT = 30.0
 METADATA_TIMEOUT = 1.0
 # Attempts for transient failures other than throttling.
 TRANSIENT_ATTEMPTS = 3
-# Full-jitter backoff between attempts: a random wait up to min(CAP, BASE * 2^attempt).
-RETRY_BASE = 0.5
-RETRY_CAP = 8.0
+# Full-jitter backoff between attempts, by kind: a random wait of up to
+# min(cap, base * 2^attempt) seconds.
+BACKOFF = {"throttle": (3.0, 16.0), "transient": (0.5, 8.0)}
 # No retry is started with less time left before the deadline than this, or than the
 # slowest attempt so far took: one that the deadline would cut short tells nobody why.
 MIN_CALL_TIME = 1.0
@@ -53,6 +60,12 @@ THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
 DEFAULT_SESSION_NAME = PROGRAM
+# The kinds of step reported: resolving credentials, one attempt of an API call, the wait
+# before a retry.
+CREDENTIALS = "credentials"
+CLIENT = "client"
+CALL = "api_call"
+WAIT = "retry_wait"
 
 
 class Token:
@@ -69,7 +82,7 @@ class Token:
         return f"Token(username={self.username!r}, expires_at={self.expires_at})"
 
 
-def _ignore(_: str) -> None:
+def _ignore(doing: str, step: str) -> None:
     pass
 
 
@@ -90,10 +103,10 @@ def fetch_token(
         keys = client.assume_role(who, role_arn, registry)
     ecr = client.create(registry.service, registry.region, registry, **keys)
     what = f"{registry.service}:GetAuthorizationToken"
-    report(f"calling {what} at {_endpoint_of(ecr)}")
     # No registryIds (deprecated): the token is good for every registry of the region
     # that the identity may access, which is what the cache keys it on.
-    answer = client.call(ecr.get_authorization_token, registry, what)
+    doing = f"calling {what} at {_endpoint_of(ecr)}"
+    answer = client.call(ecr.get_authorization_token, registry, what, doing)
     data = answer.get("authorizationData")
     if registry.account is not None:  # ECR's is a list (of one); ECR Public's an object
         data = (data or [None])[0]
@@ -113,8 +126,8 @@ def caller_account(
     )
     where = Registry("sts", "000000000000", region or "us-east-1")
     sts = client.create("sts", where.region, where)
-    report(f"calling sts:GetCallerIdentity at {_endpoint_of(sts)}")
-    answer = client.call(sts.get_caller_identity, where, "sts:GetCallerIdentity")
+    doing = f"calling sts:GetCallerIdentity at {_endpoint_of(sts)}"
+    answer = client.call(sts.get_caller_identity, where, "sts:GetCallerIdentity", doing)
     return str(answer["Account"]), (str(region) if region else None)
 
 
@@ -142,10 +155,12 @@ class _Client:
 
         if not keys:
             self.resolve_credentials(registry)
-        left = RETRY_CAP if self.deadline is None else max(self.deadline - time.monotonic(), 0.1)
+        self.report(f"creating the {service} client", CLIENT)
+        left = READ_TIMEOUT if self.deadline is None else self.deadline - time.monotonic()
+        left = max(left, 0.1)
         config = Config(
             connect_timeout=min(CONNECT_TIMEOUT, left),
-            read_timeout=min(READ_TIMEOUT, left),
+            read_timeout=left,
             retries={"mode": "standard", "total_max_attempts": 1},  # ours: see call()
             use_fips_endpoint=registry.fips,
             use_dualstack_endpoint=registry.dualstack,
@@ -161,7 +176,7 @@ class _Client:
             return
         profile = self.session.get_config_variable("profile")
         source = f"profile {profile!r}" if profile else "the default credential chain"
-        self.report(f"resolving AWS credentials ({source})")
+        self.report(f"resolving AWS credentials ({source})", CREDENTIALS)
         try:
             credentials = self.session.get_credentials()
             if credentials is not None:
@@ -185,10 +200,10 @@ class _Client:
         }
         if who.external_id:
             request["ExternalId"] = who.external_id
-        self.report(f"assuming role {role_arn} with sts:AssumeRole at {_endpoint_of(sts)}")
+        doing = f"assuming role {role_arn} with sts:AssumeRole at {_endpoint_of(sts)}"
         try:
             answer = self.call(
-                lambda: sts.assume_role(**request), registry, "sts:AssumeRole", role_arn
+                lambda: sts.assume_role(**request), registry, "sts:AssumeRole", doing, role_arn
             )
         except errors.HelperError as error:
             if role_arn in error.message:
@@ -204,15 +219,21 @@ class _Client:
         }
 
     def call(
-        self, request: Callable[[], Any], registry: Registry, what: str, role_arn: str = ""
+        self,
+        request: Callable[[], Any],
+        registry: Registry,
+        what: str,
+        doing: str,
+        role_arn: str = "",
     ) -> Any:
         """``request()``, retried as the module docstring says; a classified error when
-        it fails for good."""
+        it fails for good. Every attempt is reported as a ``CALL``, the first as ``doing``."""
         started = time.monotonic()
         slowest = MIN_CALL_TIME
         attempt = 0
         while True:
             attempt += 1
+            self.report(doing, CALL)
             began = time.monotonic()
             try:
                 return request()
@@ -220,7 +241,8 @@ class _Client:
                 now = time.monotonic()
                 slowest = max(slowest, now - began)
                 kind = retry_kind(err)
-                delay = random.uniform(0, min(RETRY_CAP, RETRY_BASE * 2**attempt))  # noqa: S311
+                base, cap = BACKOFF.get(kind or "", (0.0, 0.0))
+                delay = random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311
                 if self.deadline is not None:  # the wait ends in time for one more attempt
                     delay = min(delay, self.deadline - now - slowest)
                 final = (
@@ -232,9 +254,11 @@ class _Client:
                     tries = Tries(attempt, now - started)
                     raise classify(err, self.session, registry, what, tries, role_arn) from None
             reason = "throttling" if kind == "throttle" else "a transient failure"
-            self.report(f"waiting {delay:.1f}s to retry {what} after {reason} (attempt {attempt})")
+            self.report(
+                f"waiting {delay:.1f}s to retry {what} after {reason} (attempt {attempt})", WAIT
+            )
             time.sleep(delay)
-            self.report(f"calling {what} again after {reason} (attempt {attempt + 1})")
+            doing = f"calling {what} again after {reason} (attempt {attempt + 1})"
 
 
 class Tries:
@@ -263,6 +287,8 @@ def retry_kind(err: Exception) -> str | None:
         return "transient" if isinstance(status, int) and status >= 500 else None
     if isinstance(err, bx.SSLError):
         return None  # a certificate problem does not go away by asking again
+    if isinstance(err, bx.ReadTimeoutError):
+        return None  # the server has the request: asking again only adds to its load
     if isinstance(err, bx.ConnectionError | bx.HTTPClientError):
         return "transient"
     return None
@@ -398,4 +424,5 @@ def _endpoint_variable(service: str) -> str:
 
 
 def _one_line(value: object) -> str:
-    return " ".join(str(value).split())
+    """What AWS or botocore said, as one line of ours: no key id in it."""
+    return errors.masked(" ".join(str(value).split()))

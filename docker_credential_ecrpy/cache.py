@@ -19,11 +19,9 @@ parse is treated as absent.
 
 from __future__ import annotations
 
-import _stat as stat  # not os or stat: see files
-import posix
-import time
+import posix  # not os: see files
 
-from . import files
+from . import files, keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,8 +30,9 @@ if TYPE_CHECKING:
 
     _T = TypeVar("_T")
 
-FORMAT = "ecrpy-token 2"
-FAILURE_FORMAT = "ecrpy-failure 2"
+# 3: with the identity line; files of an older format read as absent (one fetch).
+FORMAT = "ecrpy-token 3"
+FAILURE_FORMAT = "ecrpy-failure 3"
 SUFFIX = ".token"
 FAILURE_SUFFIX = ".failure"
 LOCK_SUFFIX = ".lock"
@@ -43,16 +42,19 @@ STALE_TEMP_AGE = 300.0
 # Failure records whose backoff ended this long ago, and lock files this old with no
 # token or failure beside them, belong to identities no longer in use.
 STALE_RECORD_AGE = 86400.0
-# How often a process waiting for another's refresh looks at the lock again.
-LOCK_POLL = 0.02
+# How often a process waiting for another's refresh looks at the lock again: often
+# enough to follow at once, seldom enough that 64 waiters cost next to no CPU.
+LOCK_POLL = 0.05
 _FOREVER = float("inf")
 
 
 class Entry:
     """A cached token: what it is good for (``scope``), the registry host it was first
-    fetched for, the credentials, and when it was issued and ends."""
+    fetched for, the credentials, when it was issued and ends, and whose it is: the
+    identity fingerprint's short form (``keys.short``), so that people can tell the
+    tokens of two identities apart without any part of the identity being kept."""
 
-    __slots__ = ("expires_at", "host", "issued_at", "scope", "secret", "username")
+    __slots__ = ("expires_at", "host", "identity", "issued_at", "scope", "secret", "username")
 
     def __init__(
         self,
@@ -62,6 +64,7 @@ class Entry:
         secret: str,
         issued_at: float,
         expires_at: float,
+        identity: str,
     ) -> None:
         self.scope = scope
         self.host = host
@@ -69,20 +72,22 @@ class Entry:
         self.secret = secret
         self.issued_at = issued_at
         self.expires_at = expires_at
+        self.identity = identity
 
     def __repr__(self) -> str:  # never the secret
         return (
-            f"Entry(scope={self.scope!r}, host={self.host!r}, issued_at={self.issued_at}, "
-            f"expires_at={self.expires_at})"
+            f"Entry(scope={self.scope!r}, host={self.host!r}, identity={self.identity!r}, "
+            f"issued_at={self.issued_at}, expires_at={self.expires_at})"
         )
 
 
 class Failure:
     """The last failed refresh of a key: what went wrong (an ``errors`` class name and
     its one-line message, which never holds a secret), when, how many failures in a row,
-    and the earliest time anyone on the host may call AWS for the key again."""
+    the earliest time anyone on the host may call AWS for the key again, and the short
+    form of the identity it failed for."""
 
-    __slots__ = ("count", "failed_at", "host", "kind", "message", "retry_at", "scope")
+    __slots__ = ("count", "failed_at", "host", "identity", "kind", "message", "retry_at", "scope")
 
     def __init__(
         self,
@@ -93,6 +98,7 @@ class Failure:
         failed_at: float,
         retry_at: float,
         count: int,
+        identity: str,
     ) -> None:
         self.scope = scope
         self.host = host
@@ -101,11 +107,12 @@ class Failure:
         self.failed_at = failed_at
         self.retry_at = retry_at
         self.count = count
+        self.identity = identity
 
     def __repr__(self) -> str:
         return (
-            f"Failure(scope={self.scope!r}, host={self.host!r}, kind={self.kind!r}, "
-            f"failed_at={self.failed_at}, "
+            f"Failure(scope={self.scope!r}, host={self.host!r}, identity={self.identity!r}, "
+            f"kind={self.kind!r}, failed_at={self.failed_at}, "
             f"retry_at={self.retry_at}, count={self.count})"
         )
 
@@ -115,6 +122,7 @@ def encode(entry: Entry) -> bytes:
         FORMAT,
         scope=entry.scope,
         host=entry.host,
+        identity=entry.identity,
         user=entry.username,
         issued=repr(entry.issued_at),
         expires=repr(entry.expires_at),
@@ -124,8 +132,9 @@ def encode(entry: Entry) -> bytes:
 
 def decode(data: bytes) -> Entry | None:
     """The entry in ``data``, or None for anything truncated, corrupt or foreign."""
-    fields = _fields(data, FORMAT, ("scope", "host", "user", "issued", "expires", "secret"))
-    if fields is None:
+    names = ("scope", "host", "identity", "user", "issued", "expires", "secret")
+    fields = _fields(data, FORMAT, names)
+    if fields is None or not keys.is_short(fields["identity"]):
         return None
     try:
         entry = Entry(
@@ -135,6 +144,7 @@ def decode(data: bytes) -> Entry | None:
             fields["secret"],
             float(fields["issued"]),
             float(fields["expires"]),
+            fields["identity"],
         )
     except ValueError:
         return None
@@ -151,6 +161,7 @@ def encode_failure(failure: Failure) -> bytes:
         FAILURE_FORMAT,
         scope=failure.scope,
         host=failure.host,
+        identity=failure.identity,
         kind=failure.kind,
         failed=repr(failure.failed_at),
         retry=repr(failure.retry_at),
@@ -160,9 +171,9 @@ def encode_failure(failure: Failure) -> bytes:
 
 
 def decode_failure(data: bytes) -> Failure | None:
-    names = ("scope", "host", "kind", "failed", "retry", "count", "message")
+    names = ("scope", "host", "identity", "kind", "failed", "retry", "count", "message")
     fields = _fields(data, FAILURE_FORMAT, names)
-    if fields is None:
+    if fields is None or not keys.is_short(fields["identity"]):
         return None
     try:
         failure = Failure(
@@ -173,6 +184,7 @@ def decode_failure(data: bytes) -> Failure | None:
             float(fields["failed"]),
             float(fields["retry"]),
             int(fields["count"]),
+            fields["identity"],
         )
     except ValueError:
         return None
@@ -229,19 +241,12 @@ class KeyLock:
         False when it could not be had by then."""
         if self.path is None:
             return True
-        import fcntl  # noqa: PLC0415 - only a refresh locks
-
         while True:
             if self.fd is None:
                 self.fd = _open_lock_file(self.path)
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if deadline is None or time.monotonic() >= deadline:
-                    return False
-                time.sleep(LOCK_POLL)
-                continue
-            if _still_linked(self.path, self.fd):
+            if not files.lock(self.fd, deadline, LOCK_POLL):
+                return False
+            if files.still_linked(self.path, self.fd):
                 return True
             # Pruned (unlinked) between our open and our flock: the lock that counts is
             # the one on the file now at the path.
@@ -260,16 +265,6 @@ class KeyLock:
         self.release()
 
 
-def _still_linked(path: str, fd: int) -> bool:
-    """Whether the file locked through ``fd`` is still the one at ``path``."""
-    try:
-        now = posix.stat(path, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    held = posix.fstat(fd)
-    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
-
-
 def _open_lock_file(path: str) -> int:
     return posix.open(
         path, posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o600
@@ -279,8 +274,8 @@ def _open_lock_file(path: str) -> int:
 # -- storage -------------------------------------------------------------------------------
 
 
-class UnsafeCacheDir(Exception):
-    """The cache directory cannot be trusted with tokens; the message says why."""
+# The cache's directory trouble: the one check of private directories, named for the cache.
+UnsafeCacheDir = files.UnsafeDirectory
 
 
 class TokenCache:
@@ -437,52 +432,6 @@ class TokenCache:
     # safety -------------------------------------------------------------------------------
     def _check(self, create: bool) -> bool:
         """True when the directory exists and is safe; raise UnsafeCacheDir if it is not."""
-        if self._checked:
-            return True
-        try:
-            info = posix.lstat(self.directory)
-        except FileNotFoundError:
-            if not create:
-                return False
-            _make_private_dir(self.directory)
-            info = posix.lstat(self.directory)
-        except OSError as err:
-            raise UnsafeCacheDir(
-                f"cannot read cache directory {self.directory}: {err.strerror}"
-            ) from None
-        if stat.S_ISLNK(info.st_mode):
-            raise UnsafeCacheDir(f"cache directory {self.directory} is a symlink")
-        if not stat.S_ISDIR(info.st_mode):
-            raise UnsafeCacheDir(f"cache path {self.directory} is not a directory")
-        if info.st_uid != posix.geteuid():
-            raise UnsafeCacheDir(f"cache directory {self.directory} is owned by uid {info.st_uid}")
-        if info.st_mode & 0o077:
-            raise UnsafeCacheDir(
-                f"cache directory {self.directory} is open to other users "
-                f"(mode {stat.S_IMODE(info.st_mode):04o}; it must be 0700)"
-            )
-        self._checked = True
-        return True
-
-
-def _make_private_dir(path: str) -> None:
-    """Create ``path`` and any missing parents 0700, whatever the umask: a parent such as
-    ``~/.cache`` made world-writable would let others swap our directory out."""
-    import os  # noqa: PLC0415 - only a miss creates directories
-
-    missing = []
-    here = os.path.abspath(path)
-    while not os.path.lexists(here):
-        missing.append(here)
-        parent = os.path.dirname(here)
-        if parent == here:
-            break
-        here = parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            continue  # made by a concurrent process; _check inspects ours next
-        except OSError as err:
-            raise UnsafeCacheDir(f"cannot create cache directory {path}: {err.strerror}") from None
-        os.chmod(directory, 0o700)  # the umask may have taken bits away
+        if not self._checked:
+            self._checked = files.private_directory(self.directory, "cache", create=create)
+        return self._checked

@@ -7,7 +7,9 @@ group. Socket timeouts bound each read, not a server that trickles a byte every 
 and a hung ``credential_process``, SSO helper or metadata endpoint is out of any timeout's
 reach. Killing the group ends the worker and every program it started, wherever it was
 stuck. The worker reports what it is doing (resolving credentials, calling the API) as it
-goes, so that a timeout can say what it was waiting for.
+goes, so that a timeout can say what it was waiting for; and the kind of each step, which
+the supervisor times and counts as the reports arrive (``Steps``), so that even a worker
+killed at the deadline leaves its count of API calls for the activity log.
 
 ``detached`` runs a function in a grandchild in a session of its own, with stdin,
 stdout and stderr on ``/dev/null``: the caller answers Docker and exits at once, nothing
@@ -35,16 +37,46 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import TypeVar
 
-    Report = Callable[[str], None]
+    Report = Callable[[str, str], None]
     _T = TypeVar("_T")
 
 # A worker whose supervisor died (kill -9) ends itself this long after the deadline.
 GRACE = 1.0
 _HEADER = 4
+# The step a worker is in until its first report (forking, loading the AWS SDK), and the
+# step that is one API call (``aws.CALL``: this module does not import aws).
+START = "start"
+CALL = "api_call"
+
+
+class Steps:
+    """How long a worker spent in each kind of step, and how many API calls it started,
+    as its supervisor saw the reports arrive."""
+
+    __slots__ = ("_since", "_step", "calls", "seconds")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.seconds: dict[str, float] = {}
+        self._step = START
+        self._since = time.monotonic()
+
+    def enter(self, step: str) -> None:
+        """The worker began ``step`` (empty: it is done)."""
+        now = time.monotonic()
+        if self._step:
+            self.seconds[self._step] = self.seconds.get(self._step, 0.0) + now - self._since
+        self._step, self._since = step, now
+        if step == CALL:
+            self.calls += 1
 
 
 def bounded(
-    work: Callable[[Report], _T], deadline: float, start: str, keep_stderr: bool = False
+    work: Callable[[Report], _T],
+    deadline: float,
+    start: str,
+    keep_stderr: bool = False,
+    steps: Steps | None = None,
 ) -> _T:
     """``work(report)``'s result (marshal-able data), computed in a worker process.
 
@@ -53,8 +85,10 @@ def bounded(
     deadline raises DeadlineExceeded whose message is the last thing ``work`` reported
     doing ("calling ecr:GetAuthorizationToken at ..."), for the caller to put in words
     with the budget it set. With ``keep_stderr`` the worker may write to our stderr
-    (tracebacks for ECRPY_DEBUG).
+    (tracebacks for ECRPY_DEBUG). ``steps``, when given, times the kinds of step that
+    ``work`` reports (``report(doing, step)``), whatever the outcome.
     """
+    steps = Steps() if steps is None else steps
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -68,9 +102,11 @@ def bounded(
         for message in _messages(read_end, deadline):
             if message[0] == "phase":
                 doing = str(message[1])
+                steps.enter(str(message[2]))
             else:
                 result = message
     finally:
+        steps.enter("")
         os.close(read_end)
         if result is None:
             _kill_group(pid)
@@ -101,8 +137,8 @@ def _work(work: Callable[[Report], object], out: int, deadline: float, keep_stde
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
-        def report(doing: str) -> None:
-            _send(out, ("phase", doing))
+        def report(doing: str, step: str) -> None:
+            _send(out, ("phase", doing, step))
 
         try:
             answer: tuple[object, ...] = ("ok", work(report))

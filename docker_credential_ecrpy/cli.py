@@ -31,7 +31,8 @@ one of these actions and the input on stdin:
 Commands for people (each has --help):
 
   configure  add credHelpers entries for ECR registries to Docker's config.json
-  doctor     explain the setup, find what is broken, time a live get
+  doctor     explain the setup, find what is broken, time a live get;
+             doctor --tokens: every cached token and recorded failure at a glance
   kubelet    answer a kubelet CredentialProviderRequest (as ecr-credential-provider-py)
 
 Wire it up in ~/.docker/config.json:
@@ -137,4 +138,7 @@ def _serve(action: str) -> int:
     except errors.HelperError as err:
         sys.stdout.write(err.message + "\n")
         return 1
-    return protocol.serve(action, sys.stdin.buffer, sys.stdout, sys.stderr, store)
+    failed: list[errors.HelperError] = []
+    status = protocol.serve(action, sys.stdin.buffer, sys.stdout, sys.stderr, store, failed.append)
+    store.log_activity(action, failed[0] if failed else None)  # after the answer
+    return status

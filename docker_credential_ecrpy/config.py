@@ -1,4 +1,5 @@
-"""The configuration's data model: hostname aliases and per-registry AWS identities.
+"""The configuration's data model: hostname aliases, per-registry AWS identities, and the
+activity log's settings.
 
 Plain objects and the lookups a ``get`` makes on them, nothing else: where the file is
 and how it is read live in ``config_file``, how its text becomes these objects (and what
@@ -13,6 +14,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .registry import Registry
+    from .settings import LogSettings
 
 _PATTERN_CHARS = frozenset("*?[")
 
@@ -89,17 +91,20 @@ class RegistryConfig:
 
 
 class Config:
-    """The parsed file; ``EMPTY`` when there is none."""
+    """The parsed file; ``EMPTY`` when there is none. ``log`` is its ``[log]`` table (None
+    without one), which the environment's ``ECRPY_LOG*`` variables override."""
 
     def __init__(
         self,
         path: str | None,
         exact: dict[str, RegistryConfig],
         patterns: list[RegistryConfig],
+        log: LogSettings | None = None,
     ) -> None:
         self.path = path
         self.exact = exact
         self.patterns = patterns
+        self.log = log
 
     def entries(self) -> list[RegistryConfig]:
         return [*self.exact.values(), *self.patterns]

@@ -13,6 +13,12 @@ the file, the line and the key of the first thing wrong. The file is TOML::
     external_id = "..."              # optional
     session_name = "ci-pulls"        # optional
 
+    # the activity log (each key optional but path; ECRPY_LOG* variables win)
+    [log]
+    path = "/var/log/ecrpy/activity.log"
+    level = "info"                   # error, info or debug
+    max_size = "4MiB"                # or a number of bytes
+
 Everything the file gets wrong is an error, never ignored, because a silently ignored
 typo would send a pull to the wrong account. The same checks apply to the document kept
 in the compiled copy (``config_cache``), which a cache hit reads instead of the text:
@@ -22,7 +28,7 @@ line number is looked for only when there is an error to report.
 
 from __future__ import annotations
 
-from . import errors, registry
+from . import errors, registry, settings
 from .config import Config, Identity, RegistryConfig
 
 TYPE_CHECKING = False
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
 ALIAS_KEYS = ("account", "region", "fips", "dualstack")
 IDENTITY_KEYS = ("profile", "role_arn", "external_id", "session_name")
 KNOWN_KEYS = ALIAS_KEYS + IDENTITY_KEYS
+LOG_KEYS = ("path", "level", "max_size")
 _SESSION_NAME_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+=,.@-"
 )
@@ -100,9 +107,10 @@ class _Checker:
         if not isinstance(document, dict):
             raise errors.ConfigError(f"{self.path}: not a TOML document")
         for name in document:
-            if name != "registries":
+            if name not in ("registries", "log"):
                 raise self.fail(
-                    [str(name)], 'unknown setting; the file has only [registries."HOST"] tables'
+                    [str(name)],
+                    'unknown setting; the file has [registries."HOST"] tables and a [log] table',
                 )
         tables = document.get("registries", {})
         if not isinstance(tables, dict):
@@ -119,7 +127,37 @@ class _Checker:
                 raise self.fail(["registries", name], f"{entry.name} is configured twice")
             else:
                 exact[entry.name] = entry
-        return Config(self.path, exact, patterns)
+        log = self.log(document["log"]) if "log" in document else None
+        return Config(self.path, exact, patterns, log)
+
+    def log(self, table: object) -> settings.LogSettings:
+        """The ``[log]`` table: a path is required, since a table without one would log
+        nothing while looking as if it did."""
+        where = ["log"]
+        if not isinstance(table, dict):
+            raise self.fail(where, "must be a table of settings: [log]")
+        for key in table:
+            if key not in LOG_KEYS:
+                raise self.fail(
+                    [*where, str(key)], f"unknown setting; known: {', '.join(LOG_KEYS)}"
+                )
+        text, level = self.string(where, "path", table), self.string(where, "level", table)
+        if text is None:
+            raise self.fail(where, "needs path, the log file's absolute path")
+        path = settings.log_path(text)
+        if path is None:
+            raise self.fail([*where, "path"], f"{text!r} is not an absolute path")
+        if level is not None and settings.log_level(level) is None:
+            levels = ", ".join(settings.LOG_LEVELS)
+            raise self.fail([*where, "level"], f"{level!r} is not a log level; use {levels}")
+        size = table.get("max_size")
+        max_bytes = None
+        if size is not None:
+            text = str(size) if isinstance(size, int) and not isinstance(size, bool) else size
+            max_bytes = settings.size_bytes(text) if isinstance(text, str) else None
+            if max_bytes is None:
+                raise self.fail([*where, "max_size"], f"is not a size; use {settings.SIZE_FORMS}")
+        return settings.LogSettings(path, level and settings.log_level(level), max_bytes)
 
     def entry(self, name: str, table: object) -> RegistryConfig:
         where = ["registries", name]

@@ -72,8 +72,8 @@ def run(
     out: TextIO,
     err: TextIO,
 ) -> int:
-    settings = config_file.load(env) or config.EMPTY
-    targets = checked_hosts(hosts, settings) if hosts else discovered_hosts(settings)
+    configured = config_file.load(env) or config.EMPTY
+    targets = checked_hosts(hosts, configured) if hosts else discovered_hosts(configured, env)
     path = docker_config.config_path(env)
     # Locked from read to write, or parallel runs would each write their own edit of the
     # same old contents and all but the last edit would be lost.
@@ -109,14 +109,14 @@ def run(
     return 0
 
 
-def checked_hosts(hosts: list[str], settings: config.Config) -> list[str]:
+def checked_hosts(hosts: list[str], configured: config.Config) -> list[str]:
     """Bare hostnames of the given ECR registries or aliases; an error for anything else
     (a credHelpers entry for another registry would break its pulls)."""
     found: list[str] = []
     for given in hosts:
         host = registry.hostname(given)
-        if registry.parse(host) is None and settings.alias(host) is None:
-            where = f" or {settings.path}" if settings.path else ""
+        if registry.parse(host) is None and configured.alias(host) is None:
+            where = f" or {configured.path}" if configured.path else ""
             raise errors.BadInput(
                 f"{given!r} is not an Amazon ECR registry hostname (such as "
                 "123456789012.dkr.ecr.us-east-1.amazonaws.com or public.ecr.aws) nor an "
@@ -127,18 +127,33 @@ def checked_hosts(hosts: list[str], settings: config.Config) -> list[str]:
     return found
 
 
-def discovered_hosts(settings: config.Config) -> list[str]:
-    """The current identity's registry in the configured region, then every alias."""
-    from . import aws  # noqa: PLC0415 - imports botocore
+def discovered_hosts(configured: config.Config, env: Mapping[str, str]) -> list[str]:
+    """The current identity's registry in the configured region, then every alias.
 
-    account, region = aws.caller_account()
+    The STS call runs as a refresh's AWS work does, in a worker ended at ECRPY_TIMEOUT:
+    a stuck credential source must not hang a person's command either."""
+    import time  # noqa: PLC0415
+
+    from . import aws, children  # noqa: PLC0415 - aws imports botocore, in the worker
+    from .settings import Settings  # noqa: PLC0415
+
+    timeout = Settings.from_env(env).timeout
+    deadline = time.monotonic() + timeout
+    try:
+        account, region = children.bounded(
+            lambda report: aws.caller_account(deadline, report), deadline, "starting the AWS SDK"
+        )
+    except errors.DeadlineExceeded as err:
+        raise errors.DeadlineExceeded(
+            f"timed out after {timeout:g}s {err.message}; ECRPY_TIMEOUT sets the limit"
+        ) from None
     if region is None:
         raise errors.ConfigError(
             "no AWS region configured: set AWS_REGION, or `region` in ~/.aws/config, "
             "or name the registries: configure HOST ..."
         )
     hosts = [registry.registry_host(account, region)]
-    hosts.extend(entry.name for entry in settings.aliases() if entry.name not in hosts)
+    hosts.extend(entry.name for entry in configured.aliases() if entry.name not in hosts)
     return hosts
 
 

@@ -1,4 +1,5 @@
-"""``docker-credential-ecrpy doctor [HOST] [--json]``: explain the setup, find what breaks.
+"""``docker-credential-ecrpy doctor [HOST] [--tokens] [--json]``: explain the setup, find
+what breaks; or, with ``--tokens``, show the state of every cached token at a glance.
 
 "no basic auth credentials" is all Docker says when a helper is not used, not found, or
 fails; the cause can sit in any of half a dozen places (Docker's config.json, PATH, the
@@ -7,6 +8,11 @@ doctor looks at each of them without changing anything and without showing a sec
 and, given a HOST, runs a real ``get`` the way Docker does, timed, with the helper's own
 one-line diagnosis when it fails. The exit status is 1 when anything is broken, so it can
 gate a CI job or a node bootstrap.
+
+``--tokens`` is the token cache's section alone, for an operator or a monitoring system
+(``--json``): each token's registry, scope, identity (the fingerprint's short form),
+when it was issued, expires and is next refreshed, and each recorded failure with its
+backoff. Never a secret: a token's secret is not even read into what is shown.
 """
 
 from __future__ import annotations
@@ -70,9 +76,16 @@ def main(argv: list[str]) -> int:
         "with HOST, run a live `get` for it. Exit status 1 when something is broken.",
     )
     parser.add_argument("host", nargs="?", metavar="HOST", help="a registry to test live")
+    parser.add_argument(
+        "--tokens",
+        action="store_true",
+        help="only the token cache: every cached token and recorded failure",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
-    checks = examine(os.environ, args.host)
+    if args.tokens and args.host:
+        parser.error("--tokens takes no HOST")
+    checks = examine_cache(os.environ) if args.tokens else examine(os.environ, args.host)
     if args.json:
         import json  # noqa: PLC0415
 
@@ -86,8 +99,8 @@ def main(argv: list[str]) -> int:
 
 def examine(env: Mapping[str, str], host: str | None) -> list[Check]:
     checks: list[Check] = []
-    settings, config_checks = examine_config(env)
-    checks.extend(examine_docker(env, settings, host))
+    configured, config_checks = examine_config(env)
+    checks.extend(examine_docker(env, configured, host))
     checks.extend(examine_executable(env))
     checks.extend(examine_aws(env))
     checks.extend(config_checks)
@@ -101,7 +114,7 @@ def examine(env: Mapping[str, str], host: str | None) -> list[Check]:
 
 
 def examine_docker(
-    env: Mapping[str, str], settings: config.Config, host: str | None
+    env: Mapping[str, str], configured: config.Config, host: str | None
 ) -> list[Check]:
     section = "docker"
     path = docker_config.config_path(env)
@@ -138,7 +151,7 @@ def examine_docker(
         if bare not in hosts and (
             helpers.get(name) == HELPER
             or registry.parse(bare) is not None
-            or settings.alias(bare) is not None
+            or configured.alias(bare) is not None
         ):
             hosts.append(bare)
     for bare in hosts:
@@ -344,10 +357,10 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
             return config.EMPTY, [
                 Check(section, "config file", INFO, f"{path} (absent; optional)", path=path)
             ]
-        settings = config_check.parse(data, path)
+        configured = config_check.parse(data, path)
     except errors.HelperError as err:
         return config.EMPTY, [Check(section, "config file", FAIL, err.message, path=path)]
-    entries = settings.entries()
+    entries = configured.entries()
     checks = [Check(section, "config file", OK, f"{path}: {len(entries)} registries", path=path)]
     lines = config_check.entry_lines(data)
     for entry in entries:
@@ -362,7 +375,7 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
         checks.append(
             Check(section, entry.name, INFO, "; ".join(words), line=lines.get(entry.name))
         )
-    return settings, checks
+    return configured, checks
 
 
 # -- the token cache --------------------------------------------------------------------
@@ -398,27 +411,47 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
     ]
     now = time.time()
     for entry in entries:
-        left = entry.expires_at - now
-        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.expires_at))
-        if left <= 0:
-            status, detail = INFO, f"expired at {at} (pruned at the next refresh)"
-        else:
-            due = policy.refresh_due(entry, now, settings.refresh_window)
-            detail = f"expires {at}, in {_span(left)}" + ("; refresh due" if due else "")
-            status = OK
-        checks.append(
-            Check(section, entry.host, status, detail, host=entry.host, expires_at=entry.expires_at)
-        )
+        checks.append(_token_check(section, entry, now, settings.refresh_window))
     for failure in store.failures():
         checks.append(_failure_check(section, failure, now))
     return checks
+
+
+def _token_check(section: str, entry: cache.Entry, now: float, window: float | None) -> Check:
+    """A cached token: whose, for what, and when it was issued, expires and is refreshed."""
+    refresh_at = policy.refresh_point(entry, window)
+    whose = f"identity {entry.identity}, {entry.scope}: issued {_at(entry.issued_at)}"
+    if entry.expires_at <= now:
+        status, when = INFO, f"expired at {_at(entry.expires_at)} (pruned at the next refresh)"
+    else:
+        status = OK
+        when = f"expires {_at(entry.expires_at)}, in {_span(entry.expires_at - now)}"
+        if policy.refresh_due(entry, now, window):
+            when += "; refresh due (at the next get)"
+        else:
+            when += f"; next refresh {_at(refresh_at)}, in {_span(refresh_at - now)}"
+    return Check(
+        section,
+        entry.host,
+        status,
+        f"{whose}; {when}",
+        host=entry.host,
+        scope=entry.scope,
+        identity=entry.identity,
+        issued_at=entry.issued_at,
+        expires_at=entry.expires_at,
+        refresh_at=refresh_at,
+    )
 
 
 def _failure_check(section: str, failure: cache.Failure, now: float) -> Check:
     """A recorded failed refresh: what it was, and whether its backoff still keeps every
     get on the host from calling AWS for that token."""
     ago = _span(max(now - failure.failed_at, 0))
-    detail = f"last refresh failed {ago} ago ({failure.kind}): {failure.message}"
+    detail = (
+        f"identity {failure.identity}, {failure.scope}: last refresh failed {ago} ago "
+        f"({failure.kind}): {failure.message}"
+    )
     if policy.backing_off(failure, now):
         status = WARN
         detail += f"; no get calls AWS for it for {_span(failure.retry_at - now)} more"
@@ -433,6 +466,8 @@ def _failure_check(section: str, failure: cache.Failure, now: float) -> Check:
         status,
         detail,
         host=failure.host,
+        scope=failure.scope,
+        identity=failure.identity,
         failure=failure.kind,
         failed_at=failure.failed_at,
         retry_at=failure.retry_at,
@@ -594,6 +629,10 @@ _TITLES = {
 
 def _use_colour(stream: TextIO, env: Mapping[str, str]) -> bool:
     return stream.isatty() and not env.get("NO_COLOR") and env.get("TERM") != "dumb"
+
+
+def _at(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
 
 
 def _span(seconds: float) -> str:

@@ -14,6 +14,11 @@ import sys
 from . import PROGRAM
 
 NOT_FOUND = "credentials not found in native keychain"
+# How AWS access key ids begin (long-term, temporary, bearer, context keys), what follows,
+# and what stands for one in a message.
+KEY_ID_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
+_KEY_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+KEY_ID_MASK = "<access key id>"
 MISSING_SERVER_URL = "no credentials server URL"
 MISSING_USERNAME = "no credentials username"
 
@@ -75,6 +80,23 @@ class DeadlineExceeded(AwsError):
     """The ``get`` ran out of its time budget (``ECRPY_TIMEOUT``) while waiting on AWS or
     on another process's refresh: a hung ``credential_process``, a silent metadata
     service, an endpoint that trickles its answer."""
+
+
+def masked(message: str) -> str:
+    """``message`` with every access key id in it replaced by KEY_ID_MASK: AWS quotes
+    them in some of its error messages, and ours repeat those to the user, the failure
+    record and the log. String operations, not ``re``: this module is on every path."""
+    for prefix in KEY_ID_PREFIXES:
+        start = message.find(prefix)
+        while start >= 0:
+            end = start + len(prefix)
+            while end < len(message) and message[end] in _KEY_ID_CHARS:
+                end += 1
+            if end - start >= 16:
+                message = message[:start] + KEY_ID_MASK + message[end:]
+                end = start + len(KEY_ID_MASK)
+            start = message.find(prefix, end)
+    return message
 
 
 def from_kind(kind: str, message: str, hint: str = "") -> HelperError:

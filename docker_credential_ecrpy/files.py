@@ -14,6 +14,15 @@ is fsynced so that the rename itself survives a crash. A reader sees the old fil
 new one, never a torn one; a writer killed at any instant leaves at worst a temporary
 file named ``.<name>.<pid>.<random>.tmp``, which its owner's clean-up removes later.
 
+Locks: an exclusive ``flock`` taken within a deadline, and the check that the file locked
+is still the one at its path (renamed or unlinked meanwhile, it no longer stands for it):
+for the cache's refresh locks and the activity log's rotation.
+
+Private directories: what holds tokens (the cache) or says what the helper did (the
+activity log) lives in a directory that is ours and closed to others, created so whatever
+the umask; one that is a symlink, someone else's, or open to others is refused, since
+whoever can write to it could swap our files out.
+
 This module, and every other one a cache hit runs, calls the ``posix`` module rather than
 ``os``, and ``_stat`` rather than ``stat``: ``os`` re-exports the very same functions,
 but importing it (``os.path``, ``os.environ``, the ``collections.abc`` it needs) costs a
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import _stat as stat  # CPython's C functions behind the stat module
 import posix
+import time
 
 TEMP_SUFFIX = ".tmp"
 _KINDS = (
@@ -132,6 +142,32 @@ def replace(
     sync_directory(directory)
 
 
+def lock(fd: int, deadline: float | None, poll: float) -> bool:
+    """Take an exclusive ``flock`` on ``fd``, trying every ``poll`` seconds until the
+    monotonic ``deadline`` (None: once); whether it was had."""
+    import fcntl  # noqa: PLC0415 - only a refresh or a rotation locks
+
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if deadline is None or time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+            continue
+        return True
+
+
+def still_linked(path: str, fd: int) -> bool:
+    """Whether the file open as ``fd`` is still the one at ``path``."""
+    try:
+        now = posix.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = posix.fstat(fd)
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
 def sync_directory(directory: str) -> None:
     """Make renames and unlinks in ``directory`` durable."""
     fd = posix.open(directory, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
@@ -139,3 +175,59 @@ def sync_directory(directory: str) -> None:
         posix.fsync(fd)
     finally:
         posix.close(fd)
+
+
+class UnsafeDirectory(Exception):
+    """A directory that cannot be trusted with private files; the message says why."""
+
+
+def private_directory(path: str, what: str, *, create: bool) -> bool:
+    """Whether ``path`` is a directory of ours, closed to others (``create``: made so,
+    with its missing parents, when absent); False when it is absent and not to be made.
+    UnsafeDirectory otherwise, its message naming the directory as ``what`` ("cache")."""
+    try:
+        info = posix.lstat(path)
+    except FileNotFoundError:
+        if not create:
+            return False
+        _make_private_dir(path, what)
+        info = posix.lstat(path)
+    except OSError as err:
+        raise UnsafeDirectory(f"cannot read {what} directory {path}: {err.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeDirectory(f"{what} directory {path} is a symlink")
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeDirectory(f"{what} path {path} is not a directory")
+    if info.st_uid != posix.geteuid():
+        raise UnsafeDirectory(f"{what} directory {path} is owned by uid {info.st_uid}")
+    if info.st_mode & 0o077:
+        raise UnsafeDirectory(
+            f"{what} directory {path} is open to other users "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}; it must be 0700)"
+        )
+    return True
+
+
+def _make_private_dir(path: str, what: str) -> None:
+    """Create ``path`` and any missing parents 0700, whatever the umask: a parent such as
+    ``~/.cache`` made world-writable would let others swap our directory out."""
+    import os  # noqa: PLC0415 - only a miss creates directories
+
+    missing = []
+    here = os.path.abspath(path)
+    while not os.path.lexists(here):
+        missing.append(here)
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue  # made by a concurrent process; the caller inspects ours next
+        except OSError as err:
+            raise UnsafeDirectory(
+                f"cannot create {what} directory {path}: {err.strerror}"
+            ) from None
+        os.chmod(directory, 0o700)  # the umask may have taken bits away

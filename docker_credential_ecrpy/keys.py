@@ -92,6 +92,22 @@ def fingerprint(
     return digest.hexdigest()
 
 
+# The short form of a fingerprint that people see (doctor, the activity log, the cache
+# files): enough to tell a host's identities apart. Like the whole digest, it is taken
+# over all of the configuration at once, so it says nothing of any key id or secret in it.
+SHORT_DIGITS = 12
+_HEX = frozenset("0123456789abcdef")
+
+
+def short(fingerprint: str) -> str:
+    return fingerprint[:SHORT_DIGITS]
+
+
+def is_short(text: str) -> bool:
+    """Whether ``text`` is a short form as ``short`` writes it."""
+    return len(text) == SHORT_DIGITS and _HEX.issuperset(text)
+
+
 def cache_key(*parts: str) -> str:
     """A short file-name-safe digest of registry and identity."""
     digest = blake2b(digest_size=16, person=b"ecrpy-cachekey")

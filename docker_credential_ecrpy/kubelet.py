@@ -40,7 +40,7 @@ from .store import EcrStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable
     from typing import Any, BinaryIO, TextIO
 
     from .cache import Entry
@@ -82,30 +82,45 @@ def _main(args: list[str]) -> int:
     if args:
         sys.stderr.write(f"{PROGRAM}: unexpected arguments {args!r}; it takes none\n")
         return 1
+    store, status = None, 0
+    answered: list[errors.HelperError] = []  # the failure answered, for the activity log
     try:
-        response = serve(sys.stdin.buffer, os.environ, sys.stderr)
+        store = EcrStore.from_env(os.environ, sys.stderr, PROGRAM)
+        response = serve(sys.stdin.buffer, store, sys.stderr, answered.append)
     except errors.HelperError as err:
+        answered.append(err)
         sys.stderr.write(f"{PROGRAM}: {err.message}\n")
-        return 1
+        status = 1
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # never a traceback in kubelet's log
         sys.stderr.write(errors.internal_error(err, PROGRAM) + "\n")
         return 1
-    sys.stdout.write(response)
-    return 0
+    else:
+        sys.stdout.write(response)
+    if store is not None:
+        store.log_activity("get", answered[0] if answered else None)  # after the answer
+    return status
 
 
-def serve(stdin: BinaryIO, env: Mapping[str, str], stderr: TextIO) -> str:
-    """The response document (JSON text) for the request on stdin."""
+def serve(
+    stdin: BinaryIO,
+    store: EcrStore,
+    stderr: TextIO,
+    failed: Callable[[errors.HelperError], None] | None = None,
+) -> str:
+    """The response document (JSON text) for the request on stdin. ``failed`` hears of a
+    registry answered with no credentials (not ECR, or no ECR Public token), as Docker's
+    protocol tells of a "not found"."""
     api_version, image = read_request(stdin)
     host = image_registry(image)
-    store = EcrStore.from_env(env, stderr, PROGRAM)
     auth: dict[str, dict[str, str]] = {}
     duration = NO_CACHE
     try:
         entry = store.entry(host)
     except errors.CredentialsNotFound as err:
+        if failed is not None:
+            failed(err)
         if err.hint:
             stderr.write(err.hint.rstrip("\n") + "\n")
     else:

@@ -19,6 +19,7 @@ from . import PROGRAM, errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import BinaryIO, Protocol, TextIO
 
     class Store(Protocol):
@@ -41,16 +42,24 @@ ACTIONS = ("get", "store", "erase", "list")
 MAX_INPUT = 64 * 1024
 
 
-def serve(action: str, stdin: BinaryIO, stdout: TextIO, stderr: TextIO, store: Store) -> int:
-    """Run one protocol action; the exit status for the process."""
+def serve(
+    action: str,
+    stdin: BinaryIO,
+    stdout: TextIO,
+    stderr: TextIO,
+    store: Store,
+    failed: Callable[[errors.HelperError], None] | None = None,
+) -> int:
+    """Run one protocol action; the exit status for the process. ``failed`` hears of the
+    failure answered, if any (the activity log says what it was)."""
     try:
         if action == "get":
             server_url = _read_server_url(stdin)
             username, secret = store.get(server_url)
             stdout.write(
-                f'{{"ServerURL":{_json_string(server_url)},'
-                f'"Username":{_json_string(username)},'
-                f'"Secret":{_json_string(secret)}}}\n'
+                f'{{"ServerURL":{json_string(server_url)},'
+                f'"Username":{json_string(username)},'
+                f'"Secret":{json_string(secret)}}}\n'
             )
         elif action == "store":
             server_url, username, secret = _read_credentials(stdin)
@@ -65,6 +74,8 @@ def serve(action: str, stdin: BinaryIO, stdout: TextIO, stderr: TextIO, store: S
         else:
             raise errors.HelperError(f"unknown credential action `{action}`")
     except errors.HelperError as err:
+        if failed is not None:
+            failed(err)
         stdout.write(err.message + "\n")
         if not isinstance(err, errors.CredentialsNotFound):
             # `docker pull` and `push` drop the helper's stdout on failure and go on
@@ -133,8 +144,9 @@ _ESCAPES = {
 }
 
 
-def _json_string(value: str) -> str:
-    """A JSON string literal, as ``json.dumps`` would write it (without its import)."""
+def json_string(value: str) -> str:
+    """A JSON string literal, as ``json.dumps`` would write it (without its import): for
+    the answer, and for the activity log's lines."""
     out = []
     for char in value:
         if char in _ESCAPES:

@@ -21,8 +21,13 @@ can switch helpers without rewriting their environment; our own use the ``ECRPY_
 - ``ECRPY_SPREAD``: before a host's first token call for a key (nothing cached, nothing
   failed), wait a random time up to this long (default: not at all), so that a fleet
   booted from one image at once spreads its calls over the account's quota.
+- ``ECRPY_LOG``, ``ECRPY_LOG_LEVEL``, ``ECRPY_LOG_MAX_SIZE``: the activity log (see
+  ``activity``): its absolute path (default: none, no log), how much it says (``error``,
+  ``info``, ``debug``) and the size at which it is rotated. Each wins over the same
+  setting in the configuration file's ``[log]`` table.
 
-Durations are seconds or forms like ``90s``, ``30m``, ``6h``, ``1h30m``.
+Durations are seconds or forms like ``90s``, ``30m``, ``6h``, ``1h30m``; sizes are bytes
+or forms like ``512KiB``, ``4MiB``.
 """
 
 from __future__ import annotations
@@ -43,6 +48,39 @@ TOKEN_LIFETIME = 12 * 3600.0
 _OFF = ("0", "false", "no", "off")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _TOO_LONG = 100 * 365 * 86400.0
+LOG_LEVELS = ("error", "info", "debug")
+DEFAULT_LOG_LEVEL = "info"
+DEFAULT_LOG_MAX_BYTES = 4 << 20
+# Below this a log would rotate every few lines and keep almost nothing.
+MIN_LOG_MAX_BYTES = 4 << 10
+SIZE_FORMS = "bytes, or a form like 512KiB or 4MiB, of at least 4KiB"
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+class LogSettings:
+    """Where the activity log goes, how much it says and when it is rotated; None for
+    what was not set. The environment's and the configuration file's are separate until
+    ``over`` merges them."""
+
+    __slots__ = ("level", "max_bytes", "path")
+
+    def __init__(
+        self, path: str | None = None, level: str | None = None, max_bytes: int | None = None
+    ) -> None:
+        self.path = path
+        self.level = level
+        self.max_bytes = max_bytes
+
+    def over(self, other: LogSettings | None) -> LogSettings:
+        """These settings where they are set, ``other``'s where not: one variable of the
+        environment overrides one key of the file."""
+        if other is None:
+            return self
+        return LogSettings(
+            self.path or other.path,
+            self.level or other.level,
+            self.max_bytes or other.max_bytes,
+        )
 
 
 class Settings:
@@ -54,6 +92,7 @@ class Settings:
         "cache_disabled",
         "ignore_creds_storage",
         "lock_timeout",
+        "log",
         "min_validity",
         "refresh_window",
         "spread",
@@ -71,6 +110,7 @@ class Settings:
         timeout: float = DEFAULT_TIMEOUT,
         background_refresh: bool = True,
         spread: float = 0.0,
+        log: LogSettings | None = None,
     ) -> None:
         self.cache_dir = cache_dir
         self.cache_disabled = cache_disabled
@@ -81,6 +121,7 @@ class Settings:
         self.timeout = timeout
         self.background_refresh = background_refresh
         self.spread = spread
+        self.log = LogSettings() if log is None else log
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -107,7 +148,58 @@ class Settings:
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             background_refresh=env.get("ECRPY_BACKGROUND_REFRESH", "").strip().lower() not in _OFF,
             spread=duration("ECRPY_SPREAD") or 0.0,
+            log=_log_settings(env),
         )
+
+
+def _log_settings(env: Mapping[str, str]) -> LogSettings:
+    """The ``ECRPY_LOG*`` variables, checked: a few string operations when they are unset."""
+    text, level, size = (
+        env.get(name, "").strip() for name in ("ECRPY_LOG", "ECRPY_LOG_LEVEL", "ECRPY_LOG_MAX_SIZE")
+    )
+    path = log_path(text) if text else None
+    if text and path is None:
+        raise errors.ConfigError(
+            f"ECRPY_LOG={env['ECRPY_LOG']!r} is not an absolute path; the log must not "
+            "depend on the directory a client runs the helper in"
+        )
+    chosen = log_level(level) if level else None
+    if level and chosen is None:
+        raise errors.ConfigError(
+            f"ECRPY_LOG_LEVEL={level!r} is not a log level; use {', '.join(LOG_LEVELS)}"
+        )
+    max_bytes = None
+    if size:
+        max_bytes = size_bytes(size)
+        if max_bytes is None:
+            raise errors.ConfigError(f"ECRPY_LOG_MAX_SIZE={size!r} is not a size; use {SIZE_FORMS}")
+    return LogSettings(path, chosen, max_bytes)
+
+
+def log_path(text: str) -> str | None:
+    """The absolute path ``text`` names (``~`` expanded), or None."""
+    import os  # noqa: PLC0415 - only with a log, which costs more than os (see files)
+
+    path = os.path.expanduser(text.strip())
+    return path if path.startswith("/") and path.isprintable() else None
+
+
+def log_level(text: str) -> str | None:
+    """The log level ``text`` names (any case), or None."""
+    level = text.strip().lower()
+    return level if level in LOG_LEVELS else None
+
+
+def size_bytes(text: str) -> int | None:
+    """Bytes from ``1048576``, ``512KiB``, ``512K``, ``4MiB``, ``4M`` or ``1GiB``, at least
+    MIN_LOG_MAX_BYTES; None for anything else."""
+    text = text.strip().lower().removesuffix("ib").removesuffix("b")
+    digits = text.rstrip("kmg")
+    unit = text[len(digits) :]
+    if not digits.isdigit() or not digits.isascii() or unit not in _SIZE_UNITS:
+        return None
+    size = int(digits) * _SIZE_UNITS[unit]
+    return size if size >= MIN_LOG_MAX_BYTES else None
 
 
 def user_cache_dir(env: Mapping[str, str]) -> str:

@@ -3,7 +3,8 @@ mean for registries whose credentials are short-lived tokens fetched on demand.
 
 ``EcrStore.from_env`` is the one place the objects are wired together (settings, the
 token source with its cache, the configuration file, the program name that prefixes
-every message), for the Docker helper, the kubelet provider and ``doctor`` alike.
+every message), for the Docker helper, the kubelet provider and ``doctor`` alike; and
+``EcrStore.log_activity`` the one place that writes the activity log, for all of them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from .cache import Entry
     from .config import Config, Identity
     from .registry import Registry
+    from .settings import LogSettings
     from .tokens import TokenSource
 
 
@@ -43,13 +45,15 @@ class EcrStore:
         program: str = PROGRAM,
     ) -> None:
         self.settings = settings
-        self._tokens = tokens
         self.stderr = stderr
         self.env = env
         self.program = program
         self._config: Config | None = None
         self._config_read = False
+        # The server URL the action was about, for the activity log.
+        self.asked: str | None = None
         self._deadline = time.monotonic() + settings.timeout  # the get's, from its start
+        self._tokens = None if tokens is None else self._watch(tokens)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], stderr: TextIO, program: str = PROGRAM) -> EcrStore:
@@ -62,10 +66,16 @@ class EcrStore:
             from .tokens import TokenSource  # noqa: PLC0415 - see the class docstring
 
             env = {} if self.env is None else self.env
-            self._tokens = TokenSource(
-                self.settings, env, self.stderr, program=self.program, deadline=self._deadline
+            self._tokens = self._watch(
+                TokenSource(
+                    self.settings, env, self.stderr, program=self.program, deadline=self._deadline
+                )
             )
         return self._tokens
+
+    def _watch(self, tokens: TokenSource) -> TokenSource:
+        tokens.refreshed = lambda error: self.log_activity("refresh", error)
+        return tokens
 
     @property
     def config(self) -> Config | None:
@@ -95,6 +105,7 @@ class EcrStore:
 
     def entry(self, server_url: str) -> Entry:
         """The cache entry (token and its times) that answers for ``server_url``."""
+        self.asked = server_url
         target = self.resolve(server_url)
         if target is None:
             raise errors.CredentialsNotFound()
@@ -103,6 +114,7 @@ class EcrStore:
         except errors.AwsError as err:
             if not target.public:
                 raise
+            self.tokens.activity.reason = err
             # Anonymous pulls from ECR Public work (with lower rate limits): better a
             # slower pull than a failed one.
             raise errors.CredentialsNotFound(
@@ -111,6 +123,7 @@ class EcrStore:
 
     def add(self, server_url: str, username: str, secret: str) -> None:
         """``docker login``: ECR tokens are fetched on demand, so there is nothing to keep."""
+        self.asked = server_url
         if self.resolve(server_url) is None and not self.settings.ignore_creds_storage:
             raise errors.HelperError(
                 f"{registry.hostname(server_url)} is not an Amazon ECR registry; "
@@ -120,6 +133,7 @@ class EcrStore:
     def delete(self, server_url: str) -> None:
         """``docker logout``: forget the cached token (and any recorded failure), so the
         next pull fetches a new one at once."""
+        self.asked = server_url
         target = self.resolve(server_url)
         if target is None:
             if self.settings.ignore_creds_storage:
@@ -130,3 +144,38 @@ class EcrStore:
     def list(self) -> dict[str, str]:
         """The registries with a cached token; never a network call."""
         return {entry.host: entry.username for entry in self.tokens.cached_entries()}
+
+    # -- the activity log -------------------------------------------------------------------
+    def log_settings(self) -> LogSettings | None:
+        """The activity log's settings (the environment's over the configuration file's,
+        setting by setting), or None when there is no log. The file has been read for
+        every action but ``list`` by now; a broken one is left out, so that the log the
+        environment names can still tell of the failure."""
+        try:
+            config = self.config
+        except errors.HelperError:
+            config = None
+        log = self.settings.log.over(None if config is None else config.log)
+        return log if log.path else None
+
+    def log_activity(self, action: str, error: errors.HelperError | None = None) -> None:
+        """Write the activity log's line for this invocation (``error``: the failure it
+        answered), or for a background refresh, if there is a log; without one, this is
+        all it costs (the log's module is not even imported)."""
+        log = self.log_settings()
+        if log is None:
+            return
+        from . import activity  # noqa: PLC0415 - only with a log
+
+        host = None
+        if self.asked:  # the host alone: no user:password@ a client may have put before it
+            host = registry.hostname(self.asked).rpartition("@")[2][:255]
+        activity.record(
+            log,
+            program=self.program,
+            action=action,
+            host=host,
+            activity=self.tokens.activity,
+            error=error,
+            stderr=self.stderr,
+        )

@@ -15,6 +15,10 @@ A hit reads one file and returns. Everything else follows ``policy.plan``:
 So however many processes ask at once, and however badly AWS is doing, one host makes at
 most one refresh attempt per key per backoff interval. Every wait (the lock, the AWS
 worker) ends at the ``get``'s deadline.
+
+What a source did (hit, fetched, served stale and why, API calls, time per phase) is kept
+in its ``activity`` as it goes, in plain attributes that cost the hit path next to
+nothing; the activity log, when there is one, writes it out after the answer.
 """
 
 from __future__ import annotations
@@ -35,12 +39,49 @@ if TYPE_CHECKING:
     from .settings import Settings
 
     _T = TypeVar("_T")
-    Fetch = Callable[[Registry, Identity | None, float, bool], Token]
+    Fetch = Callable[[Registry, Identity | None, float, bool, "Activity"], Token]
     Detach = Callable[[Callable[[], None], Iterable[int]], None]
 
+# Seconds of a get's budget kept back from the AWS worker (see _fetch_and_record).
+WORKER_RESERVE = 1.0
 # Consecutive failures count towards a longer backoff while each comes within this long
 # after the previous one's backoff ended; an older record starts the count again.
 FAILURE_MEMORY = 3600.0
+
+# What a source did, by Activity.outcome (a failure is the error it raised):
+HIT = "hit"  # answered from the cache, with no call
+FETCHED = "fetched"  # answered with a token just fetched
+STALE_SERVED = "stale-served"  # answered from the cache because a refresh failed
+REFRESHED = "refreshed-in-background"  # the detached refresher fetched a token
+
+
+class Activity:
+    """What one get (or one background refresh) did, for the activity log: set as it
+    goes, read once after the answer. Nothing in it is a secret: the identity is the
+    fingerprint's short form, ``reason`` an error of one line (the failure behind a token
+    served stale)."""
+
+    __slots__ = (
+        "api_calls",
+        "identity",
+        "outcome",
+        "phases",
+        "reason",
+        "refresh_started",
+        "started",
+    )
+
+    def __init__(self, identity: str = "") -> None:
+        self.started = time.monotonic()
+        self.outcome = ""
+        self.identity = identity
+        self.api_calls = 0
+        self.phases: dict[str, float] = {}  # seconds, by phase
+        self.reason: errors.HelperError | None = None
+        self.refresh_started = False
+
+    def add(self, phase: str, seconds: float) -> None:
+        self.phases[phase] = self.phases.get(phase, 0.0) + seconds
 
 
 class NoCache:
@@ -75,20 +116,33 @@ class NoCache:
 
 
 def fetch_in_worker(
-    registry: Registry, who: Identity | None, deadline: float, debug: bool = False
+    registry: Registry,
+    who: Identity | None,
+    deadline: float,
+    debug: bool,
+    activity: Activity,
 ) -> Token:
     """A token from AWS, fetched in a worker process that is killed at ``deadline``
-    together with anything it started (see ``children.bounded``)."""
+    together with anything it started (see ``children.bounded``); the worker's API calls
+    and the time of its steps are added to ``activity``, whatever the outcome."""
     from . import children  # noqa: PLC0415 - the refresh path only
     from .aws import Token  # noqa: PLC0415
 
-    def work(report: Callable[[str], None]) -> tuple[str, str, float]:
+    def work(report: Callable[[str, str], None]) -> tuple[str, str, float]:
         from .aws import fetch_token  # noqa: PLC0415 - imports botocore, in the worker
 
         token = fetch_token(registry, who, deadline, report)
         return token.username, token.secret, token.expires_at
 
-    answer = children.bounded(work, deadline, "starting the AWS SDK", keep_stderr=debug)
+    steps = children.Steps()
+    try:
+        answer = children.bounded(
+            work, deadline, "starting the AWS SDK", keep_stderr=debug, steps=steps
+        )
+    finally:
+        activity.api_calls += steps.calls
+        for phase, seconds in steps.seconds.items():
+            activity.add(phase, seconds)
     username, secret, expires_at = answer
     return Token(username, secret, expires_at)
 
@@ -105,6 +159,8 @@ class TokenSource:
     ``clock`` (wall time, for token lifetimes), ``fetch``, ``detach`` (how a background
     refresh is started), ``draw`` (random numbers for jitter) and ``sleep`` are there for
     tests of the policy; ``deadline`` is the ``time.monotonic()`` instant every wait ends.
+    ``refreshed``, when set, hears in the detached refresher how its refresh ended (None:
+    a token was fetched), after it is done: that is where its activity is logged.
     """
 
     def __init__(
@@ -134,16 +190,18 @@ class TokenSource:
         self.cache: cache.TokenCache | NoCache = (
             NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
         )
+        self.activity = Activity()
+        self.refreshed: Callable[[errors.HelperError | None], None] | None = None
 
     def key(self, registry: Registry, who: Identity | None = None) -> str:
         """The cache key: the token's scope (one token serves every registry of a region:
         see ``Registry.scope``) and the configured identity (which includes any endpoint
         override, and a per-registry profile or role from the configuration file).
-        Resolving no credentials."""
-        return keys.cache_key(
-            registry.scope,
-            keys.fingerprint(self.env, who.parts() if who is not None else (), self._warn),
-        )
+        Resolving no credentials. The identity's short form is noted in the activity: it
+        goes with the token and any failure record, for people to tell identities apart."""
+        fingerprint = keys.fingerprint(self.env, who.parts() if who is not None else (), self._warn)
+        self.activity.identity = keys.short(fingerprint)
+        return keys.cache_key(registry.scope, fingerprint)
 
     def get(self, registry: Registry, who: Identity | None = None) -> cache.Entry:
         """The token for ``registry``, fetched as ``who`` says (None: the default AWS
@@ -152,8 +210,9 @@ class TokenSource:
         entry = self._cached(key, registry)
         now = self.clock()
         if entry is not None and not policy.refresh_due(entry, now, self.settings.refresh_window):
+            self.activity.outcome = HIT
             return entry  # the hit: one file read
-        failure = self._guard(lambda: self.cache.read_failure(key), None)
+        failure = self._failure(key)
         action = self._plan(entry, failure, now, background=self.settings.background_refresh)
         if action == policy.REFRESH_NOW:
             return self._refresh_now(registry, who, key)
@@ -196,7 +255,10 @@ class TokenSource:
         """The answer without calling AWS, for any plan but REFRESH_NOW: the cached token
         (with a warning when a recorded failure stands behind it), or that failure."""
         if entry is not None and action != policy.FAIL:
+            self.activity.outcome = HIT
             if action == policy.SERVE_STALE and failure is not None:
+                self.activity.outcome = STALE_SERVED
+                self.activity.reason = errors.from_kind(failure.kind, failure.message)
                 self._warn(
                     f"refreshing the token for {registry.host} failed "
                     f"{_span(now - failure.failed_at)} ago ({failure.message}); using the "
@@ -225,20 +287,27 @@ class TokenSource:
             try:
                 self.detach(lambda: self._refresh_in_background(registry, who, key), (lock.fd,))
             except OSError:
-                pass  # cannot fork now: the next get will try again
+                return  # cannot fork now: the next get will try again
+            self.activity.refresh_started = True
 
     def _refresh_in_background(self, registry: Registry, who: Identity | None, key: str) -> None:
         """The detached refresher, holding the key's lock: the same re-check and the same
-        bounded fetch as a refresh in the foreground, with a deadline of its own."""
+        bounded fetch as a refresh in the foreground, with a deadline and an activity of
+        its own."""
         self.deadline = time.monotonic() + self.settings.timeout
+        self.activity = Activity(self.activity.identity)
         entry = self._cached(key, registry)
-        failure = self._guard(lambda: self.cache.read_failure(key), None)
+        failure = self._failure(key)
         if self._plan(entry, failure, self.clock(), background=False) != policy.REFRESH_NOW:
             return  # refreshed, or failed and backing off, since the get looked
+        ended: errors.HelperError | None = None
         try:
             self._fetch_and_record(registry, who, key, failure)
-        except errors.AwsError:
-            pass  # recorded for the next get to see
+            self.activity.outcome = REFRESHED
+        except errors.AwsError as err:
+            ended = err  # recorded for the next get to see
+        if self.refreshed is not None:
+            self.refreshed(ended)
 
     def _refresh_now(self, registry: Registry, who: Identity | None, key: str) -> cache.Entry:
         """Refresh before answering: under the key's lock, unless another process has
@@ -246,12 +315,22 @@ class TokenSource:
         lock = self._guard(lambda: self.cache.lock(key), cache.KeyLock(None))
         with lock:
             started = time.monotonic()
-            if not self._guard(lambda: lock.acquire(self._lock_deadline(started)), True):
+            acquired = self._guard(lambda: lock.acquire(self._lock_deadline(started)), True)
+            self.activity.add("lock_wait", time.monotonic() - started)
+            if not acquired:
                 if time.monotonic() >= self.deadline:
+                    # The refresh we waited for may have ended just now: its token or
+                    # its failure is the answer; else say what we waited for.
+                    entry = self._cached(key, registry)
+                    failure = self._guard(lambda: self.cache.read_failure(key), None)
+                    now = self.clock()
+                    action = self._plan(entry, failure, now, background=False)
+                    if action != policy.REFRESH_NOW:
+                        return self._settle(action, registry, entry, failure, now)
                     doing = (
                         f"waiting for another process's refresh of the token for {registry.host}"
                     )
-                    return self._stale_or_fail(registry, key, self._timed_out(doing))
+                    return self._stale_or_fail(registry, key, self._timed_out(doing), entry)
                 # Only an ECRPY_LOCK_TIMEOUT shorter than the deadline ends a wait early.
                 self._warn(
                     f"could not take the refresh lock within ECRPY_LOCK_TIMEOUT="
@@ -259,7 +338,7 @@ class TokenSource:
                     "fetching directly"
                 )
             entry = self._cached(key, registry)
-            failure = self._guard(lambda: self.cache.read_failure(key), None)
+            failure = self._failure(key)
             now = self.clock()
             action = self._plan(entry, failure, now, background=False)
             if action != policy.REFRESH_NOW:
@@ -267,7 +346,9 @@ class TokenSource:
             if entry is None and failure is None and self.settings.spread:
                 # The host's first call for this key: spread a fleet's first calls out.
                 left = self.deadline - time.monotonic()
-                self.sleep(policy.spread_delay(self.settings.spread, self.draw(), left))
+                delay = policy.spread_delay(self.settings.spread, self.draw(), left)
+                self.sleep(delay)
+                self.activity.add("spread", delay)
             try:
                 return self._fetch_and_record(registry, who, key, failure)
             except errors.AwsError as err:
@@ -292,8 +373,12 @@ class TokenSource:
     ) -> cache.Entry:
         """Call AWS (the caller holds the key's lock) and keep the token; or record the
         failure, with its backoff after ``previous``, and raise it."""
+        # The AWS work ends a little before the get must: time to record its result, so
+        # that the processes waiting for it (whose deadlines are no earlier) see it.
+        reserve = min(WORKER_RESERVE, self.settings.timeout / 4)
         try:
-            token = self.fetch(registry, who, self.deadline, bool(self.env.get("ECRPY_DEBUG")))
+            debug = bool(self.env.get("ECRPY_DEBUG"))
+            token = self.fetch(registry, who, self.deadline - reserve, debug, self.activity)
             now = self.clock()
             if token.expires_at <= now:
                 raise errors.BadToken(
@@ -306,9 +391,16 @@ class TokenSource:
             self._record(key, registry, err, previous)
             raise err from None
         entry = cache.Entry(
-            registry.scope, registry.host, token.username, token.secret, now, token.expires_at
+            registry.scope,
+            registry.host,
+            token.username,
+            token.secret,
+            now,
+            token.expires_at,
+            self.activity.identity,
         )
         self._guard(lambda: self._store(key, entry), None)
+        self.activity.outcome = FETCHED
         return entry
 
     def _stale_or_fail(
@@ -325,6 +417,8 @@ class TokenSource:
         now = self.clock()
         if stale is None or not policy.usable(stale, now, self.settings.min_validity):
             raise err
+        self.activity.outcome = STALE_SERVED
+        self.activity.reason = err
         self._warn(
             f"refreshing the token for {registry.host} failed ({err.message}); using the "
             f"cached token, valid for {_span(stale.expires_at - now)} more"
@@ -345,7 +439,14 @@ class TokenSource:
             count = previous.count + 1
         delay = policy.backoff(kind, count, self.draw())
         failure = cache.Failure(
-            registry.scope, registry.host, kind, err.message, now, now + delay, count
+            registry.scope,
+            registry.host,
+            kind,
+            err.message,
+            now,
+            now + delay,
+            count,
+            self.activity.identity,
         )
         self._guard(lambda: self.cache.record_failure(key, failure), None)
 
@@ -365,8 +466,17 @@ class TokenSource:
     def _cached(self, key: str, registry: Registry) -> cache.Entry | None:
         """The entry for ``key``, if its token is good for this registry: a file renamed
         or copied from another key's is not trusted to answer for this host."""
+        started = time.monotonic()
         entry = self._guard(lambda: self.cache.read(key), None)
+        self.activity.add("cache_read", time.monotonic() - started)
         return entry if entry is not None and entry.scope == registry.scope else None
+
+    def _failure(self, key: str) -> cache.Failure | None:
+        """The failure recorded for ``key``, if any."""
+        started = time.monotonic()
+        failure = self._guard(lambda: self.cache.read_failure(key), None)
+        self.activity.add("cache_read", time.monotonic() - started)
+        return failure
 
     def _guard(self, action: Callable[[], _T], fallback: _T) -> _T:
         """Run a cache operation; on trouble warn once and go on without the cache."""

@@ -2,13 +2,18 @@
 
 Every helper run goes through ``Helper.run``, which checks each output for the stand-in's
 secret: it may appear only in the ``Secret`` field of a successful ``get``. So every test
-of the suite doubles as a scan for leaked tokens.
+of the suite doubles as a scan for leaked tokens. Every helper also keeps the activity
+log, at its most detailed, and at the end of each test ``Helper.check_log`` reads it: one
+well-formed line after another, and no token, key id or secret anywhere, whatever fault
+the test injected.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -28,6 +33,21 @@ HOST = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
 # Dummy keys in the shape AWS uses, but never a real one.
 ACCESS_KEY_ID = "AKIDEXAMPLETESTKEY01"
 SECRET_ACCESS_KEY = "wJalrXUtnFEMIEXAMPLEsecretKEYforTESTSonly"
+# Any access key id: the suites' dummies (AKID...) and AWS's own (AKIA..., ASIA...).
+KEY_ID = re.compile(r"A[KS]I[AD][A-Z0-9]{12,}")
+# What every line of the activity log has.
+LOG_FIELDS = {
+    "time",
+    "level",
+    "program",
+    "action",
+    "registry",
+    "outcome",
+    "identity",
+    "api_calls",
+    "ms",
+    "pid",
+}
 
 
 def helper_executable() -> str:
@@ -70,6 +90,8 @@ def base_env(home: Path, standin: StandIn | None) -> dict[str, str]:
         "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
         "AWS_ECR_CACHE_DIR": str(home / "cache"),
+        "ECRPY_LOG": str(home / "log" / "activity.log"),
+        "ECRPY_LOG_LEVEL": "debug",
     }
     if standin is not None:
         for name in ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS"):
@@ -89,6 +111,46 @@ class Helper:
     @property
     def cache_dir(self) -> Path:
         return Path(self.env["AWS_ECR_CACHE_DIR"])
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.env["ECRPY_LOG"])
+
+    def log_lines(self, path: Path | None = None) -> list[dict[str, Any]]:
+        """The lines of the activity log (or of ``path``), parsed, each checked for every
+        field, and the whole file for leaks (``check_log``)."""
+        path = path or self.log_path
+        if not path.exists():
+            return []
+        text = path.read_text()
+        self.check_no_leak_in(text, f"the activity log {path.name}")
+        assert text.endswith("\n"), "the log ends in the middle of a line"
+        lines = []
+        for number, line in enumerate(text.splitlines(), 1):
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                raise AssertionError(
+                    f"line {number} of {path.name} is not JSON: {line!r}"
+                ) from None
+            assert isinstance(parsed, dict), f"line {number} is not an object"
+            missing = LOG_FIELDS - set(parsed)
+            assert not missing, f"line {number} lacks {missing}: {line}"
+            lines.append(parsed)
+        return lines
+
+    def check_log(self) -> None:
+        """Both files of the activity log (the current one and the rotated ``.1``)."""
+        if "ECRPY_LOG" in self.env:
+            for path in (Path(f"{self.log_path}.1"), self.log_path):
+                self.log_lines(path)
+
+    def check_no_leak_in(self, text: str, where: str) -> None:
+        token = base64.b64encode(f"AWS:{self.secret}".encode()).decode()
+        for value in (self.secret, SECRET_ACCESS_KEY, token[:16]):
+            assert value not in text, f"a secret leaked into {where}"
+        found = KEY_ID.search(text)
+        assert found is None, f"an access key id leaked into {where}: {found and found[0]}"
 
     def run(
         self,
@@ -201,14 +263,19 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def helper(home: Path, ecr: StandIn) -> Helper:
-    """The helper wired to the stand-in, with its own empty cache and AWS config."""
-    return Helper(base_env(home, ecr), ecr.password)
+def helper(home: Path, ecr: StandIn) -> Iterator[Helper]:
+    """The helper wired to the stand-in, with its own empty cache and AWS config; its
+    activity log checked when the test is done."""
+    helper = Helper(base_env(home, ecr), ecr.password)
+    yield helper
+    helper.check_log()
 
 
 @pytest.fixture
-def offline_helper(home: Path) -> Helper:
+def offline_helper(home: Path) -> Iterator[Helper]:
     """The helper with no stand-in: any AWS call would fail (endpoint on a closed port)."""
     env = base_env(home, None)
     env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
-    return Helper(env, "no-secret-in-this-test")
+    helper = Helper(env, "no-secret-in-this-test")
+    yield helper
+    helper.check_log()

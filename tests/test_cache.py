@@ -713,7 +713,7 @@ print("ready", flush=True)
 while True:
     generation += 1
     secret = f"gen-{generation:012d}-{padding}"
-    store.write(key, Entry("ecr us-east-1 aws", host, "AWS", secret, 1e9, 4e9))
+    store.write(key, Entry("ecr us-east-1 aws", host, "AWS", secret, 1e9, 4e9, "0123456789ab"))
 """
 
 READER = """
@@ -883,7 +883,9 @@ def test_expired_entries_are_pruned_on_the_next_write(helper: Helper, ecr: Stand
     expired = plant(
         "a" * 32 + cache.SUFFIX,
         cache.encode(
-            cache.Entry("ecr eu-west-1 aws", HOST2, "AWS", "old-token", now - 7200, now - 3600)
+            cache.Entry(
+                "ecr eu-west-1 aws", HOST2, "AWS", "old-token", now - 7200, now - 3600, "a" * 12
+            )
         ),
     )
     junk = plant("b" * 32 + cache.SUFFIX, b"junk")
@@ -896,7 +898,15 @@ def test_expired_entries_are_pruned_on_the_next_write(helper: Helper, ecr: Stand
     valid_until_later = plant(
         "e" * 32 + cache.SUFFIX,
         cache.encode(
-            cache.Entry("ecr ap-southeast-2 aws", HOST3, "AWS", "other-token", now - 60, now + 3600)
+            cache.Entry(
+                "ecr ap-southeast-2 aws",
+                HOST3,
+                "AWS",
+                "other-token",
+                now - 60,
+                now + 3600,
+                "e" * 12,
+            )
         ),
     )
     helper.answer()  # a hit writes nothing, prunes nothing

@@ -23,24 +23,28 @@ T0 = 1_800_000_000.0
 LIFE = 12 * 3600.0
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 SCOPE = "ecr us-east-1 aws"
+IDENTITY = "0123456789ab"
 
 
 def entry(issued: float = T0, life: float = LIFE, secret: str = "c2VjcmV0LXRva2Vu") -> Entry:  # noqa: S107
-    return Entry(SCOPE, HOST, "AWS", secret, issued, issued + life)
+    return Entry(SCOPE, HOST, "AWS", secret, issued, issued + life, IDENTITY)
 
 
 # -- encode / decode -----------------------------------------------------------------------
 
 
 def test_round_trip_keeps_every_field_exactly() -> None:
-    original = Entry(SCOPE, HOST, "AWS", "eyJwYXlsb2FkIjoi+/=", T0 + 0.123456789, T0 + LIFE + 1e-6)
+    original = Entry(
+        SCOPE, HOST, "AWS", "eyJwYXlsb2FkIjoi+/=", T0 + 0.123456789, T0 + LIFE + 1e-6, IDENTITY
+    )
     back = decode(encode(original))
     assert back is not None
-    assert (back.host, back.username, back.issued_at, back.expires_at) == (
+    assert (back.host, back.username, back.issued_at, back.expires_at, back.identity) == (
         original.host,
         original.username,
         original.issued_at,
         original.expires_at,
+        IDENTITY,
     )
     kept = back.secret == original.secret
     assert kept, "the secret changed"
@@ -52,7 +56,7 @@ def test_round_trip_keeps_every_field_exactly() -> None:
     life=st.floats(min_value=1e-3, max_value=1e7),
 )
 def test_round_trip_of_any_printable_token(secret: str, issued: float, life: float) -> None:
-    original = Entry(SCOPE, HOST, "AWS", secret, issued, issued + life)
+    original = Entry(SCOPE, HOST, "AWS", secret, issued, issued + life, IDENTITY)
     back = decode(encode(original))
     assert back is not None
     kept = back.secret == secret
@@ -84,8 +88,14 @@ def _valid() -> bytes:
         _valid().replace(b"secret c2V", b"secret \0\0V"),
         _valid().replace(b"host 1234", b"host \x001234"),
         _valid().replace(b"user AWS", b"user A\x1bS"),
-        _valid().replace(b"ecrpy-token 2", b"ecrpy-token 1"),  # the format before scopes
-        _valid().replace(b"ecrpy-token 2", b"ECRPY-TOKEN 2"),
+        _valid().replace(b"ecrpy-token 3", b"ecrpy-token 1"),  # the format before scopes
+        _valid().replace(b"ecrpy-token 3", b"ecrpy-token 2"),  # before the identity line
+        _valid().replace(b"ecrpy-token 3", b"ECRPY-TOKEN 3"),
+        _valid().replace(f"identity {IDENTITY}\n".encode(), b""),
+        _valid().replace(f"identity {IDENTITY}".encode(), b"identity "),
+        _valid().replace(f"identity {IDENTITY}".encode(), b"identity 0123456789AB"),
+        _valid().replace(f"identity {IDENTITY}".encode(), b"identity 0123456789abc"),
+        _valid().replace(f"identity {IDENTITY}".encode(), b"identity AKIDEXAMPLE1"),
         b"garbage\xff\xfe\x00\x01" * 50,
         b'{"host": "x", "secret": "y"}\n',
         _valid() + b"extra line\n",
@@ -138,6 +148,7 @@ def record() -> Failure:
         T0,
         T0 + 30.5,
         2,
+        IDENTITY,
     )
 
 
@@ -150,7 +161,7 @@ def test_a_failure_round_trips() -> None:
 
 
 def test_a_failure_message_stays_one_line() -> None:
-    multi = Failure(SCOPE, HOST, "AwsError", "first line\nsecond\tline", T0, T0 + 1, 1)
+    multi = Failure(SCOPE, HOST, "AwsError", "first line\nsecond\tline", T0, T0 + 1, 1, IDENTITY)
     back = decode_failure(encode_failure(multi))
     assert back is not None and back.message == "first line second line"
 
@@ -164,7 +175,10 @@ def test_every_truncated_failure_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("old", "new"),
     [
-        (b"ecrpy-failure 2", b"ecrpy-failure 3"),
+        (b"ecrpy-failure 3", b"ecrpy-failure 2"),  # before the identity line
+        (b"ecrpy-failure 3", b"ecrpy-failure 4"),
+        (f"identity {IDENTITY}".encode(), b"identity "),
+        (f"identity {IDENTITY}".encode(), b"identity xyz"),
         (b"kind Throttled", b"kind not a name"),
         (b"kind Throttled", b"kind "),
         (b"count 2", b"count 0"),

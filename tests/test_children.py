@@ -26,8 +26,8 @@ def soon(seconds: float) -> float:
 
 
 def test_the_worker_answers_with_marshalled_data() -> None:
-    def work(report: Callable[[str], None]) -> tuple[str, int, float]:
-        report("working")
+    def work(report: Callable[[str, str], None]) -> tuple[str, int, float]:
+        report("working", children.START)
         return ("a", os.getpid(), 1.5)
 
     name, pid, number = children.bounded(work, soon(10), "starting")
@@ -36,7 +36,7 @@ def test_the_worker_answers_with_marshalled_data() -> None:
 
 
 def test_a_helper_error_of_the_worker_is_raised_here() -> None:
-    def work(report: Callable[[str], None]) -> None:
+    def work(report: Callable[[str, str], None]) -> None:
         raise errors.Throttled("AWS throttled ecr:GetAuthorizationToken")
 
     with pytest.raises(errors.Throttled, match=r"^AWS throttled"):
@@ -44,7 +44,7 @@ def test_a_helper_error_of_the_worker_is_raised_here() -> None:
 
 
 def test_a_crash_of_the_worker_is_one_line_without_its_text() -> None:
-    def work(report: Callable[[str], None]) -> None:
+    def work(report: Callable[[str, str], None]) -> None:
         raise KeyError("a-secret-value")
 
     with pytest.raises(errors.AwsError) as raised:
@@ -56,8 +56,8 @@ def test_a_crash_of_the_worker_is_one_line_without_its_text() -> None:
 def test_the_deadline_kills_the_worker_and_what_it_started(tmp_path: Path) -> None:
     pid_file = tmp_path / "grandchild.pid"
 
-    def work(report: Callable[[str], None]) -> None:
-        report("running a stuck credential_process")
+    def work(report: Callable[[str, str], None]) -> None:
+        report("running a stuck credential_process", children.START)
         stuck = subprocess.Popen(["sleep", "600"])
         pid_file.write_text(str(stuck.pid))
         stuck.wait()

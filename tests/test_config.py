@@ -211,6 +211,16 @@ BAD_FILES = [
     ('[registries."https://x.example.com/"]\nprofile = "a"\n', 1, "bare hostname"),
     ('# comment\nprofile = "a"\n', 2, "unknown setting"),
     (f'[registries."{HOST}"]\nprofile = ""\n', 2, "non-empty string"),
+    # The activity log's table.
+    ('[log]\nlevel = "info"\n', 1, "needs path"),
+    ('[log]\npath = "activity.log"\n', 2, "not an absolute path"),
+    ('[log]\npath = "/x.log"\nlevel = "loud"\n', 3, "not a log level"),
+    ('[log]\npath = "/x.log"\nmax_size = "huge"\n', 3, "max_size: is not a size"),
+    ('[log]\npath = "/x.log"\nmax_size = 10\n', 3, "at least 4KiB"),
+    ('[log]\npath = "/x.log"\nmax_size = true\n', 3, "max_size"),
+    ('[log]\npath = "/x.log"\nrotate = 2\n', 3, "log.rotate: unknown setting"),
+    ('log = "/x.log"\n', 1, "must be a table"),
+    ('[logs]\npath = "/x.log"\n', 1, "unknown setting"),
     # Deeper than tomllib can follow: a bad file, not a bug (no line to name).
     ("a = " + "[" * 60000, None, "nested too deeply"),
     ("a = " + "{b = " * 15000, None, "nested too deeply"),
@@ -239,6 +249,19 @@ def test_bad_config_errors_name_the_key_path() -> None:
     assert caught.value.message.startswith(
         f'/etc/x.toml:3: registries."{ALIAS}".regoin: unknown setting'
     )
+
+
+def test_the_log_table() -> None:
+    text = '[log]\npath = "~/ecrpy.log"\nlevel = "Error"\nmax_size = 65536\n' + ALIAS_TEXT
+    checked = config_check.parse(text.encode(), "/etc/x.toml")
+    assert checked.log is not None
+    assert (checked.log.path, checked.log.level, checked.log.max_bytes) == (
+        os.path.expanduser("~/ecrpy.log"),
+        "error",
+        65536,
+    )
+    assert checked.alias(ALIAS) is not None
+    assert config_check.parse(ALIAS_TEXT.encode(), "/etc/x.toml").log is None
 
 
 def test_missing_explicit_config_file_is_an_error(helper: Helper, home: Path) -> None:

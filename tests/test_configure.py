@@ -225,6 +225,41 @@ def test_without_hosts_asks_sts_for_the_account(
     assert ecr.calls() == 0
 
 
+def test_without_hosts_an_unreachable_sts_is_named(
+    helper: Helper, ecr: StandIn, docker_dir: Path
+) -> None:
+    """The failure names STS and the variable that points at it, not ECR's."""
+    result = configure(
+        helper, docker_dir, AWS_REGION="eu-west-1", AWS_ENDPOINT_URL_STS="http://127.0.0.1:9"
+    )
+    assert result.returncode == 1
+    out = result.stdout.strip()
+    assert out.startswith("cannot reach http://127.0.0.1:9"), out
+    assert "AWS_ENDPOINT_URL_STS" in out and "AWS_ENDPOINT_URL_ECR" not in out
+    assert not (docker_dir / "config.json").exists()
+
+
+@pytest.mark.slow
+def test_without_hosts_a_hung_credential_source_ends_at_the_deadline(
+    helper: Helper, docker_dir: Path, home: Path
+) -> None:
+    script = home / "stuck"
+    script.write_text("#!/bin/sh\nexec sleep 600\n")
+    script.chmod(0o755)
+    (home / ".aws" / "config").write_text(f"[profile stuck]\ncredential_process = {script}\n")
+    env = env_for(
+        helper, docker_dir, AWS_PROFILE="stuck", AWS_REGION="eu-west-1", ECRPY_TIMEOUT="3s"
+    )
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    started = time.monotonic()
+    result = helper.run("configure", stdin="", env=env)
+    assert time.monotonic() - started < 3 + 1.5
+    assert result.returncode == 1
+    assert result.stdout.startswith(
+        "timed out after 3s resolving AWS credentials (profile 'stuck')"
+    )
+
+
 def test_without_hosts_region_from_the_aws_config_file(
     helper: Helper, ecr: StandIn, docker_dir: Path, home: Path
 ) -> None:

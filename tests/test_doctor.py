@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from docker_credential_ecrpy import doctor
+from docker_credential_ecrpy import doctor, keys
 from tests.support.standin import StandIn
 
 from .conftest import HOST, Helper
@@ -288,9 +288,51 @@ def test_a_recorded_failure_and_its_backoff_are_shown(
     (check,) = [c for c in find(document, "cache", HOST) if "failure" in c]
     assert check["status"] == "warn"
     assert check["failure"] == "Throttled" and check["failures"] == 1
-    assert check["detail"].startswith("last refresh failed ")
+    identity = keys.fingerprint(env)[: keys.SHORT_DIGITS]
+    assert (check["identity"], check["scope"]) == (identity, "ecr us-east-1 aws")
+    assert check["detail"].startswith(
+        f"identity {identity}, ecr us-east-1 aws: last refresh failed "
+    )
     assert "AWS throttled ecr:GetAuthorizationToken" in check["detail"]
     assert "no get calls AWS for it for " in check["detail"]
     assert 15 <= check["retry_at"] - check["failed_at"] <= 30
     result = helper.run("doctor", stdin="", env=env)  # and in words, for people
     assert "last refresh failed" in result.stdout
+
+
+def test_tokens_shows_every_token_and_failure_at_a_glance(
+    helper: Helper, ecr: StandIn, setup: dict[str, str]
+) -> None:
+    """``doctor --tokens``: the cache section alone, whatever else is broken, with whose
+    each token is, when it was issued, when it expires and is refreshed; and the failures."""
+    eu = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    helper.answer(env=setup)
+    ecr.config(ttl=3600)
+    due = {**setup, "ECRPY_REFRESH_WINDOW": "2h"}  # an hour's token: due at once
+    helper.answer(eu, env=due)
+    other = {**setup, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLEOTHERKEY3"}
+    ecr.fault("AccessDeniedException", times=1, message="not authorized")
+    assert helper.get(env=other).returncode == 1
+    broken = {**due, "DOCKER_CONFIG": "/nonexistent", "PATH": "/nonexistent"}
+    result = helper.run("doctor", "--tokens", "--json", stdin="", env=broken)
+    assert result.returncode == 0
+    document = json.loads(result.stdout)
+    assert {check["section"] for check in document["checks"]} == {"cache"}
+    (us,) = [c for c in find(document, "cache", HOST) if "failure" not in c]
+    (failed,) = [c for c in find(document, "cache", HOST) if "failure" in c]
+    (europe,) = find(document, "cache", eu)
+    mine = keys.fingerprint(setup)[: keys.SHORT_DIGITS]
+    assert (us["identity"], us["scope"], us["status"]) == (mine, "ecr us-east-1 aws", "ok")
+    assert us["expires_at"] == pytest.approx(us["issued_at"] + 12 * 3600, abs=5)
+    assert us["refresh_at"] == us["expires_at"] - 2 * 3600  # ECRPY_REFRESH_WINDOW
+    assert "next refresh " in us["detail"] and f"identity {mine}" in us["detail"]
+    assert (europe["identity"], europe["scope"]) == (mine, "ecr eu-west-1 aws")
+    assert "refresh due" in europe["detail"]
+    assert failed["identity"] == keys.fingerprint(other)[: keys.SHORT_DIGITS] != mine
+    assert failed["failure"] == "AccessDenied" and failed["retry_at"] > failed["failed_at"]
+    assert ecr.password not in result.stdout
+    text = helper.run("doctor", "--tokens", stdin="", env=broken)
+    assert text.returncode == 0 and "Token cache" in text.stdout and "Docker" not in text.stdout
+    assert f"identity {mine}, ecr us-east-1 aws: issued " in text.stdout
+    usage = helper.run("doctor", "--tokens", HOST, stdin="", env=setup)
+    assert usage.returncode == 1 and "--tokens takes no HOST" in usage.stdout

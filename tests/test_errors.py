@@ -111,12 +111,25 @@ def test_endpoint_unreachable(helper: Helper) -> None:
 
 
 @pytest.mark.slow
-def test_endpoint_timeout_is_bounded(helper: Helper, ecr: StandIn) -> None:
-    ecr.fault(delay=6, times=3)  # each attempt outlasts the read timeout
+def test_a_slow_api_is_waited_for_once_not_asked_again(helper: Helper, ecr: StandIn) -> None:
+    """A read that takes long is not a reason to ask again: the server has the request,
+    and a second one only adds to its load. The answer comes within the deadline."""
+    ecr.fault(delay=5, times=3)
+    result = helper.get(env={**helper.env, "ECRPY_TIMEOUT": "10s"}, timeout=40)
+    assert result.returncode == 0, result.stdout
+    assert ecr.calls() == 1
+
+
+@pytest.mark.slow
+def test_an_api_slower_than_the_deadline_is_one_call_and_one_line(
+    helper: Helper, ecr: StandIn
+) -> None:
+    ecr.fault(delay=30, times=3)
     started = time.monotonic()
-    out = failure(helper, timeout=40)
-    assert out.startswith("timed out talking to")
-    assert time.monotonic() - started < 25
+    out = failure(helper, env={**helper.env, "ECRPY_TIMEOUT": "4s"}, timeout=40)
+    assert out.startswith("timed out after 4s calling ecr:GetAuthorizationToken at http")
+    assert time.monotonic() - started < 4 + 1.5
+    assert ecr.calls() == 1
 
 
 def test_public_ecr_falls_back_to_anonymous(helper: Helper, ecr: StandIn) -> None:
@@ -186,3 +199,14 @@ def test_unreachable_region_names_endpoint_and_partition(
     out = failure(offline_helper, host, env=env)
     assert endpoint in out
     assert f"partition {partition})" in out
+
+
+def test_an_access_key_id_quoted_by_aws_is_masked_everywhere(helper: Helper, ecr: StandIn) -> None:
+    key_id = "AK" + "IA" + "Q" * 16  # built here, so no key-id lookalike sits in the tree
+    ecr.fault("AccessDeniedException", times=5, message=f"The key {key_id} is not authorized")
+    result = helper.get()
+    assert result.returncode == 1
+    assert "The key <access key id> is not authorized" in result.stdout
+    assert key_id not in result.stdout + result.stderr
+    for path in helper.cache_dir.iterdir():
+        assert key_id.encode() not in path.read_bytes(), path.name

@@ -301,3 +301,14 @@ def test_a_due_token_is_answered_at_once_and_refreshed_behind(helper: Helper, ec
     assert document["auth"][HOST]["password"] == ecr.password
     assert document["cacheDuration"] == "0s"
     wait_until(lambda: ecr.calls() == 1, 15, "the background refresh")
+
+
+def test_its_warnings_carry_its_own_name(helper: Helper, ecr: StandIn, home: Path) -> None:
+    fifo = home / ".aws" / "config"
+    os.mkfifo(fifo, 0o600)
+    for command in provider_commands(helper):
+        result = run_provider(helper, request(f"{HOST}/app:1"), command=command)
+        response(result)
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("ecr-credential-provider-py: warning: "), line
+        assert f"{fifo} is a FIFO" in line

@@ -22,7 +22,7 @@ HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
 
 def entry(issued: float = T0, life: float = LIFE, secret: str = "c2VjcmV0LXRva2Vu") -> Entry:  # noqa: S107
-    return Entry("ecr us-east-1 aws", HOST, "AWS", secret, issued, issued + life)
+    return Entry("ecr us-east-1 aws", HOST, "AWS", secret, issued, issued + life, "0" * 12)
 
 
 # -- refresh_due ---------------------------------------------------------------------------
@@ -173,7 +173,14 @@ def test_backoff_is_always_positive_and_bounded(kind: str, failures: int, draw: 
 
 def failure(failed: float = T0, wait: float = 60.0) -> Failure:
     return Failure(
-        "ecr us-east-1 aws", HOST, "Throttled", "AWS throttled ...", failed, failed + wait, 1
+        "ecr us-east-1 aws",
+        HOST,
+        "Throttled",
+        "AWS throttled ...",
+        failed,
+        failed + wait,
+        1,
+        "0" * 12,
     )
 
 

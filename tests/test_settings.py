@@ -157,6 +157,79 @@ def test_parse_duration_rejects(text: str) -> None:
         settings.parse_duration("X", text)
 
 
+# -- the activity log's settings ------------------------------------------------------------
+
+
+def test_log_settings_from_the_environment() -> None:
+    chosen = settings.Settings.from_env(
+        {
+            "ECRPY_LOG": " /var/log/ecrpy/a.log ",
+            "ECRPY_LOG_LEVEL": "DEBUG",
+            "ECRPY_LOG_MAX_SIZE": "1MiB",
+        }
+    ).log
+    assert (chosen.path, chosen.level, chosen.max_bytes) == (
+        "/var/log/ecrpy/a.log",
+        "debug",
+        1 << 20,
+    )
+    home = settings.Settings.from_env({"HOME": "/home/u", "ECRPY_LOG": "~/ecrpy.log"}).log
+    assert home.path == os.path.expanduser("~/ecrpy.log")
+    unset = settings.Settings.from_env({}).log
+    assert (unset.path, unset.level, unset.max_bytes) == (None, None, None)
+
+
+def test_the_environment_wins_over_the_file_setting_by_setting() -> None:
+    file = settings.LogSettings("/srv/file.log", "error", 8192)
+    env = settings.LogSettings(None, "debug", None)
+    merged = env.over(file)
+    assert (merged.path, merged.level, merged.max_bytes) == ("/srv/file.log", "debug", 8192)
+    assert env.over(None) is env
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("ECRPY_LOG", "activity.log", "is not an absolute path"),
+        ("ECRPY_LOG", "logs/activity.log", "is not an absolute path"),
+        ("ECRPY_LOG_LEVEL", "verbose", "is not a log level; use error, info, debug"),
+        ("ECRPY_LOG_LEVEL", "warn", "is not a log level"),
+        ("ECRPY_LOG_MAX_SIZE", "lots", "is not a size"),
+        ("ECRPY_LOG_MAX_SIZE", "100", "at least 4KiB"),
+    ],
+)
+def test_a_bad_log_setting_is_a_config_error(name: str, value: str, says: str) -> None:
+    with pytest.raises(errors.ConfigError) as raised:
+        settings.Settings.from_env({name: value})
+    assert raised.value.message.startswith(f"{name}={value!r} ")
+    assert says in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("4096", 4096),
+        ("8KiB", 8 << 10),
+        ("8k", 8 << 10),
+        ("8KB", 8 << 10),
+        ("4MiB", 4 << 20),
+        ("4m", 4 << 20),
+        (" 4MiB ", 4 << 20),
+        ("1GiB", 1 << 30),
+        ("5000B", 5000),
+    ],
+)
+def test_sizes(text: str, size: int) -> None:
+    assert settings.size_bytes(text) == size
+
+
+@pytest.mark.parametrize(
+    "text", ["", "KiB", "4 MiB", "-4MiB", "4.5MiB", "4TiB", "1024", "4KiBB", "MiB4", "\u0664MiB"]
+)
+def test_sizes_rejected(text: str) -> None:
+    assert settings.size_bytes(text) is None
+
+
 # -- without os: the hit path's own environ, expanduser and join ---------------------------
 
 

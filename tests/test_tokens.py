@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from docker_credential_ecrpy import cache, errors, policy, registry
+from docker_credential_ecrpy import cache, errors, keys, policy, registry
 from docker_credential_ecrpy.aws import Token
 from docker_credential_ecrpy.config import Identity
 from docker_credential_ecrpy.settings import Settings
-from docker_credential_ecrpy.tokens import TokenSource
+from docker_credential_ecrpy.tokens import Activity, TokenSource
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 TARGET = registry.parse(HOST)
@@ -44,11 +44,19 @@ class Fetch:
         self.clock = clock
         self.calls = 0
         self.error: errors.AwsError | None = None
+        self.deadlines: list[float] = []
 
     def __call__(
-        self, target: registry.Registry, who: Identity | None, deadline: float, debug: bool
+        self,
+        target: registry.Registry,
+        who: Identity | None,
+        deadline: float,
+        debug: bool,
+        activity: Activity,
     ) -> Token:
         self.calls += 1
+        self.deadlines.append(deadline)
+        activity.api_calls += 1
         if self.error is not None:
             raise self.error
         return Token("AWS", f"token-{self.calls}", self.clock.now + LIFE)
@@ -105,8 +113,13 @@ class World:
         )
 
     def get(self) -> cache.Entry:
+        return self.get_with()[0]
+
+    def get_with(self) -> tuple[cache.Entry, Activity]:
+        """The entry, and the activity the source recorded for it."""
         assert TARGET is not None
-        return self.source().get(TARGET)
+        source = self.source()
+        return source.get(TARGET), source.activity
 
     @property
     def store(self) -> cache.TokenCache:
@@ -286,7 +299,9 @@ def test_a_waiter_takes_the_result_of_the_refresh_it_waited_for(world: World) ->
     """The holder fails while the waiter waits: the waiter reads the record, no call."""
     key = world.key()
     assert TARGET is not None
-    failure = cache.Failure(TARGET.scope, HOST, "Throttled", "AWS throttled", T0, T0 + 60, 1)
+    failure = cache.Failure(
+        TARGET.scope, HOST, "Throttled", "AWS throttled", T0, T0 + 60, 1, "0" * 12
+    )
     world.store.lock(key)  # makes the cache directory
     world.store.record_failure(key, failure)
     with pytest.raises(errors.Throttled, match=r"^AWS throttled \(failed 0s ago"):
@@ -294,10 +309,24 @@ def test_a_waiter_takes_the_result_of_the_refresh_it_waited_for(world: World) ->
     assert world.fetch.calls == 0
 
 
+def test_the_token_and_a_failure_carry_the_identity_short_form(world: World) -> None:
+    world.get()
+    entry = world.store.read(world.key())
+    assert entry is not None
+    assert entry.identity == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
+    world.env["AWS_ACCESS_KEY_ID"] = "AKIDEXAMPLEOTHERKEY2"  # another identity fails
+    world.fetch.error = errors.AccessDenied("access denied")
+    with pytest.raises(errors.AccessDenied):
+        world.get()
+    (failure,) = world.store.failures()
+    assert failure.identity == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
+    assert failure.identity != entry.identity
+
+
 def test_an_entry_of_another_scope_is_a_miss(world: World) -> None:
     world.get()
     path = Path(world.settings.cache_dir) / (world.key() + cache.SUFFIX)
-    other = cache.Entry("ecr eu-west-1 aws", HOST, "AWS", "x", T0, T0 + LIFE)
+    other = cache.Entry("ecr eu-west-1 aws", HOST, "AWS", "x", T0, T0 + LIFE, "0" * 12)
     path.write_bytes(cache.encode(other))
     assert world.get().secret == "token-2"
 
@@ -334,3 +363,101 @@ def test_a_spread_leaves_the_call_half_of_the_deadline(tmp_path: Path) -> None:
 def test_no_spread_by_default(world: World) -> None:
     world.get()
     assert world.slept == []
+
+
+def test_the_aws_work_ends_before_the_get_must(world: World) -> None:
+    """A second is kept back for recording the result, which the processes waiting on
+    the lock (whose deadlines are no earlier) then read instead of timing out."""
+    deadline = time.monotonic() + 20
+    assert TARGET is not None
+    world.source(deadline=deadline).get(TARGET)
+    assert world.fetch.deadlines == [deadline - 1.0]
+
+
+def test_a_token_written_as_the_wait_ends_is_served_without_a_word(world: World) -> None:
+    """The holder writes a fresh token just before the waiter's deadline and lets go of
+    the lock just after: the waiter serves that token, and says nothing of a timeout."""
+    import threading
+
+    key = world.key()
+    lock = world.store.lock(key)
+    assert lock.acquire()
+    assert TARGET is not None
+    fresh = cache.Entry(TARGET.scope, HOST, "AWS", "written-by-the-holder", T0, T0 + LIFE, "0" * 12)
+
+    def holder() -> None:
+        time.sleep(0.2)
+        world.store.write(key, fresh)
+        time.sleep(0.4)
+        lock.release()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert TARGET is not None
+        served = world.source(deadline=time.monotonic() + 0.4).get(TARGET)
+    finally:
+        thread.join()
+    assert served.secret == "written-by-the-holder"
+    assert world.warnings() == []
+    assert world.fetch.calls == 0
+
+
+# -- what a get did, for the activity log ------------------------------------------------
+
+
+def test_the_activity_of_a_miss_and_of_a_hit(world: World) -> None:
+    _, miss = world.get_with()
+    assert (miss.outcome, miss.api_calls, miss.reason) == ("fetched", 1, None)
+    assert miss.identity == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
+    assert {"cache_read", "lock_wait"} <= set(miss.phases)
+    _, hit = world.get_with()
+    assert (hit.outcome, hit.api_calls, hit.refresh_started) == ("hit", 0, False)
+    assert hit.identity == miss.identity
+    assert set(hit.phases) == {"cache_read"}  # one file read, no lock
+
+
+def refreshing_behind(world: World) -> tuple[TokenSource, list[errors.HelperError | None]]:
+    """A source that served a due token and started its refresh (not run yet); and what
+    its ``refreshed`` hook will hear."""
+    world.get()
+    world.clock.now += LIFE / 2 + 1
+    source = world.source()
+    assert TARGET is not None
+    source.get(TARGET)
+    ended: list[errors.HelperError | None] = []
+    source.refreshed = ended.append
+    return source, ended
+
+
+def test_the_activity_of_a_refresh_behind_the_answer(world: World) -> None:
+    source, ended = refreshing_behind(world)
+    assert (source.activity.outcome, source.activity.refresh_started) == ("hit", True)
+    world.background.run()  # the refresher, with its own activity
+    assert ended == [None]
+    assert source.activity.outcome == "refreshed-in-background"
+    assert source.activity.api_calls == 1
+    assert source.activity.refresh_started is False
+
+
+def test_the_activity_of_a_failed_background_refresh(world: World) -> None:
+    source, ended = refreshing_behind(world)
+    world.fetch.error = errors.Throttled("AWS throttled ecr:GetAuthorizationToken")
+    world.background.run()
+    (error,) = ended
+    assert isinstance(error, errors.Throttled)
+    assert source.activity.api_calls == 1
+    _, stale = world.get_with()  # then, during the backoff: served stale, and why
+    assert stale.outcome == "stale-served"
+    assert isinstance(stale.reason, errors.Throttled)
+    assert stale.reason.message == "AWS throttled ecr:GetAuthorizationToken"
+
+
+def test_the_activity_of_a_failed_inline_refresh_served_stale(tmp_path: Path) -> None:
+    world = World(tmp_path, background_refresh=False)
+    world.get()
+    world.clock.now += LIFE / 2 + 1
+    world.fetch.error = errors.EndpointUnreachable("cannot reach the API")
+    _, activity = world.get_with()
+    assert (activity.outcome, activity.api_calls) == ("stale-served", 1)
+    assert activity.reason is world.fetch.error

@@ -467,7 +467,13 @@ def test_an_entry_for_another_host_is_a_miss(helper: Helper, ecr: StandIn) -> No
     # HOST's key now holds HOST2's token (a copied or renamed file): not served for HOST.
     data = cache.encode(
         cache.Entry(
-            foreign.scope, HOST2, "AWS", "not-for-this-host", foreign.issued_at, foreign.expires_at
+            foreign.scope,
+            HOST2,
+            "AWS",
+            "not-for-this-host",
+            foreign.issued_at,
+            foreign.expires_at,
+            foreign.identity,
         )
     )
     mine.write_bytes(data)

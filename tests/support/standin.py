@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Request, Response
 
 DEFAULT_TTL = 12 * 3600
+LISTEN_BACKLOG = 1024
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -487,6 +488,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     ssl_context = (args.cert, args.key) if args.cert else None
     server = make_server(args.host, args.port, build_app(), threaded=True, ssl_context=ssl_context)
+    # werkzeug listens with a backlog of 128: a fleet of clients connecting at once would
+    # overflow it and each wait for a SYN retransmit (a second or more) that ECR never costs.
+    server.socket.listen(LISTEN_BACKLOG)
     scheme = "https" if ssl_context else "http"
     print(f"listening on {scheme}://{args.host}:{server.server_port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
