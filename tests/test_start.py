@@ -18,26 +18,23 @@ worker ran ``site``. A hit and a not-found answer must leave no record: they nev
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import botocore
 import pytest
 
+from tests.support import install
+from tests.support.install import BASE_PYTHON, VERSION, build_wheel, pip
 from tests.support.standin import StandIn
 
 from .conftest import HOST, Helper, base_env
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = "docker-credential-ecrpy"
-VERSION = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-BASE_PYTHON = Path(getattr(sys, "_base_executable", sys.executable))
 DEBIAN_PYTHON = Path("/usr/bin/python3")
 # botocore and what it imports, as the test venv has them (not this package: a layout
 # must find its own copy).
@@ -56,32 +53,7 @@ def dependencies(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A wheel of the checkout, built from a copy (setuptools writes into the tree)."""
-    work = tmp_path_factory.mktemp("wheel")
-    source = work / "source"
-    source.mkdir()
-    for name in ("setup.cfg", "pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, source / name)
-    for name in ("scripts", "docker_credential_ecrpy"):
-        shutil.copytree(ROOT / name, source / name, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    pip(sys.executable, "wheel", "--no-build-isolation", "-w", str(work), str(source))
-    (built,) = work.glob("*.whl")
-    return built
-
-
-def pip(python: str | Path, *args: str, home: Path | None = None) -> None:
-    """The test venv's pip, acting for ``python``: nothing is fetched; a ``--user``
-    install goes to ``home``."""
-    command = [sys.executable, "-m", "pip", "--python", str(python), *args[:1], "--no-deps"]
-    command += ["--no-index", "--quiet", *args[1:]]
-    if args[0] == "install":
-        command += ["--no-warn-script-location", "--root-user-action", "ignore"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    if home is not None:
-        env["HOME"] = str(home)
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stderr[-2000:]}"
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 class Install:
@@ -116,10 +88,8 @@ def user_site(home: Path, version: str = VERSION) -> Path:
 
 
 def venv(wheel: Path, home: Path) -> Install:
-    target = home / "venv"
-    subprocess.run([BASE_PYTHON, "-m", "venv", "--without-pip", target], check=True)
-    pip(target / "bin" / "python", "install", str(wheel))
-    return Install(target / "bin", target / "lib" / VERSION / "site-packages", home)
+    bin_dir = install.venv(wheel, home / "venv")
+    return Install(bin_dir, install.site_packages(home / "venv"), home)
 
 
 def pipx(wheel: Path, home: Path) -> Install:
