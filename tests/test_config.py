@@ -331,8 +331,9 @@ def test_hit_path_with_config_file_reads_the_compiled_copy(
     helper.answer(ALIAS, env=env)  # a miss: parses the TOML, fills cache and compiled copy
     helper.answer(HOST, env=env)
     assert len(list(helper.cache_dir.glob("config-*.compiled"))) == 1
+    quiet = {name: value for name, value in env.items() if not name.startswith("ECRPY_LOG")}
     for host in (ALIAS, HOST):
-        modules = helper.imports(host, env=env)
+        modules = helper.imports(host, env=quiet)  # the log, when on, needs os
         for heavy in ("tomllib", "fnmatch", "re", "json", "typing", "botocore", "os", "site"):
             assert heavy not in modules, f"{heavy} imported on a cache hit with a config file"
     assert ecr.calls() == 2

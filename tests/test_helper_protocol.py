@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -70,25 +71,34 @@ def test_non_ecr_hosts_are_not_found_without_any_call(
 
 # What a cache hit or a not-found answer must not load: the AWS SDK and the modules that
 # cost more than a hit's own work, including os and site, which the interpreter started
-# without (scripts/docker-credential-ecrpy).
+# without (scripts/docker-credential-ecrpy). The activity log, when it is on, needs os.
 HEAVY = {"botocore", "boto3", "platformdirs", "json", "re", "typing", "hashlib", "tomllib"}
 HEAVY |= {"site", "os", "stat"}
+NEEDED_BY_THE_LOG = {"os", "stat"}
 
 
+def without_log(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with the activity log off, as it is unless asked for."""
+    return {name: value for name, value in env.items() if not name.startswith("ECRPY_LOG")}
+
+
+@pytest.mark.parametrize("log", ["off", "on"])
 @pytest.mark.parametrize("scenario", ["not-found", "hit"])
-def test_cheap_paths_never_import_anything_heavy(helper: Helper, scenario: str) -> None:
+def test_cheap_paths_never_import_anything_heavy(helper: Helper, scenario: str, log: str) -> None:
     """A not-found answer and a cache hit load nothing heavy; a miss does, in its AWS
     worker, whose stderr (where -X importtime writes) ECRPY_DEBUG keeps: so the check can
     see an import when there is one."""
     host, status = ("docker.io", 1) if scenario == "not-found" else (HOST, 0)
-    debug = {**helper.env, "ECRPY_DEBUG": "1"}
+    env = helper.env if log == "on" else without_log(helper.env)
+    heavy = HEAVY - NEEDED_BY_THE_LOG if log == "on" else HEAVY
+    debug = {**env, "ECRPY_DEBUG": "1"}
     assert "botocore" in helper.imports(HOST, env=debug)  # the miss, which fills the cache
-    imported = helper.imports(host, status=status)
-    assert not HEAVY & imported, f"heavy imports on the {scenario} path: {HEAVY & imported}"
+    imported = helper.imports(host, env=env, status=status)
+    assert not heavy & imported, f"heavy imports on the {scenario} path: {heavy & imported}"
     tokens = {f"docker_credential_ecrpy.{name}" for name in ("tokens", "cache", "keys")}
-    if scenario == "not-found":  # no token is looked up for a host that is not ECR
+    if scenario == "not-found" and log == "off":  # no token is looked up for a non-ECR host
         assert not tokens & imported, f"the token machinery loaded: {tokens & imported}"
-    else:
+    elif scenario == "hit":
         assert tokens <= imported  # the probe saw the hit
 
 
