@@ -6,9 +6,14 @@ the median of whole-process runs taken in this one run, interleaved round by rou
 that drift in the machine's load hits every case alike, and set against a floor measured
 the same way:
 
-- a cache hit and the non-ECR "not found" answer against ``python -c pass`` on the same
-  interpreter (the goal for the hit: at most 1.3x); and the hit with the activity log on
-  (``ECRPY_LOG``) against the same hit with it off;
+- a cache hit and the non-ECR "not found" answer against the interpreter's own floor,
+  ``python -I -S -c pass`` on the same interpreter (the goals: at most 1.3x for a hit, 1.2x
+  for not-found), and against ``python -c pass``, which runs ``site`` and every ``.pth``
+  file beside it, as our executables do not; the hit with a slow ``.pth`` file installed
+  beside the package (in a venv of its own), which must cost it nothing; the hit with the
+  activity log on (``ECRPY_LOG``) against the same hit with it off; and a hit's peak RSS;
+- three accounts' registries in one region, asked for in turn on an empty cache: the API
+  calls (one token serves the region: one is the goal);
 - a cold miss (empty cache: botocore, one GetAuthorizationToken, a cache write) against a
   bare botocore script making the same call;
 - N parallel cold gets on one empty cache: wall time and the API calls counted at the
@@ -62,6 +67,7 @@ from world import (
 )
 
 from docker_credential_ecrpy import cache, settings
+from tests.support import install
 from tests.support.standin import StandIn
 
 ACCOUNT = HOST.split(".")[0]
@@ -78,6 +84,12 @@ ALWAYS = 10**6
 # A token issued for an hour under a two-hour refresh window is due at once yet usable for
 # the hour: what a token is after six of its twelve hours, without waiting six hours.
 DUE_ENV = {"ECRPY_REFRESH_WINDOW": "2h"}
+
+# What a slow .pth file costs every normal start of its interpreter: one of another
+# tool's, installed beside the package, costs our hit nothing (see slow_pth).
+SLOW_PTH_SECONDS = 0.02
+RSS_RUNS = 5
+OTHER_ACCOUNTS = ("111111111111", "222222222222")
 
 BOTOCORE_CALL = f"""
 import botocore.session
@@ -409,6 +421,51 @@ def go_helper(exe: str, home: Path, world: TlsWorld | None) -> dict[str, Any]:
     return cases
 
 
+def slow_pth(directory: Path) -> Path:
+    """Our helper installed in a venv of its own (``directory``) with a slow ``.pth`` file
+    beside the package, as another tool's may be; the venv's bin directory."""
+    bin_dir = install.venv(install.build_wheel(directory / "wheel"), directory / "venv")
+    seconds = f"{SLOW_PTH_SECONDS:g}"
+    (install.site_packages(directory / "venv") / "slow.pth").write_text(
+        f"import time; time.sleep({seconds})\n"
+    )
+    return bin_dir
+
+
+def one_token_per_region(exe: str, env: Mapping[str, str], standin: StandIn) -> int | str:
+    """GetAuthorizationToken calls for three accounts' registries in one region, asked for
+    in turn on an empty cache (or what went wrong)."""
+    standin.reset()
+    for account in (ACCOUNT, *OTHER_ACCOUNTS):
+        host = HOST.replace(ACCOUNT, account)
+        done = subprocess.run([exe, "get"], input=host.encode(), capture_output=True, env=env)
+        if done.returncode != 0 or PASSWORD not in done.stdout.decode("utf-8", "replace"):
+            return f"the get for {host} failed: {done.stdout.decode('utf-8', 'replace')[:160]}"
+    return standin.calls()
+
+
+def peak_rss(argv: list[str], env: Mapping[str, str], stdin: str) -> float | None:
+    """The median peak resident set (MiB) of ``RSS_RUNS`` runs of ``argv``: the process's
+    own, read from ``wait4`` (a shell that execs the interpreter is the same process)."""
+    peaks = []
+    with tempfile.TemporaryFile() as given:
+        given.write(stdin.encode())
+        for _ in range(RSS_RUNS):
+            given.seek(0)
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                actions = [(os.POSIX_SPAWN_DUP2, given.fileno(), 0)]
+                actions += [(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)]
+                pid = os.posix_spawn(argv[0], argv, dict(env), file_actions=actions)
+                _, status, usage = os.wait4(pid, 0)
+            finally:
+                os.close(null)
+            if os.waitstatus_to_exitcode(status) not in (0, 1):
+                return None
+            peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
+    return statistics.median(peaks)
+
+
 # -- report --------------------------------------------------------------------------------
 
 
@@ -435,7 +492,10 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
     world_cm = tls_world(scratch) if go_exe else contextlib.nullcontext(go_note)
     try:
         env = base_env(scratch)
-        floor = Case([sys.executable, "-c", "pass"], env)
+        floor = Case([sys.executable, "-I", "-S", "-c", "pass"], env)
+        site_floor = Case([sys.executable, "-c", "pass"], env)
+        pth_bin = slow_pth(scratch / "slow-pth")
+        pth_floor = Case([str(pth_bin / "python"), "-c", "pass"], env)
         botocore_env = {**env, "AWS_ENDPOINT_URL_ECR": standin.url}
         bare = Case([sys.executable, "-c", BOTOCORE_CALL], botocore_env)
         per_tool = {name: ours(name, exe, scratch, standin) for name, exe in tools}
@@ -449,11 +509,23 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
                 go_cases = go_helper(go_exe, scratch / "go", world)
                 (scratch / "go").mkdir(exist_ok=True)
 
-            # The warm-up round of each hit case is the miss that fills its cache.
-            fast = [floor]
+            # The warm-up round of each hit case is the miss that fills its cache; the hit
+            # beside the slow .pth reads the cache of ours.
+            ours_hit = per_tool["docker-credential-ecrpy"]["hit"]
+            pth_hit = Case(
+                [str(pth_bin / "docker-credential-ecrpy"), "get"], ours_hit.env, HOST, 0, PASSWORD
+            )
+            fast = [floor, site_floor]
             for cases in [*per_tool.values(), go_cases]:
                 fast += [cases[k] for k in ("hit", "hit, log on", "not-found") if k in cases]
-            rounds(fast, RUNS)
+            rounds([*fast, pth_floor, pth_hit], RUNS)
+            rss = {"python -I -S -c pass": peak_rss(floor.argv, env, "")}
+            for name, cases in [*per_tool.items(), (GO_HELPER, go_cases)]:
+                if "hit" in cases:
+                    rss[name] = peak_rss(cases["hit"].argv, cases["hit"].env, HOST)
+            region_calls = one_token_per_region(
+                ours_hit.argv[0], {**ours_hit.env, **cache_dir(scratch / "one-region")}, standin
+            )
             slow = [bare]
             for cases in [*per_tool.values(), go_cases]:
                 if "miss" in cases:
@@ -485,17 +557,18 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
         f"Python {sys.version.split()[0]} at {sys.executable}"
     )
     print()
-    print(f"  {'floor: python -c pass':44} {fmt(floor.ms)}")
+    print(f"  {'floor: python -I -S -c pass':44} {fmt(floor.ms)}")
+    print(f"  {'python -c pass (with site)':44} {fmt(site_floor.ms)}")
     print(f"  {'bare botocore GetAuthorizationToken script':44} {fmt(bare.ms)}")
     print()
-    header = f"  {'':28} {'hit':>9} {'/floor':>7} {'not-found':>10} {'/floor':>7}"
+    header = f"  {'':28} {'hit':>9} {'/floor':>7} {'/site':>6} {'not-found':>10} {'/floor':>7}"
     header += f" {'cold miss':>10} {'/botocore':>9}"
     print(header)
     for name, cases in rows:
         hit, nf, miss = (
             case.ms if case else None for case in map(cases.get, ("hit", "not-found", "miss"))
         )
-        line = f"  {name:28} {fmt(hit):>9} {ratio(hit, floor.ms):>7}"
+        line = f"  {name:28} {fmt(hit):>9} {ratio(hit, floor.ms):>7} {ratio(hit, site_floor.ms):>6}"
         line += f" {fmt(nf):>10} {ratio(nf, floor.ms):>7}"
         line += f" {fmt(miss):>10} {ratio(miss, bare.ms):>9}"
         print(line)
@@ -506,6 +579,18 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
         for kind, case in cases.items():
             if isinstance(case, Case) and case.broken:
                 notes.append(f"{name} {kind}: not measured ({case.broken})")
+    ours_ms = per_tool["docker-credential-ecrpy"]["hit"].ms
+    pth = f"a slow .pth ({SLOW_PTH_SECONDS * 1000:g} ms) beside the package:"
+    print()
+    print(
+        f"  {pth:44} hit {fmt(pth_hit.ms)} ({ratio(pth_hit.ms, ours_ms).strip()} the hit "
+        f"above); python -c pass there {fmt(pth_floor.ms).strip()}"
+    )
+    print(f"  {'three accounts in one region, empty cache:':44} {region_calls} API call(s)")
+    peaks = ", ".join(f"{name} {fmt(mib, 'MiB').strip()}" for name, mib in rss.items())
+    print(f"  {'peak RSS (median of ' + str(RSS_RUNS) + '):':44} {peaks}")
+    if pth_hit.broken or pth_floor.broken:
+        notes.append(f"slow .pth: not measured ({pth_hit.broken or pth_floor.broken})")
     print()
     print(f"  {PARALLEL} parallel cold gets on one empty cache ({PARALLEL_RUNS} runs):")
     for name, (wall, calls, problem) in parallel.items():
