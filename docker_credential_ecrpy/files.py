@@ -24,27 +24,32 @@ the umask; one that is a symlink, someone else's, or open to others is refused, 
 whoever can write to it could swap our files out.
 
 This module, and every other one a cache hit runs, calls the ``posix`` module rather than
-``os``, and ``_stat`` rather than ``stat``: ``os`` re-exports the very same functions,
-but importing it (``os.path``, ``os.environ``, the ``collections.abc`` it needs) costs a
-sixth of the interpreter's own start, and the executables start Python without the
-``site`` that would have imported it already (scripts/docker-credential-ecrpy). Paths are
-joined with ``join``.
+``os``, and tests a file's type by its bits rather than with ``stat``: ``os`` re-exports
+the very same functions, but importing it (``os.path``, ``os.environ``, the
+``collections.abc`` it needs) costs a sixth of the interpreter's own start, and the
+executables start Python without the ``site`` that would have imported it already
+(scripts/docker-credential-ecrpy); ``stat`` costs more to import than the few tests it
+would do here. Paths are joined with ``join``.
 """
 
 from __future__ import annotations
 
-import _stat as stat  # CPython's C functions behind the stat module
 import posix
 import time
 
 TEMP_SUFFIX = ".tmp"
-_KINDS = (
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
+# The type bits of st_mode (S_IFMT) and their values, as the stat module has them
+# (tests/test_files.py holds the two to the same values).
+TYPE_BITS = 0o170000
+REGULAR, DIRECTORY, SYMLINK = 0o100000, 0o040000, 0o120000
+_KINDS = {
+    REGULAR: "a regular file",
+    DIRECTORY: "a directory",
+    0o010000: "a FIFO",
+    0o020000: "a character device",
+    0o060000: "a block device",
+    0o140000: "a socket",
+}
 
 
 class OddFile(Exception):
@@ -76,7 +81,7 @@ def read_regular(
     fd = posix.open(path, flags)  # O_NONBLOCK: opening a FIFO returns at once
     try:
         info = posix.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        if info.st_mode & TYPE_BITS != REGULAR:
             raise OddFile(f"{path} is {describe(info.st_mode)}, not a regular file")
         if private and (info.st_uid != posix.geteuid() or info.st_mode & 0o077):
             raise OddFile(f"{path} is not private to this user")
@@ -104,10 +109,7 @@ def join(directory: str, name: str) -> str:
 
 def describe(mode: int) -> str:
     """What kind of file ``mode`` says it is, for a message."""
-    for test, kind in _KINDS:
-        if test(mode):
-            return kind
-    return "a regular file" if stat.S_ISREG(mode) else "an unusual file"
+    return _KINDS.get(mode & TYPE_BITS, "an unusual file")
 
 
 def _size(limit: int) -> str:
@@ -194,16 +196,16 @@ def private_directory(path: str, what: str, *, create: bool) -> bool:
         info = posix.lstat(path)
     except OSError as err:
         raise UnsafeDirectory(f"cannot read {what} directory {path}: {err.strerror}") from None
-    if stat.S_ISLNK(info.st_mode):
+    if info.st_mode & TYPE_BITS == SYMLINK:
         raise UnsafeDirectory(f"{what} directory {path} is a symlink")
-    if not stat.S_ISDIR(info.st_mode):
+    if info.st_mode & TYPE_BITS != DIRECTORY:
         raise UnsafeDirectory(f"{what} path {path} is not a directory")
     if info.st_uid != posix.geteuid():
         raise UnsafeDirectory(f"{what} directory {path} is owned by uid {info.st_uid}")
     if info.st_mode & 0o077:
         raise UnsafeDirectory(
             f"{what} directory {path} is open to other users "
-            f"(mode {stat.S_IMODE(info.st_mode):04o}; it must be 0700)"
+            f"(mode {info.st_mode & 0o7777:04o}; it must be 0700)"
         )
     return True
 
