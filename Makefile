@@ -42,8 +42,9 @@ lint: $(STAMP)
 demo: install
 	$(SCRIPT) demo/demo.py
 
-# Whole-process medians against a floor measured in the same run: the console script,
-# the standalone binary and, when installed, the Go helper, then the three in bad weather
+# Whole-process medians against floors measured in the same run (`python -I -S -c pass`,
+# `python -c pass`): the console script, the standalone binary and, when installed, the Go
+# helper, with a slow .pth, one region's accounts and peak RSS; then the three in bad weather
 # (ECRPY_BENCH_TIMEOUT=8s shortens the longest of those runs); a fleet of 48 hosts against
 # one account's quota; then the binary's size.
 bench: install binary
@@ -73,7 +74,7 @@ binary: $(BUILD_STAMP)
 test-binary: binary install
 	ECRPY_TEST_EXE=$(BINARY) $(BIN)/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
 
-# The binary alone: its cache hit against `python3 -c pass`, its miss, its size on disk.
+# The binary alone: its cache hit against `python -I -S -c pass`, its miss, its size on disk.
 bench-binary: binary install
 	$(SCRIPT) packaging/bench_binary.py $(BINARY)
 

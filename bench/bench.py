@@ -89,6 +89,7 @@ DUE_ENV = {"ECRPY_REFRESH_WINDOW": "2h"}
 # tool's, installed beside the package, costs our hit nothing (see slow_pth).
 SLOW_PTH_SECONDS = 0.02
 RSS_RUNS = 5
+GNU_TIME = "/usr/bin/time"
 OTHER_ACCOUNTS = ("111111111111", "222222222222")
 
 BOTOCORE_CALL = f"""
@@ -445,24 +446,23 @@ def one_token_per_region(exe: str, env: Mapping[str, str], standin: StandIn) -> 
 
 
 def peak_rss(argv: list[str], env: Mapping[str, str], stdin: str) -> float | None:
-    """The median peak resident set (MiB) of ``RSS_RUNS`` runs of ``argv``: the process's
-    own, read from ``wait4`` (a shell that execs the interpreter is the same process)."""
+    """The median peak resident set (MiB) of ``RSS_RUNS`` runs of ``argv`` (None without
+    GNU time). GNU time forks it from its own small process and reads ``wait4``: a child
+    forked or vforked from this benchmark would start its peak at this process's size."""
+    if not Path(GNU_TIME).exists():
+        return None
     peaks = []
-    with tempfile.TemporaryFile() as given:
-        given.write(stdin.encode())
+    with tempfile.NamedTemporaryFile() as report:
         for _ in range(RSS_RUNS):
-            given.seek(0)
-            null = os.open(os.devnull, os.O_WRONLY)
-            try:
-                actions = [(os.POSIX_SPAWN_DUP2, given.fileno(), 0)]
-                actions += [(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)]
-                pid = os.posix_spawn(argv[0], argv, dict(env), file_actions=actions)
-                _, status, usage = os.wait4(pid, 0)
-            finally:
-                os.close(null)
-            if os.waitstatus_to_exitcode(status) not in (0, 1):
+            done = subprocess.run(
+                [GNU_TIME, "-f", "%M", "-o", report.name, *argv],
+                input=stdin.encode(),
+                capture_output=True,
+                env=dict(env),
+            )
+            if done.returncode not in (0, 1):
                 return None
-            peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
+            peaks.append(int(Path(report.name).read_text().split()[-1]) / 1024)  # KiB
     return statistics.median(peaks)
 
 
@@ -589,6 +589,8 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - a report that reads top to bottom
     print(f"  {'three accounts in one region, empty cache:':44} {region_calls} API call(s)")
     peaks = ", ".join(f"{name} {fmt(mib, 'MiB').strip()}" for name, mib in rss.items())
     print(f"  {'peak RSS (median of ' + str(RSS_RUNS) + '):':44} {peaks}")
+    if None in rss.values():
+        notes.append(f"peak RSS: n/a without GNU time ({GNU_TIME}; Debian: time)")
     if pth_hit.broken or pth_floor.broken:
         notes.append(f"slow .pth: not measured ({pth_hit.broken or pth_floor.broken})")
     print()
