@@ -426,9 +426,13 @@ def slow_pth(directory: Path) -> Path:
     """Our helper installed in a venv of its own (``directory``) with a slow ``.pth`` file
     beside the package, as another tool's may be; the venv's bin directory."""
     bin_dir = install.venv(install.build_wheel(directory / "wheel"), directory / "venv")
-    seconds = f"{SLOW_PTH_SECONDS:g}"
+    # CPU time, as an import would take (a sleep would idle the CPU, which slows the next
+    # case in the round); a .pth line runs only if it starts with "import".
+    burn = (
+        f"end = time.process_time() + {SLOW_PTH_SECONDS:g}\\nwhile time.process_time() < end: pass"
+    )
     (install.site_packages(directory / "venv") / "slow.pth").write_text(
-        f"import time; time.sleep({seconds})\n"
+        f'import time; exec("{burn}", {{"time": time}})\n'
     )
     return bin_dir
 

@@ -70,11 +70,13 @@ def write(directory: str, path: str, data: bytes, document: dict[str, object]) -
     """Keep ``document``, checked and parsed from ``data``, atomically, if the cache
     directory exists and is ours and private; otherwise (or on any error) do nothing:
     the next call parses again."""
-    import stat  # noqa: PLC0415 - writing only (see files)
-
     try:
         info = posix.lstat(directory)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != posix.geteuid() or info.st_mode & 0o077:
+        if (
+            info.st_mode & files.TYPE_BITS != files.DIRECTORY
+            or info.st_uid != posix.geteuid()
+            or info.st_mode & 0o077
+        ):
             return
         payload = marshal.dumps(document, MARSHAL_VERSION)
         files.replace(compiled_path(directory, path), encode(data, payload))
