@@ -191,11 +191,13 @@ class Helper:
         """The command line of the Python process behind the executable: what the
         installed script execs (see scripts/docker-credential-ecrpy), read from /proc
         while that process waits for its input. For an executable that is no such script
-        (the binary), the package's own entry point on this interpreter."""
-        if not (Path(self.exe).parent / "ecrpy-start").is_file():
-            return [sys.executable, "-m", "docker_credential_ecrpy"]
+        (the binary, whose bootloader starts its Python without site too), the script
+        installed beside this interpreter: the package's imports are the same."""
+        exe = self.exe
+        if not (Path(exe).parent / "ecrpy-start").is_file():
+            exe = str(Path(sys.executable).parent / "docker-credential-ecrpy")
         with subprocess.Popen(
-            [self.exe, "get"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=self.env
+            [exe, "get"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=self.env
         ) as process:
             deadline = time.monotonic() + 30
             try:
@@ -204,10 +206,10 @@ class Helper:
                         argv = [arg.decode() for arg in file.read().split(b"\0")[:-1]]
                     if "-I" in argv:  # the shell has exec'd the interpreter
                         return argv[:-1]  # without "get"
-                    time.sleep(0.005)
+                    time.sleep(0.001)
             finally:
                 process.kill()
-        raise AssertionError(f"{self.exe} never started Python with -I")
+        raise AssertionError(f"{exe} never started Python with -I")
 
     def imports(
         self, server: str = HOST, env: Mapping[str, str] | None = None, *, status: int = 0

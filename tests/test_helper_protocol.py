@@ -107,7 +107,7 @@ def test_the_import_probe_fails_unless_the_get_ran(helper: Helper, tmp_path: Pat
     before importing anything heavy, never ran the get, or ended otherwise fails it."""
     installed = Path(helper.exe).parent
     if not (installed / "ecrpy-start").is_file():
-        pytest.skip("the probe runs the package on this interpreter: nothing to fake")
+        pytest.skip("a binary is probed through the script beside this interpreter: tested there")
     fake = Helper(helper.env, helper.secret)
     fake.exe = str(tmp_path / "bin" / "docker-credential-ecrpy")
     (tmp_path / "bin").mkdir()
@@ -116,11 +116,15 @@ def test_the_import_probe_fails_unless_the_get_ran(helper: Helper, tmp_path: Pat
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     package = tmp_path / "lib" / version / "site-packages" / "docker_credential_ecrpy"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text("raise RuntimeError('a package that cannot start')\n")
+    (package / "__init__.py").write_text("")
+    # Each reads its input first, as the real one does: the probe finds the command line
+    # of the Python process while it waits for it.
+    crash = "import sys\ndef main():\n    sys.stdin.read()\n    raise RuntimeError('a bug')\n"
+    (package / "cli.py").write_text(crash)
     with pytest.raises(AssertionError, match="the import probe crashed"):
         fake.imports("docker.io", status=1)
-    (package / "__init__.py").write_text("")  # a package whose program never gets to it
-    (package / "cli.py").write_text("def main():\n    return 1\n")
+    never = "import sys\ndef main():\n    sys.stdin.read()\n    return 1\n"  # no get
+    (package / "cli.py").write_text(never)
     with pytest.raises(AssertionError, match="the probe never ran the get"):
         fake.imports("docker.io", status=1)
     with pytest.raises(AssertionError, match="the import probe exited 1, not 0"):
