@@ -37,7 +37,9 @@ API_HOST = f"api.ecr.{REGION}.amazonaws.com"
 # Dummy keys in AWS's shape, never real ones.
 ACCESS_KEY_ID = "AKIDEXAMPLEBENCHKEY1"
 SECRET_ACCESS_KEY = "benchSECRETkeyEXAMPLEvalue00000000000000"  # noqa: S105
-PASSWORD = "bench-token-password"  # noqa: S105
+# As long as the password of a real ECR token (some 2 KB of base64), which a hit reads,
+# checks and writes out.
+PASSWORD = "bench-token-password-" + "QkVOQ0g" * 300
 GO_HELPER = "docker-credential-ecr-login"
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS")
 
