@@ -102,7 +102,7 @@ def test_unknown_action() -> None:
 
 
 @given(st.text())
-def testjson_string_matches_the_json_module(value: str) -> None:
+def test_json_string_matches_the_json_module(value: str) -> None:
     encoded = protocol.json_string(value)
     assert json.loads(encoded) == value
     assert encoded == json.dumps(value)
