@@ -33,6 +33,7 @@ import random
 import time
 
 from . import PROGRAM, __version__, errors, sitepaths
+from .children import CALL
 from .registry import Registry
 
 TYPE_CHECKING = False
@@ -60,11 +61,10 @@ THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
 DEFAULT_SESSION_NAME = PROGRAM
-# The kinds of step reported: resolving credentials, one attempt of an API call, the wait
-# before a retry.
+# The kinds of step reported: resolving credentials, building a client, the wait before
+# a retry; and (children.CALL, which counts them) one attempt of an API call.
 CREDENTIALS = "credentials"
 CLIENT = "client"
-CALL = "api_call"
 WAIT = "retry_wait"
 
 

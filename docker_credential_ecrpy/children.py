@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 GRACE = 1.0
 _HEADER = 4
 # The step a worker is in until its first report (forking, loading the AWS SDK), and the
-# step that is one API call (``aws.CALL``: this module does not import aws).
+# step that is one API call, which Steps counts (aws.py reports it).
 START = "start"
 CALL = "api_call"
 

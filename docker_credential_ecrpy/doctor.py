@@ -36,6 +36,7 @@ from . import (
 )
 from . import PROGRAM as EXECUTABLE
 from .arguments import ArgumentParser
+from .tokens import span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -425,11 +426,11 @@ def _token_check(section: str, entry: cache.Entry, now: float, window: float | N
         status, when = INFO, f"expired at {_at(entry.expires_at)} (pruned at the next refresh)"
     else:
         status = OK
-        when = f"expires {_at(entry.expires_at)}, in {_span(entry.expires_at - now)}"
+        when = f"expires {_at(entry.expires_at)}, in {span(entry.expires_at - now)}"
         if policy.refresh_due(entry, now, window):
             when += "; refresh due (at the next get)"
         else:
-            when += f"; next refresh {_at(refresh_at)}, in {_span(refresh_at - now)}"
+            when += f"; next refresh {_at(refresh_at)}, in {span(refresh_at - now)}"
     return Check(
         section,
         entry.host,
@@ -447,14 +448,14 @@ def _token_check(section: str, entry: cache.Entry, now: float, window: float | N
 def _failure_check(section: str, failure: cache.Failure, now: float) -> Check:
     """A recorded failed refresh: what it was, and whether its backoff still keeps every
     get on the host from calling AWS for that token."""
-    ago = _span(max(now - failure.failed_at, 0))
+    ago = span(max(now - failure.failed_at, 0))
     detail = (
         f"identity {failure.identity}, {failure.scope}: last refresh failed {ago} ago "
         f"({failure.kind}): {failure.message}"
     )
     if policy.backing_off(failure, now):
         status = WARN
-        detail += f"; no get calls AWS for it for {_span(failure.retry_at - now)} more"
+        detail += f"; no get calls AWS for it for {span(failure.retry_at - now)} more"
         if failure.count > 1:
             detail += f" ({failure.count} failures in a row)"
     else:
@@ -633,11 +634,3 @@ def _use_colour(stream: TextIO, env: Mapping[str, str]) -> bool:
 
 def _at(moment: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
-
-
-def _span(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(seconds, 0):.0f}s"
-    minutes = int(seconds // 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"

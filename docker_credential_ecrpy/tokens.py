@@ -244,6 +244,17 @@ class TokenSource:
             background=background,
         )
 
+    def _look_again(
+        self, key: str, registry: Registry
+    ) -> tuple[str, cache.Entry | None, cache.Failure | None, float]:
+        """The plan for ``key`` as a refresher sees it (it is the refresh, so never one
+        behind): after waiting for the lock, another process may have refreshed the token
+        or recorded its failure. (plan, entry, failure, now)."""
+        entry = self._cached(key, registry)
+        failure = self._failure(key)
+        now = self.clock()
+        return self._plan(entry, failure, now, background=False), entry, failure, now
+
     def _settle(
         self,
         action: str,
@@ -261,17 +272,17 @@ class TokenSource:
                 self.activity.reason = errors.from_kind(failure.kind, failure.message)
                 self._warn(
                     f"refreshing the token for {registry.host} failed "
-                    f"{_span(now - failure.failed_at)} ago ({failure.message}); using the "
-                    f"cached token, valid for {_span(entry.expires_at - now)} more; next "
-                    f"attempt in {_span(failure.retry_at - now)}"
+                    f"{span(now - failure.failed_at)} ago ({failure.message}); using the "
+                    f"cached token, valid for {span(entry.expires_at - now)} more; next "
+                    f"attempt in {span(failure.retry_at - now)}"
                 )
             return entry
         if failure is None:  # FAIL always comes with one; this only narrows the types
             raise errors.AwsError(f"no usable token for {registry.host}")
         raise errors.from_kind(
             failure.kind,
-            f"{failure.message} (failed {_span(now - failure.failed_at)} ago; next attempt "
-            f"in {_span(failure.retry_at - now)})",
+            f"{failure.message} (failed {span(now - failure.failed_at)} ago; next attempt "
+            f"in {span(failure.retry_at - now)})",
         )
 
     # -- refreshing ------------------------------------------------------------------------
@@ -296,9 +307,8 @@ class TokenSource:
         its own."""
         self.deadline = time.monotonic() + self.settings.timeout
         self.activity = Activity(self.activity.identity)
-        entry = self._cached(key, registry)
-        failure = self._failure(key)
-        if self._plan(entry, failure, self.clock(), background=False) != policy.REFRESH_NOW:
+        action, _, failure, _ = self._look_again(key, registry)
+        if action != policy.REFRESH_NOW:
             return  # refreshed, or failed and backing off, since the get looked
         ended: errors.HelperError | None = None
         try:
@@ -321,10 +331,7 @@ class TokenSource:
                 if time.monotonic() >= self.deadline:
                     # The refresh we waited for may have ended just now: its token or
                     # its failure is the answer; else say what we waited for.
-                    entry = self._cached(key, registry)
-                    failure = self._guard(lambda: self.cache.read_failure(key), None)
-                    now = self.clock()
-                    action = self._plan(entry, failure, now, background=False)
+                    action, entry, failure, now = self._look_again(key, registry)
                     if action != policy.REFRESH_NOW:
                         return self._settle(action, registry, entry, failure, now)
                     doing = (
@@ -337,10 +344,7 @@ class TokenSource:
                     f"{self.settings.lock_timeout:g}s (another process may be stuck); "
                     "fetching directly"
                 )
-            entry = self._cached(key, registry)
-            failure = self._failure(key)
-            now = self.clock()
-            action = self._plan(entry, failure, now, background=False)
+            action, entry, failure, now = self._look_again(key, registry)
             if action != policy.REFRESH_NOW:
                 return self._settle(action, registry, entry, failure, now)
             if entry is None and failure is None and self.settings.spread:
@@ -421,7 +425,7 @@ class TokenSource:
         self.activity.reason = err
         self._warn(
             f"refreshing the token for {registry.host} failed ({err.message}); using the "
-            f"cached token, valid for {_span(stale.expires_at - now)} more"
+            f"cached token, valid for {span(stale.expires_at - now)} more"
         )
         return stale
 
@@ -496,8 +500,8 @@ class TokenSource:
         self.stderr.write(f"{self.program}: warning: {message}\n")
 
 
-def _span(seconds: float) -> str:
-    """``45s``, ``12m``, ``5h03m``: how long, for a person."""
+def span(seconds: float) -> str:
+    """``45s``, ``12m``, ``5h03m``: how long, for a person (warnings here, doctor)."""
     seconds = max(seconds, 0)
     if seconds < 90:
         return f"{seconds:.0f}s"
