@@ -18,6 +18,7 @@ from tests.support.standin import StandIn
 
 from .conftest import HOST, Helper
 from .test_configure import EU_HOST, configure, read
+from .toolkit import with_env
 
 SYDNEY_HOST = "987654321098.dkr.ecr.ap-southeast-2.amazonaws.com"
 STORED_LOGIN = "QVdTOm9sZC1wYXNzd29yZA=="
@@ -132,6 +133,24 @@ def test_the_diff_never_shows_a_stored_login(helper: Helper, docker_dir: Path) -
             result.stdout.splitlines()
         )
         assert STORED_LOGIN not in result.stdout and "opaque-token" not in result.stdout
+
+
+def test_the_go_helpers_cache_dir_setting_carries_over(
+    helper: Helper, ecr: StandIn, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``AWS_ECR_CACHE_DIR=~/.ecr``, unexpanded as a systemd unit or an env file leaves
+    it, names the directory in HOME, as it does for the Go helper: not a directory
+    called ``~`` in whatever directory Docker was started from."""
+    workdir = home / "project"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    env = with_env(helper, AWS_ECR_CACHE_DIR="~/.ecr")
+    for _ in range(2):
+        result = helper.run("get", env=env)
+        assert result.returncode == 0, result.stdout
+    assert ecr.calls() == 1, "the second get was a hit"
+    assert list((home / ".ecr").iterdir()), "the token is cached in ~/.ecr"
+    assert not (workdir / "~").exists()
 
 
 # The in-process rule, over any credHelpers and store.
