@@ -34,10 +34,14 @@ install: $(STAMP)
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The GitHub workflows too: against GitHub's schema, and audited by zizmor (actions pinned
+# to a commit, least permissions, no credentials left in a checkout, no injection); offline.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --min-severity medium --no-progress .github/workflows
 
 demo: install
 	$(SCRIPT) demo/demo.py

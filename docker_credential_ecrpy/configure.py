@@ -6,6 +6,12 @@ entry, an old ``docker login`` that shadows the helper). This command adds the e
 changes nothing else, and says what it found on the way. With no HOST it asks STS who the
 current AWS identity is and configures that account's registry in the configured region,
 plus every alias of the configuration file.
+
+Our users come from the Go helper, ``docker-credential-ecr-login``: a file that names it
+(``credHelpers`` values, ``credsStore``) has every such entry switched to this helper,
+whichever hosts were asked for. Half a switch is worse than none: a ``public.ecr.aws``
+or a ``credsStore`` left behind keeps the Go helper's cache, log and failures for some
+pulls, and nothing says which.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import copy
 import os
 import shutil
 import sys
+from typing import NamedTuple
 
 from . import HELPER, config, config_file, docker_config, errors, registry
 from . import PROGRAM as EXECUTABLE
@@ -25,6 +32,12 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, TextIO
 
+# The Go helper's name in Docker's config.json (the executable docker-credential-ecr-login).
+GO_HELPER = "ecr-login"
+# Keys under which Docker's config.json keeps a login's secret (``auths`` entries): a diff
+# shows their values masked.
+SECRET_KEYS = ("auth", "identitytoken", "registrytoken", "password")
+
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
@@ -32,7 +45,9 @@ def build_parser() -> ArgumentParser:
         description="Add credHelpers entries for Amazon ECR registries to Docker's "
         "config.json ($DOCKER_CONFIG/config.json, default ~/.docker/config.json). "
         "Without HOST: the registry of the current AWS identity (one STS call) in the "
-        "configured region, and every alias of the configuration file.",
+        "configured region, and every alias of the configuration file. Either way, "
+        f"every entry that names {GO_HELPER} (credHelpers, credsStore) is switched to "
+        f"{HELPER}; the old file is kept as config.json.bak.",
     )
     parser.add_argument("hosts", nargs="*", metavar="HOST", help="ECR registry hostname or alias")
     parser.add_argument(
@@ -79,34 +94,49 @@ def run(
     # same old contents and all but the last edit would be lost.
     with contextlib.nullcontext() if dry_run else docker_config.locked(path):
         current = docker_config.load(path)
-        document, changes = updated(current.document, targets, remove_stale_auths, path)
+        edit = updated(current.document, targets, remove_stale_auths, path)
         if current.exists:
             out.write(f"Docker config: {path}\n")
         else:
             out.write(f"Docker config: {path} (new file)\n")
-        for line in changes:
+        for line in edit.changes:
             out.write(f"  {line}\n")
-        warn_shadowing(document, targets, err)
-        if document == current.document and current.exists:
+        warn_shadowing(edit.document, edit.hosts, err)
+        if edit.document == current.document and current.exists:
             out.write("Nothing to change.\n")
-        elif dry_run:
-            write_diff(current.text or "", docker_config.dumps(document), path, out)
-            out.write("Dry run: nothing was written.\n")
         else:
-            try:
-                backup = docker_config.save(path, document, current.text)
-            except OSError as error:
-                raise errors.ConfigError(
-                    f"cannot write {path}: {error.strerror or error}; nothing was changed"
-                ) from None
-            kept = f" (old file kept as {backup})" if backup else ""
-            out.write(f"Wrote {path}{kept}\n")
+            write_diff(current.text or "", docker_config.dumps(edit.document), path, out)
+            write(path, current, edit, dry_run, out)
     if shutil.which(EXECUTABLE, path=env.get("PATH")) is None:
         err.write(
             f"warning: {EXECUTABLE} is not on PATH ({env.get('PATH', '')}); Docker will "
             "fail with `executable file not found`: add its directory to PATH\n"
         )
     return 0
+
+
+def write(
+    path: str, current: docker_config.DockerConfig, edit: Edit, dry_run: bool, out: TextIO
+) -> None:
+    """Save the edit (unless a dry run), and say where the old file went: after a switch
+    from the Go helper, that copy is the way back."""
+    if dry_run:
+        out.write("Dry run: nothing was written.\n")
+        return
+    try:
+        backup = docker_config.save(path, edit.document, current.text)
+    except OSError as error:
+        raise errors.ConfigError(
+            f"cannot write {path}: {error.strerror or error}; nothing was changed"
+        ) from None
+    kept = f" (old file kept as {backup})" if backup else ""
+    out.write(f"Wrote {path}{kept}\n")
+    if edit.switched:
+        out.write(
+            f"Switched {edit.switched} entr{'y' if edit.switched == 1 else 'ies'} from "
+            f"docker-credential-{GO_HELPER} to {EXECUTABLE}. To switch back, copy {backup} "
+            f"over {path}, or set those entries to {GO_HELPER} again.\n"
+        )
 
 
 def checked_hosts(hosts: list[str], configured: config.Config) -> list[str]:
@@ -157,32 +187,54 @@ def discovered_hosts(configured: config.Config, env: Mapping[str, str]) -> list[
     return hosts
 
 
+class Edit(NamedTuple):
+    """What ``configure`` does to the file."""
+
+    document: dict[str, Any]  # the new document
+    changes: list[str]  # a line per changed entry
+    hosts: list[str]  # the hosts this helper now answers for: asked for, or switched
+    switched: int  # how many entries named the Go helper
+
+
 def updated(
     document: dict[str, Any], hosts: list[str], remove_stale_auths: bool, path: str
-) -> tuple[dict[str, Any], list[str]]:
-    """The new document (the old one untouched) and a line per change."""
+) -> Edit:
+    """The edit of ``document`` (which stays untouched): ``hosts`` set to this helper,
+    then every other entry that names the Go helper."""
     new = copy.deepcopy(document)
     helpers = new.setdefault("credHelpers", {})
     if not isinstance(helpers, dict):
         raise errors.ConfigError(
             f"credHelpers in {path} is not a JSON object; fix it by hand, nothing was changed"
         )
+    served = list(hosts)
+    served.extend(
+        host for host, name in helpers.items() if name == GO_HELPER and host not in served
+    )
     changes: list[str] = []
-    for host in hosts:
+    switched = 0
+    for host in served:
         before = helpers.get(host)
         if before == HELPER:
             changes.append(f"= {host}: already uses {HELPER}")
             continue
         helpers[host] = HELPER
+        switched += before == GO_HELPER
         was = f" (was {before})" if before is not None else ""
         changes.append(f"+ {host}: {HELPER}{was}")
+    if new.get("credsStore") == GO_HELPER:
+        # Docker asks the store for every registry without a credHelpers entry; ours
+        # answers "not found" for those that are not ECR, as the Go helper does.
+        new["credsStore"] = HELPER
+        switched += 1
+        changes.append(f"+ credsStore: {HELPER} (was {GO_HELPER})")
     auths = new.get("auths")
     if remove_stale_auths and isinstance(auths, dict):
         for key in list(auths):
-            if registry.hostname(key) in hosts:
+            if registry.hostname(key) in served:
                 del auths[key]
                 changes.append(f"- auths[{key}] (stored credentials of an old docker login)")
-    return new, changes
+    return Edit(new, changes, served, switched)
 
 
 def stale_auths(document: Mapping[str, Any], hosts: list[str]) -> list[str]:
@@ -204,7 +256,13 @@ def warn_shadowing(document: Mapping[str, Any], hosts: list[str], err: TextIO) -
 
 
 def write_diff(old: str, new: str, path: str, out: TextIO) -> None:
+    """The change as a unified diff, with the secrets of ``auths`` entries masked: the
+    context of an edit, or a removed stale login, may be a line that holds a password."""
     import difflib  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
+    keys = "|".join(SECRET_KEYS)
+    secret = re.compile(rf'("(?:{keys})"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
     if old and not old.endswith("\n"):
         old += "\n"  # Docker writes no final newline; do not show that as a change
@@ -215,4 +273,5 @@ def write_diff(old: str, new: str, path: str, out: TextIO) -> None:
         tofile=path + " (new)",
     )
     for line in lines:
-        out.write(line if line.endswith("\n") else line + "\n")
+        shown = secret.sub(r'\1"***"', line)
+        out.write(shown if shown.endswith("\n") else shown + "\n")

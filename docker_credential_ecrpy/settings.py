@@ -4,7 +4,9 @@ Variables shared with the Go helper (``AWS_ECR_*``) mean what they mean there, s
 can switch helpers without rewriting their environment; our own use the ``ECRPY_`` prefix.
 
 - ``AWS_ECR_CACHE_DIR``: the token cache directory (default: the platformdirs user cache
-  directory, ``$XDG_CACHE_HOME/docker-credential-ecrpy`` or ``~/.cache/...`` on Linux).
+  directory, ``$XDG_CACHE_HOME/docker-credential-ecrpy`` or ``~/.cache/...`` on Linux). A
+  leading ``~`` is expanded, as the Go helper expands it: its README's example is
+  ``~/.ecr``, which no shell expands in a systemd unit or an env file.
 - ``AWS_ECR_DISABLE_CACHE``: any non-empty value turns the cache off.
 - ``AWS_ECR_IGNORE_CREDS_STORAGE=true``: ``store``/``erase`` for other hosts succeed silently.
 - ``ECRPY_TIMEOUT``: the wall-clock budget of one ``get`` (default 20s): credential
@@ -139,7 +141,7 @@ class Settings:
         min_validity = duration("ECRPY_MIN_VALIDITY")
         timeout = duration("ECRPY_TIMEOUT")
         return cls(
-            cache_dir=env.get("AWS_ECR_CACHE_DIR") or user_cache_dir(env),
+            cache_dir=expanduser(env.get("AWS_ECR_CACHE_DIR", ""), env) or user_cache_dir(env),
             cache_disabled=bool(env.get("AWS_ECR_DISABLE_CACHE")),
             ignore_creds_storage=env.get("AWS_ECR_IGNORE_CREDS_STORAGE", "").lower() == "true",
             refresh_window=window,

@@ -50,6 +50,13 @@ LOG_FIELDS = {
 }
 
 
+def require_proc() -> None:
+    """Skip the calling test where there is no /proc (macOS): it watches a process's
+    state, descriptors, command line or environment there, as only Linux lets it."""
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("watches processes through /proc, which only Linux has")
+
+
 def helper_executable() -> str:
     """The executable under test: ECRPY_TEST_EXE (e.g. the PyInstaller binary), else the
     console script installed next to this interpreter."""
@@ -193,6 +200,7 @@ class Helper:
         while that process waits for its input. For an executable that is no such script
         (the binary, whose bootloader starts its Python without site too), the script
         installed beside this interpreter: the package's imports are the same."""
+        require_proc()
         exe = self.exe
         if not (Path(exe).parent / "ecrpy-start").is_file():
             exe = str(Path(sys.executable).parent / "docker-credential-ecrpy")

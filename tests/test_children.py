@@ -20,6 +20,8 @@ import pytest
 
 from docker_credential_ecrpy import children, errors
 
+from .conftest import require_proc
+
 
 def soon(seconds: float) -> float:
     return time.monotonic() + seconds
@@ -54,6 +56,7 @@ def test_a_crash_of_the_worker_is_one_line_without_its_text() -> None:
 
 
 def test_the_deadline_kills_the_worker_and_what_it_started(tmp_path: Path) -> None:
+    require_proc()
     pid_file = tmp_path / "grandchild.pid"
 
     def work(report: Callable[[str, str], None]) -> None:
@@ -104,6 +107,7 @@ print(os.getsid(0), flush=True)
 
 
 def test_a_detached_refresher_keeps_only_what_it_is_given(tmp_path: Path) -> None:
+    require_proc()
     report = tmp_path / "report"
     script = DETACHED.format(lock=str(tmp_path / "k.lock"), report=str(report))
     # Soft limit raised to the hard one, as Go does for its children: closing by number
@@ -132,6 +136,7 @@ def test_a_detached_refresher_keeps_only_what_it_is_given(tmp_path: Path) -> Non
 def test_a_worker_outliving_its_killed_supervisor_ends_itself(tmp_path: Path) -> None:
     """kill -9 of the process waiting for the worker: the worker's own alarm ends it (and
     its group) shortly after the deadline."""
+    require_proc()
     pid_file = tmp_path / "worker.pid"
     script = f"""
 import os, time

@@ -318,6 +318,7 @@ def test_a_kill_at_any_instant_leaves_the_old_or_the_new_file(
     old_text = json.dumps(old, indent="\t", ensure_ascii=False)
     new = copy.deepcopy(old)
     new["credHelpers"][HOST] = "ecrpy"
+    new["credHelpers"][EU_HOST] = "ecrpy"  # switched from ecr-login as well
     path = docker_dir / "config.json"
     env = env_for(helper, docker_dir)
 

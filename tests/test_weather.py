@@ -35,7 +35,7 @@ import pytest
 from docker_credential_ecrpy import cache, policy
 from tests.support.standin import StandIn
 
-from .conftest import ACCOUNT, HOST, Helper
+from .conftest import ACCOUNT, HOST, Helper, require_proc
 from .toolkit import (
     failure_records,
     finish,
@@ -58,6 +58,7 @@ DUE = {"ECRPY_REFRESH_WINDOW": "2h", "ECRPY_MIN_VALIDITY": "10m"}
 def marked(helper: Helper) -> Iterator[Helper]:
     """The helper with a marker in its environment, so that every process it forks can
     be found; none may be left when the test ends."""
+    require_proc()
     marker = f"ECRPY_TEST_MARK={uuid.uuid4().hex}"
     name, _, value = marker.partition("=")
     helper.env[name] = value
