@@ -275,3 +275,30 @@ def test_warm_writes_the_metrics_file(helper: Helper, ecr: StandIn, home: Path) 
 def test_prometheus_without_tokens_is_a_usage_error(helper: Helper, ecr: StandIn) -> None:
     result = helper.run("doctor", "--prometheus", stdin="")
     assert result.returncode == 1 and "--prometheus goes with --tokens" in result.stdout
+
+
+def test_warm_with_aws_down(offline_helper: Helper) -> None:
+    env = with_env(offline_helper, ECRPY_TIMEOUT="5s")
+    result = warm(offline_helper, "--if-due", HOST, env=env)
+    assert result.returncode == 1
+    assert result.stdout.startswith("failed") and result.stdout.count("\n") == 1, result.stdout
+    (record,) = failure_records(offline_helper.cache_dir)
+    again = warm(offline_helper, "--if-due", HOST, env=env)  # backed off: not even tried
+    assert again.returncode == 1 and "next attempt in" in again.stdout
+    assert failure_records(offline_helper.cache_dir)[0].failed_at == record.failed_at
+
+
+def test_warm_beside_erases(helper: Helper, ecr: StandIn) -> None:
+    """Warms and ``docker logout``s at once: each ends cleanly, and what is left is
+    either nothing or a whole token a pull can use."""
+    ecr.config(delay=0.3)
+    warms = [spawn_gets(helper, 1, args=("warm", HOST))[0] for _ in range(8)]
+    erases = spawn_gets(helper, 8, args=("erase",))
+    started = feed(erases)
+    results = collect(helper, warms + erases, started)
+    assert all(r.returncode == 0 for r in results), [r.stdout for r in results if r.returncode]
+    assert all(r.stdout.split()[0] in ("refreshed", "ok") for r in results[:8])
+    calls = ecr.calls()
+    assert 1 <= calls <= 8
+    helper.answer()
+    assert ecr.calls() <= calls + 1
