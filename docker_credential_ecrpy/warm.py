@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-from . import HELPER, docker_config, errors, registry
+from . import HELPER, docker_config, errors, policy, registry
 from . import PROGRAM as EXECUTABLE
 from .arguments import ArgumentParser
 from .tokens import FETCHED, STALE_SERVED, NoCache, span
@@ -29,6 +29,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, TextIO
+
+    from .registry import Registry
+    from .tokens import TokenSource
 
 # The statuses of a registry, as printed and in --json:
 OK = "ok"  # a fresh token was cached already: no call
@@ -130,10 +133,12 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
         "reason": None,
         "identity": None,
         "expires_at": None,
+        "retry_at": None,
     }
     store = EcrStore.from_env(env, sys.stderr)
     store.asked = host
     failed: errors.HelperError | None = None
+    target = None
     try:
         target = store.resolve(host)
         if target is None:
@@ -158,8 +163,21 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
         if activity.reason is not None:
             result["reason"] = activity.reason.message
         result.update(identity=entry.identity, expires_at=entry.expires_at)
+    if target is not None and result["status"] in (FAILED, BACKING_OFF):
+        result["retry_at"] = retry_at(store.tokens, target)
     store.log_activity("warm", failed)
     return result
+
+
+def retry_at(tokens: TokenSource, target: Registry) -> float | None:
+    """When the host calls AWS for the registry's token again, if a recorded failure's
+    backoff keeps it from doing so now (the identity is the one just warmed)."""
+    now = time.time()
+    for failure in tokens.recorded_failures():
+        same = failure.scope == target.scope and failure.identity == tokens.activity.identity
+        if same and policy.backing_off(failure, now):
+            return failure.retry_at
+    return None
 
 
 def render(results: list[dict[str, Any]], out: TextIO) -> None:
@@ -168,12 +186,16 @@ def render(results: list[dict[str, Any]], out: TextIO) -> None:
     width = max(len(result["registry"]) for result in results)
     for result in results:
         status = result["status"]
+        # A failure answered from its record already says when the next attempt is.
+        retry = ""
+        if result["retry_at"] is not None and "next attempt in" not in str(result["reason"]):
+            retry = f"; next attempt in {span(result['retry_at'] - now)}"
         if status == FAILED:
-            detail = f"no usable token: {result['reason']}"
+            detail = f"no usable token: {result['reason']}{retry}"
         else:
             detail = f"token valid for {span(result['expires_at'] - now)}"
             if status == BACKING_OFF:
-                detail = f"{result['reason']}; cached {detail} more"
+                detail = f"{result['reason']}{retry}; cached {detail} more"
         out.write(f"{status:<11}  {result['registry']:<{width}}  {detail}\n")
 
 

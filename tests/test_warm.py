@@ -170,6 +170,7 @@ def test_warm_in_a_brownout_with_a_usable_token(helper: Helper, ecr: StandIn) ->
     result = warm(helper, "--if-due", HOST, env=due)
     assert result.returncode == 0, result.stdout  # a usable token is left
     assert result.stdout.startswith("backing off") and "AWS throttled" in result.stdout
+    assert "next attempt in" in result.stdout and "cached token valid for" in result.stdout
     attempts = ecr.calls()
     assert attempts >= 1
     (record,) = failure_records(helper.cache_dir)
@@ -192,6 +193,8 @@ def test_warm_in_a_brownout_on_an_empty_cache(helper: Helper, ecr: StandIn) -> N
     assert again.returncode == 1
     (answer,) = json.loads(again.stdout)["registries"]
     assert answer["status"] == "failed" and "next attempt in" in answer["reason"]
+    (record,) = failure_records(helper.cache_dir)
+    assert answer["retry_at"] == record.retry_at
     assert ecr.calls() == attempts  # backed off: no call
 
 
