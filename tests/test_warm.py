@@ -62,6 +62,11 @@ def test_warm_named_registries_then_a_pull_is_a_hit(helper: Helper, ecr: StandIn
     assert all(line.startswith("refreshed") for line in lines.values()), result.stdout
     assert ecr.calls() == 2  # one per region
     assert set(entries(helper)) == {HOST, HOST2}
+    logged = [
+        (line["action"], line["registry"], line["outcome"], line["api_calls"])
+        for line in helper.log_lines()
+    ]
+    assert logged == [("warm", HOST, "fetched", 1), ("warm", HOST2, "fetched", 1)]
     helper.answer()
     assert ecr.calls() == 2  # the pull found its token
 
