@@ -50,11 +50,13 @@ demo: install
 # `python -c pass`): the console script, the standalone binary and, when installed, the Go
 # helper, with a slow .pth, one region's accounts and peak RSS; then the three in bad weather
 # (ECRPY_BENCH_TIMEOUT=8s shortens the longest of those runs); a fleet of 48 hosts against
-# one account's quota; then the binary's size.
+# one account's quota, then the same fleet with the timer (hosts warm within 20 s, then
+# pull) beside it without; then the binary's size.
 bench: install binary
 	ECRPY_BENCH_EXE=$(BINARY) $(SCRIPT) bench/bench.py
 	$(SCRIPT) bench/fleet.py
 	$(SCRIPT) bench/fleet.py --spread 10 --no-go --no-floor
+	$(SCRIPT) bench/fleet.py --timer 20 --no-floor
 	$(SCRIPT) packaging/bench_binary.py $(BINARY)
 
 # The fleet alone, with its options (bench/fleet.py --help), e.g.

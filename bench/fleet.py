@@ -14,7 +14,10 @@ processes released at one instant (see ``crowd.py``) against ONE stand-in whose 
 quota_burst)``). It prints the hosts fully served, the failed pulls, the API calls and how
 many the quota refused, the calls per host and the slowest pull; with ``--go`` (the
 default when ``docker-credential-ecr-login`` is installed) the Go helper runs the same
-simulation through the TLS stand-in and proxy of ``world.py``.
+simulation through the TLS stand-in and proxy of ``world.py``. With ``--timer`` S, ours
+runs once more as hosts with the timer of packaging/systemd/ do: each host first runs
+``warm --if-due`` after a random delay within S seconds (the timer's RandomizedDelaySec,
+compressed), then its pulls are released; its calls and throttled calls count the warms'.
 
 The hosts share this machine's cores, which a real fleet does not: spawning is timed apart
 (and not counted), and the CPU the pulls used after the release is printed, so a slow pull
@@ -31,12 +34,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -70,6 +75,7 @@ class Contender(NamedTuple):
     exe: str
     standin: StandIn
     env: Callable[[Path], dict[str, str]]
+    timer: bool = False  # each host warms (warm --if-due, after a random delay) first
 
 
 class Result(NamedTuple):
@@ -78,6 +84,8 @@ class Result(NamedTuple):
     calls: int
     throttled: int
     overflows: int  # listen-queue overflows on this machine during the run
+    warms: list[subprocess.CompletedProcess[str]] | None = None  # the timer's runs, if any
+    warm_seconds: float = 0.0  # from the first warm's start to the last one's end
 
 
 def simulate(contender: Contender, args: argparse.Namespace, scratch: Path, quota: bool) -> Result:
@@ -94,6 +102,11 @@ def simulate(contender: Contender, args: argparse.Namespace, scratch: Path, quot
     standin.reset()
     if quota:
         standin.config(quota_rate=args.rate, quota_burst=args.burst)  # a full bucket to start
+    warms, warm_seconds = None, 0.0
+    if contender.timer:
+        started = time.monotonic()
+        warms = warm_hosts(contender.exe, [env for env in envs[:: args.pulls]], args.timer)
+        warm_seconds = time.monotonic() - started
     before = listen_overflows()
     crowd, outcomes = gather(
         [contender.exe, "get"], envs, HOST.encode(), timeout=args.timeout + GRACE
@@ -105,7 +118,35 @@ def simulate(contender: Contender, args: argparse.Namespace, scratch: Path, quot
         int(calls.get("ecr:GetAuthorizationToken", 0)),
         int(calls.get(THROTTLED, 0)),
         listen_overflows() - before,
+        warms,
+        warm_seconds,
     )
+
+
+def warm_hosts(
+    exe: str, envs: list[tuple[int, dict[str, str]]], spread: float
+) -> list[subprocess.CompletedProcess[str]]:
+    """Each host's timer: ``warm --if-due`` after a random delay within ``spread`` seconds,
+    all hosts at once; their results, when all are done."""
+    results: list[subprocess.CompletedProcess[str]] = []
+
+    def timer(env: dict[str, str], delay: float) -> None:
+        time.sleep(delay)
+        done = subprocess.run(
+            [exe, "warm", "--if-due", HOST], env=env, capture_output=True, text=True, timeout=300
+        )
+        results.append(done)
+
+    delays = [random.uniform(0, spread) for _ in envs]  # noqa: S311 - jitter, no secret
+    threads = [
+        threading.Thread(target=timer, args=(env, delay))
+        for (_, env), delay in zip(envs, delays, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def listen_overflows() -> int:
@@ -211,6 +252,14 @@ def details(args: argparse.Namespace, result: Result) -> list[str]:
             f"{result.overflows} connections overflowed a listen queue on this machine during "
             "the run (each waits for a SYN retransmit: 1 s or more)"
         )
+    if result.warms is not None:
+        failed_warms = [done for done in result.warms if done.returncode != 0]
+        lines.append(
+            f"the timer: {len(result.warms)} hosts ran warm --if-due within {args.timer:g} s "
+            f"(all done {result.warm_seconds:.1f} s after the first delay began), "
+            f"{len(failed_warms)} left without a token"
+            + (f" ({failed_warms[0].stdout.strip()[:200]})" if failed_warms else "")
+        )
     return lines + what_they_said(result.outcomes)
 
 
@@ -226,6 +275,9 @@ def contenders(
         return env
 
     chosen = [Contender(Path(args.exe).name, args.exe, standin, ours)]
+    if args.timer:
+        name = f"{Path(args.exe).name} + timer"
+        chosen.append(Contender(name, args.exe, standin, ours, timer=True))
     if world is not None and args.go_exe:
         go = Contender(GO_HELPER, args.go_exe, world.standin, lambda h: world.env(base_env(h)))
         chosen.append(go)
@@ -265,6 +317,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         help="ECRPY_SPREAD in seconds for ours: a planned storm (default: off, as shipped)",
+    )
+    parser.add_argument(
+        "--timer",
+        type=float,
+        default=0.0,
+        help="also ours with the timer: each host runs warm --if-due after a random delay "
+        "within this many seconds, then pulls (default: off)",
     )
     parser.add_argument("--exe", help="our helper (default: the console script of this venv)")
     parser.add_argument(

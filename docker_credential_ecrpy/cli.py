@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 USAGE = """\
 Usage: docker-credential-ecrpy <action>
-       docker-credential-ecrpy configure|doctor|kubelet [options]
+       docker-credential-ecrpy configure|doctor|warm|kubelet [options]
 
 Docker credential helper for Amazon ECR. Docker, podman, skopeo and buildah run it with
 one of these actions and the input on stdin:
@@ -33,6 +33,8 @@ Commands for people (each has --help):
   configure  add credHelpers entries for ECR registries to Docker's config.json
   doctor     explain the setup, find what is broken, time a live get;
              doctor --tokens: every cached token and recorded failure at a glance
+             (--prometheus: as metrics for node_exporter's textfile collector)
+  warm       fetch tokens before a pull needs them (warm --if-due: from a timer)
   kubelet    answer a kubelet CredentialProviderRequest (as ecr-credential-provider-py)
 
 Wire it up in ~/.docker/config.json:
@@ -40,7 +42,7 @@ Wire it up in ~/.docker/config.json:
 """
 
 
-COMMANDS = ("configure", "doctor", "kubelet")
+COMMANDS = ("configure", "doctor", "warm", "kubelet")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +120,10 @@ def _command(name: str, args: list[str]) -> int:
         from . import doctor  # noqa: PLC0415
 
         return doctor.main(args)
+    if name == "warm":
+        from . import warm  # noqa: PLC0415
+
+        return warm.main(args)
     from . import kubelet  # noqa: PLC0415
 
     return kubelet.main(args)

@@ -83,11 +83,22 @@ def main(argv: list[str]) -> int:
         help="only the token cache: every cached token and recorded failure",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="with --tokens: Prometheus text format (for node_exporter's textfile collector)",
+    )
     args = parser.parse_args(argv)
     if args.tokens and args.host:
         parser.error("--tokens takes no HOST")
+    if args.prometheus and not args.tokens:
+        parser.error("--prometheus goes with --tokens")
     checks = examine_cache(os.environ) if args.tokens else examine(os.environ, args.host)
-    if args.json:
+    if args.prometheus:
+        from . import metrics  # noqa: PLC0415
+
+        sys.stdout.write(metrics.render(check.as_dict() for check in checks))
+    elif args.json:
         import json  # noqa: PLC0415
 
         failed = any(check.status == FAIL for check in checks)

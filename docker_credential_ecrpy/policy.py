@@ -103,14 +103,20 @@ def plan(
     window: float | None,
     min_validity: float,
     background: bool,
+    renew_before: float | None = None,
 ) -> str:
     """What to do for a get: one of SERVE, REFRESH_BEHIND, SERVE_STALE, REFRESH_NOW, FAIL.
 
     ``background`` says whether a usable token may be refreshed behind the answer; a
     process that holds the refresh lock asks with ``background=False`` (it is the
     refresh), and so does a user who turned background refreshes off.
+
+    ``renew_before`` (``warm`` without ``--if-due``) makes a token issued before that
+    instant due too: a person asked for a new one. A token issued since, by whichever
+    process, is the one asked for, so a warm beside parallel gets still makes one call.
     """
-    if entry is not None and not refresh_due(entry, now, window):
+    renewed = renew_before is None or (entry is not None and entry.issued_at >= renew_before)
+    if entry is not None and not refresh_due(entry, now, window) and renewed:
         return SERVE
     can_serve = entry is not None and usable(entry, now, min_validity)
     if backing_off(failure, now):

@@ -192,6 +192,8 @@ class TokenSource:
         )
         self.activity = Activity()
         self.refreshed: Callable[[errors.HelperError | None], None] | None = None
+        # Tokens issued before this instant count as due (``warm`` without --if-due).
+        self.renew_before: float | None = None
 
     def key(self, registry: Registry, who: Identity | None = None) -> str:
         """The cache key: the token's scope (one token serves every registry of a region:
@@ -220,6 +222,19 @@ class TokenSource:
             self._refresh_behind(registry, who, key)
         return self._settle(action, registry, entry, failure, now)
 
+    def warm(self, registry: Registry, who: Identity | None = None) -> cache.Entry:
+        """A get that refreshes in the foreground, never behind (``warm``): a due token
+        (with ``renew_before``, an older one) is replaced before answering, under the same
+        lock, backoff and deadline as a get's refresh; a fresh one is the answer."""
+        key = self.key(registry, who)
+        entry = self._cached(key, registry)
+        failure = self._failure(key)
+        now = self.clock()
+        action = self._plan(entry, failure, now, background=False)
+        if action == policy.REFRESH_NOW:
+            return self._refresh_now(registry, who, key)
+        return self._settle(action, registry, entry, failure, now)
+
     def forget(self, registry: Registry) -> int:
         """Drop every cached token and failure record that would answer for the registry
         (the token of its region, shared with the region's other registries)."""
@@ -242,6 +257,7 @@ class TokenSource:
             window=self.settings.refresh_window,
             min_validity=self.settings.min_validity,
             background=background,
+            renew_before=self.renew_before,
         )
 
     def _look_again(

@@ -249,6 +249,31 @@ def test_a_failure_whose_backoff_ended_is_no_obstacle() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("renew_before", "failed", "expected"),
+    [
+        (T0 + 1, False, policy.REFRESH_NOW),  # issued before the warm began: renewed
+        (T0 + 1, True, policy.SERVE_STALE),  # ... unless a failure's backoff runs
+        (T0, False, policy.SERVE),  # issued since: the token the warm asked for
+        (T0 - 1, False, policy.SERVE),
+    ],
+)
+def test_plan_renews_a_fresh_token_issued_before_a_warm(
+    renew_before: float, failed: bool, expected: str
+) -> None:
+    record = failure(FRESH - 1) if failed else None
+    decided = policy.plan(
+        entry(),
+        record,
+        FRESH,
+        window=None,
+        min_validity=MIN,
+        background=False,
+        renew_before=renew_before,
+    )
+    assert decided == expected
+
+
 @given(
     offset=st.floats(min_value=-1e6, max_value=1e6),
     failed=st.booleans(),
