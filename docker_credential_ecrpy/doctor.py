@@ -31,6 +31,7 @@ from . import (
     config_file,
     docker_config,
     errors,
+    files,
     policy,
     registry,
 )
@@ -245,11 +246,8 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
     checks = [Check(section, "credentials", status, detail, source=source)]
     config_file, _ = keys.aws_files(env)
     profile = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    region = (
-        env.get("AWS_REGION")
-        or env.get("AWS_DEFAULT_REGION")
-        or _profile_section(config_file, profile, config=True).get("region")
-    )
+    settings = _profile_section(config_file, profile, config=True)
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or settings.get("region")
     checks.append(
         Check(
             section,
@@ -262,9 +260,81 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_STS"):
         if env.get(name):
             checks.append(Check(section, name, INFO, env[name], variable=name))
-    if env.get("AWS_CA_BUNDLE"):
-        checks.append(Check(section, "AWS_CA_BUNDLE", INFO, env["AWS_CA_BUNDLE"]))
+    bundle = env.get("AWS_CA_BUNDLE") or settings.get("ca_bundle")
+    if bundle:
+        from .aws import ca_bundle_trouble  # noqa: PLC0415 - botocore stays unloaded
+
+        trouble = ca_bundle_trouble(bundle, bool(env.get("AWS_CA_BUNDLE")), profile)
+        status, detail = (FAIL, trouble) if trouble else (INFO, bundle)
+        checks.append(Check(section, "CA bundle", status, detail, path=bundle))
+    checks.extend(examine_sso(env, config_file, profile))
     return checks
+
+
+# Where botocore (and the AWS CLI) keep SSO access tokens, each in a file named for the
+# SHA-1 of its sso_session's name (or, for a legacy profile, of its start URL).
+SSO_CACHE = "~/.aws/sso/cache"
+# How many source_profile links are followed to the profile that holds the SSO settings.
+MAX_SOURCE_PROFILES = 10
+
+
+def examine_sso(env: Mapping[str, str], config_file: str, profile: str) -> list[Check]:
+    """The SSO session behind the current profile (itself, or the source profile it
+    assumes a role from), looked at in the SSO token cache without any network: an
+    expired one makes every get fail, HOST or not. Nothing when credentials come from
+    the environment or no SSO is configured."""
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        return []
+    name: str | None = profile
+    seen: list[str] = []
+    conf: dict[str, str] = {}
+    while name and name not in seen and len(seen) < MAX_SOURCE_PROFILES:
+        seen.append(name)
+        conf = _profile_section(config_file, name, config=True)
+        if conf.get("sso_session") or conf.get("sso_start_url"):
+            break
+        name = conf.get("source_profile")
+    else:
+        return []
+    import datetime  # noqa: PLC0415
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from .files import OddFile, read_regular  # noqa: PLC0415
+    from .settings import expanduser  # noqa: PLC0415
+
+    session = conf.get("sso_session")
+    key = session or conf["sso_start_url"]
+    digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
+    path = os.path.join(expanduser(SSO_CACHE, env), f"{digest}.json")
+    fix = f"run `aws sso login --profile {name}`"
+    what = f"profile {name}: SSO session {key}"
+    try:
+        token = json.loads(read_regular(path, 1 << 20))
+        expires = datetime.datetime.fromisoformat(token["expiresAt"]).timestamp()
+        registration = token.get("registrationExpiresAt")
+        renewable = bool(
+            session
+            and token.get("refreshToken")
+            and token.get("clientSecret")
+            and registration
+            and datetime.datetime.fromisoformat(registration).timestamp() > time.time()
+        )
+    except FileNotFoundError:
+        return [Check("aws", "SSO session", FAIL, f"{what}: no login on this machine: {fix}")]
+    except (OSError, OddFile, ValueError, KeyError, TypeError, AttributeError):
+        detail = f"{what}: its token in {path} is unreadable: {fix}"
+        return [Check("aws", "SSO session", FAIL, detail, path=path)]
+    now = time.time()
+    if expires > now:
+        status, detail = OK, f"{what}: valid until {_at(expires)}, {span(expires - now)} more"
+    elif renewable:
+        status = OK
+        detail = f"{what}: expired at {_at(expires)}; the AWS SDK renews it (refresh token)"
+    else:
+        status = FAIL
+        detail = f"{what}: expired at {_at(expires)}; every get fails until you {fix}"
+    return [Check("aws", "SSO session", status, detail, path=path, expires_at=expires)]
 
 
 def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
@@ -404,6 +474,20 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
                 "directory",
                 WARN,
                 f"{reason}; every get calls AWS until this is fixed",
+                path=directory,
+            )
+        ]
+    unwritable = files.unwritable(directory)
+    if unwritable is not None:
+        # What every get then says ("...; working without the cache"), with the fix.
+        return [
+            Check(
+                section,
+                "directory",
+                WARN,
+                f"cache directory {directory}: {unwritable}; every get warns "
+                "'working without the cache' and calls AWS: make it a directory of yours, "
+                "or set AWS_ECR_CACHE_DIR to one",
                 path=directory,
             )
         ]

@@ -231,20 +231,30 @@ def make_private_dirs(path: str) -> None:
         os.chmod(directory, 0o700)  # the umask may have taken bits away
 
 
-def unmakeable(path: str) -> str | None:
-    """Why ``make_private_dirs(path)`` would fail, found without creating anything (for
-    ``doctor``), or None when it would not: the nearest existing ancestor is not a
-    directory, or we may not create entries in it."""
-    import os  # noqa: PLC0415 - doctor only
+def unwritable(path: str) -> str | None:
+    """Why we could not make the directory ``path`` (``make_private_dirs``) or create
+    files in it, or None when we could; for ``doctor``, which must leave nothing behind.
+    A missing directory is made and removed again, because only the attempt can tell (a
+    parent that is a file, permissions, a read-only or virtual file system)."""
+    import contextlib  # noqa: PLC0415 - doctor only
+    import os  # noqa: PLC0415
 
     missing = _missing(path)
     if not missing:
-        return None
-    parent = os.path.dirname(missing[-1])
-    if not os.path.isdir(parent):
-        return f"{parent} is not a directory"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"{parent} is not writable by this user"
+        return None if os.access(path, os.W_OK | os.X_OK) else f"{path} is not writable by us"
+    made: list[str] = []
+    try:
+        for directory in reversed(missing):
+            os.mkdir(directory, 0o700)
+            made.append(directory)
+    except FileExistsError:
+        return None  # made meanwhile, by a get: it could
+    except OSError as err:
+        return f"cannot create {err.filename}: {err.strerror}"
+    finally:
+        for directory in reversed(made):
+            with contextlib.suppress(OSError):  # a get may be using it already
+                os.rmdir(directory)
     return None
 
 

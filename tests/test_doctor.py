@@ -3,9 +3,12 @@ fails the exit status, ``--json`` parses, and no secret is ever shown."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +219,118 @@ def test_unsafe_cache_directory(helper: Helper, ecr: StandIn, setup: dict[str, s
     assert code == 0
     check = find(document, "cache", "directory")[0]
     assert check["status"] == "warn" and "open to other users" in check["detail"]
+
+
+@pytest.mark.parametrize("directory", ["/proc/ecrpy-test-cache", "/proc/ecrpy-test/cache"])
+def test_a_cache_directory_that_cannot_be_made_is_a_warning(
+    helper: Helper, ecr: StandIn, setup: dict[str, str], directory: str
+) -> None:
+    """Every get warns and works without the cache; doctor said "ok (0 tokens)"."""
+    env = {**setup, "AWS_ECR_CACHE_DIR": directory}
+    result = helper.get(env=env)
+    assert result.returncode == 0 and "working without the cache" in result.stderr
+    code, document = run_json(helper, env)
+    assert code == 0
+    check = find(document, "cache", "directory")[0]
+    assert check["status"] == "warn"
+    made = directory.rpartition("/")[0] if directory.count("/") > 2 else directory
+    assert f"cache directory {directory}: cannot create {made}: " in check["detail"]
+    assert "working without the cache" in check["detail"]
+    assert "AWS_ECR_CACHE_DIR" in check["detail"]
+    text = helper.run("doctor", stdin="", env=env).stdout
+    assert "Nothing broken; " in text and " 0 warning" not in text
+
+
+def test_doctor_leaves_no_cache_directory_behind(
+    helper: Helper, ecr: StandIn, setup: dict[str, str], home: Path
+) -> None:
+    """It finds out whether the cache can be made by making it, and removes it again."""
+    env = {**setup, "AWS_ECR_CACHE_DIR": str(home / "new" / "cache")}
+    code, document = run_json(helper, env)
+    assert code == 0
+    assert find(document, "cache", "directory")[0]["status"] == "ok"
+    assert not (home / "new").exists()
+
+
+@pytest.fixture
+def https_port() -> Iterator[int]:
+    """A port that takes connections and says nothing: far enough for a client to set up
+    TLS, which is where a CA bundle is opened."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("where", ["env", "profile"])
+def test_a_missing_ca_bundle_is_named_by_get_and_by_doctor(
+    helper: Helper, ecr: StandIn, setup: dict[str, str], home: Path, https_port: int, where: str
+) -> None:
+    """get said "TLS verification failed ... point AWS_CA_BUNDLE at its CA certificate"
+    (it was), and doctor showed the setting as info."""
+    missing = home / "corp-ca.pem"
+    env = {**setup, "AWS_ENDPOINT_URL_ECR": f"https://127.0.0.1:{https_port}"}
+    if where == "env":
+        env["AWS_CA_BUNDLE"], source = str(missing), "AWS_CA_BUNDLE"
+    else:
+        (home / ".aws" / "config").write_text(f"[default]\nca_bundle = {missing}\n")
+        source = "ca_bundle of profile 'default'"
+    result = helper.get(env=env)
+    assert result.returncode == 1
+    assert result.stdout.startswith(
+        f"the CA bundle {missing} named by {source} is missing (no such file)"
+    ), result.stdout
+    code, document = run_json(helper, env)
+    assert code == 1
+    check = find(document, "aws", "CA bundle")[0]
+    assert check["status"] == "fail"
+    assert check["detail"] == result.stdout.strip()
+    missing.write_text("")  # there: doctor shows it, no longer as a problem
+    assert find(run_json(helper, env)[1], "aws", "CA bundle")[0]["status"] == "info"
+
+
+SSO_CONFIG = """[profile dev]
+sso_session = corp
+sso_account_id = 123456789012
+sso_role_name = Pull
+region = us-east-1
+
+[profile pull]
+role_arn = arn:aws:iam::123456789012:role/pull
+source_profile = dev
+
+[sso-session corp]
+sso_start_url = https://corp.awsapps.com/start
+sso_region = us-east-1
+"""
+
+
+@pytest.mark.parametrize("profile", ["dev", "pull"])
+def test_an_expired_sso_session_fails_without_a_host(
+    helper: Helper, ecr: StandIn, setup: dict[str, str], home: Path, profile: str
+) -> None:
+    """It showed as ok unless a HOST made doctor run a get, which fails."""
+    (home / ".aws" / "config").write_text(SSO_CONFIG)
+    tokens = home / ".aws" / "sso" / "cache"
+    tokens.mkdir(parents=True)
+    token = tokens / (hashlib.sha1(b"corp", usedforsecurity=False).hexdigest() + ".json")
+    token.write_text(json.dumps({"accessToken": "opaque", "expiresAt": "2020-01-02T03:04:05Z"}))
+    secrets = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    env = {k: v for k, v in setup.items() if k not in secrets} | {"AWS_PROFILE": profile}
+    result = helper.get(env=env)
+    assert result.returncode == 1 and ecr.calls() == 0
+    code, document = run_json(helper, env)
+    assert code == 1
+    check = find(document, "aws", "SSO session")[0]
+    assert check["status"] == "fail"
+    assert "expired at 2020-01-02 03:04:05 UTC" in check["detail"]
+    assert "`aws sso login --profile dev`" in check["detail"]
+    assert "opaque" not in json.dumps(document)
+    token.write_text(json.dumps({"accessToken": "opaque", "expiresAt": "2999-01-01T00:00:00Z"}))
+    assert find(run_json(helper, env)[1], "aws", "SSO session")[0]["status"] == "ok"
+    token.unlink()
+    check = find(run_json(helper, env)[1], "aws", "SSO session")[0]
+    assert check["status"] == "fail" and "no login on this machine" in check["detail"]
 
 
 # -- the credential-source inspection, in-process ------------------------------------------
