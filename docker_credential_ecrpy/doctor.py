@@ -41,7 +41,7 @@ from .tokens import span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any, TextIO
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
@@ -495,15 +495,63 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
         Check(section, "directory", OK, f"{directory} ({len(entries)} tokens)", path=directory)
     ]
     now = time.time()
+    current = _current_identity(env)
     for entry in entries:
-        checks.append(_token_check(section, entry, now, settings.refresh_window))
+        checks.append(
+            _token_check(section, entry, now, settings.refresh_window, current(entry.host))
+        )
     for failure in store.failures():
-        checks.append(_failure_check(section, failure, now))
+        checks.append(_failure_check(section, failure, now, current(failure.host)))
     return checks
 
 
-def _token_check(section: str, entry: cache.Entry, now: float, window: float | None) -> Check:
-    """A cached token: whose, for what, and when it was issued, expires and is refreshed."""
+def _current_identity(env: Mapping[str, str]) -> Callable[[str], str | None]:
+    """For a registry host, the identity (the fingerprint's short form) that a get for it
+    would use now: the store resolves the host and its configured identity, and ``keys``
+    fingerprints it, as for a get; no network. None when there is no telling (the
+    configuration file is broken, the host is no longer an alias). A token or failure of
+    another identity (an edit of ~/.aws/config changes the fingerprint) is one no get
+    reads any more."""
+    import io  # noqa: PLC0415
+
+    from . import keys  # noqa: PLC0415
+    from .store import EcrStore  # noqa: PLC0415
+
+    try:
+        store = EcrStore.from_env(env, io.StringIO())
+        store.config  # noqa: B018 - read here: a broken file is examine_config's to report
+    except errors.HelperError:
+        return lambda host: None
+    known: dict[tuple[str, ...], str] = {}
+
+    def identity(host: str) -> str | None:
+        target = store.resolve(host)
+        if target is None:
+            return None
+        who = store.identity_for(target)
+        parts = who.parts() if who is not None else ()
+        if parts not in known:
+            known[parts] = keys.short(keys.fingerprint(env, parts))
+        return known[parts]
+
+    return identity
+
+
+def _whose(identity: str, current: str | None) -> str:
+    """Whether a token or failure is the current identity's, for people."""
+    if current is None:
+        return ""
+    if identity == current:
+        return "; the current identity's"
+    return f"; not the current identity ({current}): no get uses it"
+
+
+def _token_check(
+    section: str, entry: cache.Entry, now: float, window: float | None, current: str | None
+) -> Check:
+    """A cached token: whose (and whether a get would use it now: ``current`` is the
+    identity a get uses for its host), for what, and when it was issued, expires and is
+    refreshed."""
     refresh_at = policy.refresh_point(entry, window)
     whose = f"identity {entry.identity}, {entry.scope}: issued {_at(entry.issued_at)}"
     if entry.expires_at <= now:
@@ -519,19 +567,21 @@ def _token_check(section: str, entry: cache.Entry, now: float, window: float | N
         section,
         entry.host,
         status,
-        f"{whose}; {when}",
+        f"{whose}; {when}{_whose(entry.identity, current)}",
         host=entry.host,
         scope=entry.scope,
         identity=entry.identity,
+        current=None if current is None else entry.identity == current,
         issued_at=entry.issued_at,
         expires_at=entry.expires_at,
         refresh_at=refresh_at,
     )
 
 
-def _failure_check(section: str, failure: cache.Failure, now: float) -> Check:
+def _failure_check(section: str, failure: cache.Failure, now: float, current: str | None) -> Check:
     """A recorded failed refresh: what it was, and whether its backoff still keeps every
-    get on the host from calling AWS for that token."""
+    get on the host from calling AWS for that token (none, when it is another identity's
+    than the ``current`` one)."""
     ago = span(max(now - failure.failed_at, 0))
     detail = (
         f"identity {failure.identity}, {failure.scope}: last refresh failed {ago} ago "
@@ -545,14 +595,18 @@ def _failure_check(section: str, failure: cache.Failure, now: float) -> Check:
     else:
         status = INFO
         detail += "; the backoff is over: the next get tries again"
+    mine = None if current is None else failure.identity == current
+    if mine is False:
+        status = INFO  # no get reads it
     return Check(
         section,
         failure.host,
         status,
-        detail,
+        detail + _whose(failure.identity, current),
         host=failure.host,
         scope=failure.scope,
         identity=failure.identity,
+        current=mine,
         failure=failure.kind,
         failed_at=failure.failed_at,
         retry_at=failure.retry_at,

@@ -451,3 +451,44 @@ def test_tokens_shows_every_token_and_failure_at_a_glance(
     assert f"identity {mine}, ecr us-east-1 aws: issued " in text.stdout
     usage = helper.run("doctor", "--tokens", HOST, stdin="", env=setup)
     assert usage.returncode == 1 and "--tokens takes no HOST" in usage.stdout
+
+
+def test_tokens_marks_what_the_current_identity_uses(
+    helper: Helper, ecr: StandIn, setup: dict[str, str], home: Path
+) -> None:
+    """An unrelated edit of ~/.aws/config changes the identity's fingerprint: the next get
+    fetches a second token for the host, and doctor listed both with nothing saying which
+    one gets use."""
+    aws_config = home / ".aws" / "config"
+    aws_config.write_text("[default]\nregion = us-east-1\n")
+    helper.answer(env=setup)
+    old = keys.short(keys.fingerprint(setup))
+    aws_config.write_text("[default]\nregion = us-east-1\n\n[profile unrelated]\nregion = x\n")
+    helper.answer(env=setup)
+    new = keys.short(keys.fingerprint(setup))
+    assert ecr.calls() == 2 and old != new
+    _, document = run_json(helper, setup, "--tokens")
+    marks = {check["identity"]: check["current"] for check in find(document, "cache", HOST)}
+    assert marks == {old: False, new: True}
+    text = helper.run("doctor", "--tokens", stdin="", env=setup).stdout
+    (mine,) = [line for line in text.splitlines() if f"identity {new}" in line]
+    (other,) = [line for line in text.splitlines() if f"identity {old}" in line]
+    assert mine.endswith("; the current identity's")
+    assert other.endswith(f"; not the current identity ({new}): no get uses it")
+    # A profile for the registry in the configuration file is part of the identity, as
+    # it is of the cache key: now neither token is the one a get would use.
+    (home / ".aws" / "credentials").write_text(
+        "[pull]\naws_access_key_id = AKIDEXAMPLEPULLKEY01\naws_secret_access_key = x\n"
+    )
+    toml = home / "ecrpy.toml"
+    toml.write_text(f'[registries."{HOST}"]\nprofile = "pull"\n')
+    env = {**setup, "ECRPY_CONFIG": str(toml)}
+    _, document = run_json(helper, env, "--tokens")
+    assert {check["current"] for check in find(document, "cache", HOST)} == {False}
+    helper.answer(env=env)
+    _, document = run_json(helper, env, "--tokens")
+    assert sorted(check["current"] for check in find(document, "cache", HOST)) == [
+        False,
+        False,
+        True,
+    ]
