@@ -107,6 +107,7 @@ def examine(env: Mapping[str, str], host: str | None) -> list[Check]:
     checks.extend(examine_aws(env))
     checks.extend(config_checks)
     checks.extend(examine_cache(env))
+    checks.extend(examine_log(env))
     if host is not None:
         checks.extend(examine_host(env, host))
     return checks
@@ -244,6 +245,14 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
     section = "aws"
     status, detail, source = credential_source(env)
     checks = [Check(section, "credentials", status, detail, source=source)]
+    odd: list[str] = []
+    keys.fingerprint(env, (), odd.append)  # what a get reads, and warns about, every time
+    for warning in odd:
+        detail = (
+            f"{warning} (every get warns so): make it a regular file, or point "
+            "AWS_CONFIG_FILE or AWS_SHARED_CREDENTIALS_FILE elsewhere"
+        )
+        checks.append(Check(section, "shared files", WARN, detail))
     config_file, _ = keys.aws_files(env)
     profile = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
     settings = _profile_section(config_file, profile, config=True)
@@ -614,6 +623,57 @@ def _failure_check(section: str, failure: cache.Failure, now: float, current: st
     )
 
 
+# -- the activity log -------------------------------------------------------------------
+
+
+def examine_log(env: Mapping[str, str]) -> list[Check]:
+    """Where the activity log goes (the settings a get uses), and whether a get can write
+    it: one it cannot is a warning on every get's stderr."""
+    import io  # noqa: PLC0415
+
+    from . import activity, settings  # noqa: PLC0415
+    from .store import EcrStore  # noqa: PLC0415
+
+    section = "log"
+    try:
+        log = EcrStore.from_env(env, io.StringIO()).log_settings()
+    except errors.HelperError:
+        return []  # a bad setting: examine_cache and examine_config report it
+    if log is None:
+        return [Check(section, "activity log", INFO, "off (ECRPY_LOG, or [log] in the file)")]
+    path = log.path or ""
+    directory = os.path.dirname(path)
+    try:
+        if files.private_directory(directory, "log", create=False):
+            info = os.lstat(path)
+            problem = activity.refusal(path, info) or (
+                "" if os.access(path, os.W_OK) else f"{path} is not writable by us"
+            )
+        else:
+            problem = files.unwritable(directory) or ""
+    except FileNotFoundError:
+        problem = files.unwritable(directory) or ""
+    except files.UnsafeDirectory as err:
+        problem = str(err)
+    except OSError as err:
+        problem = f"{path}: {err.strerror or err}"
+    if problem:
+        detail = (
+            f"{problem}: every get warns 'cannot write the activity log'; fix it, or point "
+            "ECRPY_LOG elsewhere"
+        )
+        return [Check(section, "activity log", WARN, detail, path=path)]
+    return [
+        Check(
+            section,
+            "activity log",
+            OK,
+            f"{path} ({log.level or settings.DEFAULT_LOG_LEVEL})",
+            path=path,
+        )
+    ]
+
+
 # -- a live get ------------------------------------------------------------------------
 
 
@@ -762,6 +822,7 @@ _TITLES = {
     "aws": "AWS credentials",
     "config": "Configuration file",
     "cache": "Token cache",
+    "log": "Activity log",
     "get": "Live get",
 }
 

@@ -492,3 +492,55 @@ def test_tokens_marks_what_the_current_identity_uses(
         False,
         True,
     ]
+
+
+@pytest.mark.parametrize("trouble", ["open to others", "a directory", "parent is a file"])
+def test_an_activity_log_that_gets_cannot_write_is_a_warning(
+    helper: Helper, ecr: StandIn, setup: dict[str, str], home: Path, trouble: str
+) -> None:
+    """Every get warns "cannot write the activity log"; doctor did not look at the log."""
+    log = home / "logs" / "activity.log"
+    log.parent.mkdir(mode=0o700)
+    if trouble == "open to others":
+        log.write_text("")
+        log.chmod(0o644)
+        says = f"{log} is not private to this user"
+    elif trouble == "a directory":
+        log.mkdir()
+        says = f"{log} is a directory, not a regular file"
+    else:
+        (home / "logs" / "file").write_text("")
+        log = home / "logs" / "file" / "activity.log"
+        says = f"log path {log.parent} is not a directory"
+    env = {**setup, "ECRPY_LOG": str(log)}
+    result = helper.get(env=env)
+    assert result.returncode == 0 and "cannot write the activity log" in result.stderr
+    code, document = run_json(helper, env)
+    assert code == 0
+    (check,) = find(document, "log", "activity log")
+    assert check["status"] == "warn", check
+    assert says in check["detail"] and "ECRPY_LOG" in check["detail"]
+
+
+def test_a_working_activity_log_is_ok(helper: Helper, ecr: StandIn, setup: dict[str, str]) -> None:
+    helper.answer(env=setup)
+    (check,) = find(run_json(helper, setup)[1], "log", "activity log")
+    assert (check["status"], check["path"]) == ("ok", setup["ECRPY_LOG"])
+    off = {k: v for k, v in setup.items() if k != "ECRPY_LOG"}
+    (check,) = find(run_json(helper, off)[1], "log", "activity log")
+    assert check["status"] == "info" and check["detail"].startswith("off")
+
+
+def test_a_shared_file_that_every_get_warns_about_is_a_warning(
+    helper: Helper, ecr: StandIn, setup: dict[str, str], home: Path
+) -> None:
+    """A FIFO as ~/.aws/config: every get warns (and goes on, as the AWS SDK does)."""
+    fifo = home / ".aws" / "config"
+    os.mkfifo(fifo)
+    result = helper.get(env=setup)
+    assert result.returncode == 0 and f"{fifo} is a FIFO" in result.stderr
+    code, document = run_json(helper, setup)
+    assert code == 0
+    (check,) = find(document, "aws", "shared files")
+    assert check["status"] == "warn"
+    assert check["detail"].startswith(f"{fifo} is a FIFO, not a regular file")
