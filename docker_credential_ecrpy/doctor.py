@@ -287,22 +287,31 @@ SSO_CACHE = "~/.aws/sso/cache"
 MAX_SOURCE_PROFILES = 10
 
 
-def examine_sso(env: Mapping[str, str], config_file: str, profile: str) -> list[Check]:
-    """The SSO session behind the current profile (itself, or the source profile it
-    assumes a role from), looked at in the SSO token cache without any network: an
-    expired one makes every get fail, HOST or not. Nothing when credentials come from
-    the environment or no SSO is configured."""
-    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+def examine_sso(
+    env: Mapping[str, str],
+    config_file: str,
+    profile: str,
+    section: str = "aws",
+    name: str = "SSO session",
+    explicit: bool = False,
+) -> list[Check]:
+    """The SSO session behind ``profile`` (itself, or the source profile it assumes a
+    role from), looked at in the SSO token cache without any network: an expired one
+    makes every get fail, HOST or not. Nothing when credentials come from the
+    environment (which an ``explicit`` profile, one of the configuration file, overrides)
+    or no SSO is configured."""
+    if not explicit and env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
         return []
-    name: str | None = profile
+    check = name
+    holder: str | None = profile
     seen: list[str] = []
     conf: dict[str, str] = {}
-    while name and name not in seen and len(seen) < MAX_SOURCE_PROFILES:
-        seen.append(name)
-        conf = _profile_section(config_file, name, config=True)
+    while holder and holder not in seen and len(seen) < MAX_SOURCE_PROFILES:
+        seen.append(holder)
+        conf = _profile_section(config_file, holder, config=True)
         if conf.get("sso_session") or conf.get("sso_start_url"):
             break
-        name = conf.get("source_profile")
+        holder = conf.get("source_profile")
     else:
         return []
     import datetime  # noqa: PLC0415
@@ -316,8 +325,8 @@ def examine_sso(env: Mapping[str, str], config_file: str, profile: str) -> list[
     key = session or conf["sso_start_url"]
     digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
     path = os.path.join(expanduser(SSO_CACHE, env), f"{digest}.json")
-    fix = f"run `aws sso login --profile {name}`"
-    what = f"profile {name}: SSO session {key}"
+    fix = f"run `aws sso login --profile {holder}`"
+    what = f"profile {holder}: SSO session {key}"
     try:
         token = json.loads(read_regular(path, 1 << 20))
         expires = datetime.datetime.fromisoformat(token["expiresAt"]).timestamp()
@@ -330,10 +339,10 @@ def examine_sso(env: Mapping[str, str], config_file: str, profile: str) -> list[
             and datetime.datetime.fromisoformat(registration).timestamp() > time.time()
         )
     except FileNotFoundError:
-        return [Check("aws", "SSO session", FAIL, f"{what}: no login on this machine: {fix}")]
+        return [Check(section, check, FAIL, f"{what}: no login on this machine: {fix}")]
     except (OSError, OddFile, ValueError, KeyError, TypeError, AttributeError):
         detail = f"{what}: its token in {path} is unreadable: {fix}"
-        return [Check("aws", "SSO session", FAIL, detail, path=path)]
+        return [Check(section, check, FAIL, detail, path=path)]
     now = time.time()
     if expires > now:
         status, detail = OK, f"{what}: valid until {_at(expires)}, {span(expires - now)} more"
@@ -343,7 +352,7 @@ def examine_sso(env: Mapping[str, str], config_file: str, profile: str) -> list[
     else:
         status = FAIL
         detail = f"{what}: expired at {_at(expires)}; every get fails until you {fix}"
-    return [Check("aws", "SSO session", status, detail, path=path, expires_at=expires)]
+    return [Check(section, check, status, detail, path=path, expires_at=expires)]
 
 
 def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
@@ -379,7 +388,7 @@ def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
     if creds.get("aws_access_key_id"):
         return OK, f"profile {profile}: keys in {credentials_file}", "shared-credentials-file"
     if conf.get("credential_process"):
-        return OK, f"profile {profile}: credential_process in {config_file}", "process"
+        return _process_source(env, profile, conf["credential_process"], config_file)
     if conf.get("aws_access_key_id"):
         return OK, f"profile {profile}: keys in {config_file}", "config-file"
     if explicit and not conf and not creds:
@@ -405,6 +414,28 @@ def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
         "run `aws configure` or `aws sso login`, or set AWS_PROFILE",
         "none",
     )
+
+
+def _process_source(
+    env: Mapping[str, str], profile: str, command: str, config_file: str
+) -> tuple[str, str, str]:
+    """A ``credential_process``, and whether botocore can start it: it splits the
+    command as a shell would and runs the first word from PATH, without a shell."""
+    import shlex  # noqa: PLC0415
+
+    what = f"profile {profile}: credential_process"
+    try:
+        words = shlex.split(command)
+    except ValueError as err:
+        return FAIL, f"{what} cannot be split into words ({err}): every get fails", "process"
+    if not words or shutil.which(words[0], path=env.get("PATH")) is None:
+        program = words[0] if words else "nothing"
+        detail = (
+            f"{what} runs {program}, which is not an executable file (looked on PATH): "
+            "every get fails; install it or give its full path"
+        )
+        return FAIL, detail, "process"
+    return OK, f"{what} in {config_file}", "process"
 
 
 def _profile_section(path: str, profile: str, config: bool) -> dict[str, str]:
@@ -455,7 +486,28 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
         checks.append(
             Check(section, entry.name, INFO, "; ".join(words), line=lines.get(entry.name))
         )
+        if entry.identity is not None and entry.identity.profile:
+            checks.extend(_entry_profile(env, entry.name, entry.identity.profile))
     return configured, checks
+
+
+def _entry_profile(env: Mapping[str, str], name: str, profile: str) -> list[Check]:
+    """The profile an entry of the configuration file names: defined (or every get for
+    the registry fails), and its SSO session current."""
+    from . import keys  # noqa: PLC0415
+
+    config_file, credentials_file = keys.aws_files(env)
+    check = f"{name} profile"
+    if not (
+        _profile_section(config_file, profile, config=True)
+        or _profile_section(credentials_file, profile, config=False)
+    ):
+        detail = (
+            f"profile {profile} is not defined in {config_file} or {credentials_file}: "
+            f"every get for {name} fails"
+        )
+        return [Check("config", check, FAIL, detail, profile=profile)]
+    return examine_sso(env, config_file, profile, "config", check, explicit=True)
 
 
 # -- the token cache --------------------------------------------------------------------

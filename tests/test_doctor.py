@@ -350,7 +350,9 @@ def test_an_expired_sso_session_fails_without_a_host(
             "assume-role",
         ),
         ("[profile sso]\nsso_session = corp\n", "", {"AWS_PROFILE": "sso"}, "ok", "sso"),
-        ("[default]\ncredential_process = /bin/creds\n", "", {}, "ok", "process"),
+        ("[default]\ncredential_process = /bin/true --x 'a b'\n", "", {}, "ok", "process"),
+        ("[default]\ncredential_process = /nonexistent/creds\n", "", {}, "fail", "process"),
+        ("[default]\ncredential_process = creds 'a\n", "", {}, "fail", "process"),
         ("", "", {"AWS_PROFILE": "ghost"}, "fail", "profile"),
         ("", "", {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/x"}, "ok", "container"),
         ("", "", {}, "warn", "instance-metadata"),
@@ -544,3 +546,36 @@ def test_a_shared_file_that_every_get_warns_about_is_a_warning(
     (check,) = find(document, "aws", "shared files")
     assert check["status"] == "warn"
     assert check["detail"].startswith(f"{fifo} is a FIFO, not a regular file")
+
+
+def test_what_makes_every_get_for_a_registry_fail_is_a_problem(
+    helper: Helper, ecr: StandIn, setup: dict[str, str], home: Path
+) -> None:
+    """A credential_process that cannot be started, a profile the configuration file
+    names that does not exist, or whose SSO session has expired: every get fails, and
+    doctor said ok (or, for the file's profile, said nothing)."""
+    secrets = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    bare = {k: v for k, v in setup.items() if k not in secrets}
+    (home / ".aws" / "config").write_text("[default]\ncredential_process = ecrpy-no-such-tool\n")
+    assert helper.get(env=bare).returncode == 1
+    code, document = run_json(helper, bare)
+    assert code == 1
+    check = find(document, "aws", "credentials")[0]
+    assert check["status"] == "fail" and "runs ecrpy-no-such-tool, which is not" in check["detail"]
+    (home / ".aws" / "config").write_text(SSO_CONFIG)
+    toml = home / "ecrpy.toml"
+    toml.write_text(f'[registries."{HOST}"]\nprofile = "ghost"\n')
+    env = {**setup, "ECRPY_CONFIG": str(toml)}
+    assert helper.get(env=env).returncode == 1
+    code, document = run_json(helper, env)
+    assert code == 1
+    (check,) = find(document, "config", f"{HOST} profile")
+    assert check["status"] == "fail" and "profile ghost is not defined" in check["detail"]
+    toml.write_text(f'[registries."{HOST}"]\nprofile = "pull"\n')  # SSO, never logged in
+    assert helper.get(env=env).returncode == 1
+    code, document = run_json(helper, env)
+    assert code == 1
+    (check,) = find(document, "config", f"{HOST} profile")
+    assert check["status"] == "fail"
+    assert "profile dev: SSO session corp: no login on this machine" in check["detail"]
+    assert ecr.calls() == 0
