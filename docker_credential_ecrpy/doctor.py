@@ -255,8 +255,8 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
         checks.append(Check(section, "shared files", WARN, detail))
     config_file, _ = keys.aws_files(env)
     profile = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    settings = _profile_section(config_file, profile, config=True)
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or settings.get("region")
+    conf = _profile_section(config_file, profile, config=True)
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or conf.get("region")
     checks.append(
         Check(
             section,
@@ -269,7 +269,7 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_STS"):
         if env.get(name):
             checks.append(Check(section, name, INFO, env[name], variable=name))
-    bundle = env.get("AWS_CA_BUNDLE") or settings.get("ca_bundle")
+    bundle = env.get("AWS_CA_BUNDLE") or conf.get("ca_bundle")
     if bundle:
         from .aws import ca_bundle_trouble  # noqa: PLC0415 - botocore stays unloaded
 
@@ -292,7 +292,7 @@ def examine_sso(
     config_file: str,
     profile: str,
     section: str = "aws",
-    name: str = "SSO session",
+    check: str = "SSO session",
     explicit: bool = False,
 ) -> list[Check]:
     """The SSO session behind ``profile`` (itself, or the source profile it assumes a
@@ -302,7 +302,6 @@ def examine_sso(
     or no SSO is configured."""
     if not explicit and env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
         return []
-    check = name
     holder: str | None = profile
     seen: list[str] = []
     conf: dict[str, str] = {}
