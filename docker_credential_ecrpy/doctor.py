@@ -562,7 +562,35 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
         )
     for failure in store.failures():
         checks.append(_failure_check(section, failure, now, current(failure.host)))
+    checks.extend(_ignored_files(section, directory))
     return checks
+
+
+def _ignored_files(section: str, directory: str) -> list[Check]:
+    """Token and failure files that a get reads as absent (not private, not a regular
+    file, damaged, of another version): listed, so that "0 tokens" beside a full
+    directory (copied with the wrong mode, say) says why. A get fetches anew over them."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []  # not made yet
+    found = []
+    for name in names:
+        if name.startswith(".") or not name.endswith((cache.SUFFIX, cache.FAILURE_SUFFIX)):
+            continue
+        decode = cache.decode if name.endswith(cache.SUFFIX) else cache.decode_failure
+        path = os.path.join(directory, name)
+        try:
+            data = files.read_regular(
+                path, cache.MAX_ENTRY_BYTES, follow_symlinks=False, private=True
+            )
+            reason = "" if decode(data) is not None else f"{path} does not parse"
+        except (OSError, files.OddFile) as err:
+            reason = str(err) if isinstance(err, files.OddFile) else f"{path}: {err.strerror}"
+        if reason:
+            detail = f"{reason}: ignored; the next get for its registry fetches a new token"
+            found.append(Check(section, "ignored file", INFO, detail, path=path))
+    return found
 
 
 def _current_identity(env: Mapping[str, str]) -> Callable[[str], str | None]:

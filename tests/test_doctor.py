@@ -579,3 +579,26 @@ def test_what_makes_every_get_for_a_registry_fail_is_a_problem(
     assert check["status"] == "fail"
     assert "profile dev: SSO session corp: no login on this machine" in check["detail"]
     assert ecr.calls() == 0
+
+
+def test_cache_files_a_get_ignores_are_listed(
+    helper: Helper, ecr: StandIn, setup: dict[str, str]
+) -> None:
+    """A token file others may read (a copy made with the wrong mode) is read as absent:
+    doctor said "ok (0 tokens)" beside it, with no word of why."""
+    helper.answer(env=setup)
+    token = next(helper.cache_dir.glob("*.token"))
+    token.chmod(0o644)
+    (helper.cache_dir / "damaged.failure").write_bytes(b"ecrpy-failure 3\n")
+    (helper.cache_dir / "damaged.failure").chmod(0o600)
+    code, document = run_json(helper, setup)
+    assert code == 0
+    assert find(document, "cache", "directory")[0]["detail"].endswith("(0 tokens)")
+    ignored = {check["path"]: check for check in find(document, "cache", "ignored file")}
+    assert set(ignored) == {str(token), str(helper.cache_dir / "damaged.failure")}
+    assert f"{token} is not private to this user" in ignored[str(token)]["detail"]
+    assert "does not parse" in ignored[str(helper.cache_dir / "damaged.failure")]["detail"]
+    assert {check["status"] for check in ignored.values()} == {"info"}
+    helper.answer(env=setup)  # fetched anew, over it
+    assert ecr.calls() == 2
+    assert find(run_json(helper, setup)[1], "cache", "ignored file") == []  # healed, pruned
