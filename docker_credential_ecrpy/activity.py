@@ -196,16 +196,23 @@ def _open(path: str) -> int:
         fd = os.open(path, flags, 0o600)  # O_NONBLOCK: a FIFO there never blocks us
     except OSError as err:
         raise Unwritable(_why_not(path, err)) from None
-    info = os.fstat(fd)
-    problem = ""
-    if not stat.S_ISREG(info.st_mode):
-        problem = f"{path} is {files.describe(info.st_mode)}, not a regular file"
-    elif info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        problem = f"{path} is not private to this user (it must be ours, mode 0600)"
+    problem = refusal(path, os.fstat(fd))
     if problem:
         os.close(fd)
         raise Unwritable(problem)
     return fd
+
+
+def refusal(path: str, info: os.stat_result) -> str:
+    """Why the file at ``path`` whose (l)stat is ``info`` is not taken as the log, or "":
+    for the writer here and for ``doctor``, which looks without opening."""
+    if stat.S_ISLNK(info.st_mode):
+        return f"{path} is a symlink"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is {files.describe(info.st_mode)}, not a regular file"
+    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        return f"{path} is not private to this user (it must be ours, mode 0600)"
+    return ""
 
 
 def _why_not(path: str, err: OSError) -> str:

@@ -346,6 +346,13 @@ def classify(
         return _client_error(err, profile, registry, tries, role_arn)
     service = what.partition(":")[0]
     endpoint = _endpoint(err, registry, service)
+    bundle = session.get_config_variable("ca_bundle")
+    if isinstance(err, bx.SSLError) and bundle:
+        # A CA bundle that is not there fails every TLS handshake as if it had not
+        # verified: say which file is missing, not that a proxy may be re-signing.
+        trouble = ca_bundle_trouble(str(bundle), "AWS_CA_BUNDLE" in os.environ, profile)
+        if trouble is not None:
+            return errors.EndpointUnreachable(trouble)
     if service == "credentials" and isinstance(err, bx.ConnectionError | bx.HTTPClientError):
         return errors.NoAwsCredentials(
             f"AWS credentials could not be loaded for profile {profile!r}: {_one_line(err)}"
@@ -369,6 +376,21 @@ def classify(
     if isinstance(err, bx.BotoCoreError):
         return errors.AwsError(f"{what} failed: {_one_line(err)}")
     return errors.AwsError(f"{what} failed: {type(err).__name__}: {_one_line(err)}")
+
+
+def ca_bundle_trouble(path: str, from_env: bool, profile: str) -> str | None:
+    """Why the CA bundle at ``path`` cannot verify anything (it is missing, or not a
+    file), naming the setting it came from (``AWS_CA_BUNDLE``, else the profile's
+    ``ca_bundle``); None when it is a file. For a get's TLS failure and for doctor."""
+    if os.path.isfile(path):
+        return None
+    source = "AWS_CA_BUNDLE" if from_env else f"ca_bundle of profile {profile!r}"
+    what = "is not a file" if os.path.exists(path) else "is missing (no such file)"
+    return (
+        f"the CA bundle {path} named by {source} {what}: TLS cannot be verified; point "
+        f"{source} at the CA certificate (PEM) that signs the endpoint's certificate, "
+        "or unset it"
+    )
 
 
 def _client_error(

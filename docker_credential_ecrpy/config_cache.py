@@ -23,7 +23,6 @@ first token fetch creates it).
 from __future__ import annotations
 
 import marshal
-import posix
 
 from . import files
 
@@ -71,16 +70,11 @@ def write(directory: str, path: str, data: bytes, document: dict[str, object]) -
     directory exists and is ours and private; otherwise (or on any error) do nothing:
     the next call parses again."""
     try:
-        info = posix.lstat(directory)
-        if (
-            info.st_mode & files.TYPE_BITS != files.DIRECTORY
-            or info.st_uid != posix.geteuid()
-            or info.st_mode & 0o077
-        ):
+        if not files.private_directory(directory, "cache", create=False):
             return
         payload = marshal.dumps(document, MARSHAL_VERSION)
         files.replace(compiled_path(directory, path), encode(data, payload))
-    except (OSError, ValueError):
+    except (OSError, ValueError, files.UnsafeDirectory):
         return
 
 

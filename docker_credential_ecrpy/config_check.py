@@ -144,7 +144,7 @@ class _Checker:
         text, level = self.string(where, "path", table), self.string(where, "level", table)
         if text is None:
             raise self.fail(where, "needs path, the log file's absolute path")
-        path = settings.log_path(text)
+        path = settings.absolute_path(text)
         if path is None:
             raise self.fail([*where, "path"], f"{text!r} is not an absolute path")
         if level is not None and settings.log_level(level) is None:

@@ -187,7 +187,7 @@ def locked(path: str) -> Iterator[None]:
     lock_path = path + LOCK_SUFFIX
     directory = os.path.dirname(lock_path) or "."
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        files.make_private_dirs(directory)
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(lock_path, flags, 0o600)
     except OSError as err:
@@ -248,7 +248,7 @@ def save(path: str, document: Mapping[str, Any], old_text: str | None) -> str | 
     """
     target = os.path.realpath(path)
     directory = os.path.dirname(target)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    files.make_private_dirs(directory)
     _remove_stale_temps(directory, os.path.basename(target))
     owner: tuple[int, int] | None = None
     try:

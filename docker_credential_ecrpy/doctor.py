@@ -31,6 +31,7 @@ from . import (
     config_file,
     docker_config,
     errors,
+    files,
     policy,
     registry,
 )
@@ -40,7 +41,7 @@ from .tokens import span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any, TextIO
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
@@ -117,6 +118,7 @@ def examine(env: Mapping[str, str], host: str | None) -> list[Check]:
     checks.extend(examine_aws(env))
     checks.extend(config_checks)
     checks.extend(examine_cache(env))
+    checks.extend(examine_log(env))
     if host is not None:
         checks.extend(examine_host(env, host))
     return checks
@@ -254,13 +256,18 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
     section = "aws"
     status, detail, source = credential_source(env)
     checks = [Check(section, "credentials", status, detail, source=source)]
+    odd: list[str] = []
+    keys.fingerprint(env, (), odd.append)  # what a get reads, and warns about, every time
+    for warning in odd:
+        detail = (
+            f"{warning} (every get warns so): make it a regular file, or point "
+            "AWS_CONFIG_FILE or AWS_SHARED_CREDENTIALS_FILE elsewhere"
+        )
+        checks.append(Check(section, "shared files", WARN, detail))
     config_file, _ = keys.aws_files(env)
     profile = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    region = (
-        env.get("AWS_REGION")
-        or env.get("AWS_DEFAULT_REGION")
-        or _profile_section(config_file, profile, config=True).get("region")
-    )
+    conf = _profile_section(config_file, profile, config=True)
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or conf.get("region")
     checks.append(
         Check(
             section,
@@ -273,9 +280,89 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_STS"):
         if env.get(name):
             checks.append(Check(section, name, INFO, env[name], variable=name))
-    if env.get("AWS_CA_BUNDLE"):
-        checks.append(Check(section, "AWS_CA_BUNDLE", INFO, env["AWS_CA_BUNDLE"]))
+    bundle = env.get("AWS_CA_BUNDLE") or conf.get("ca_bundle")
+    if bundle:
+        from .aws import ca_bundle_trouble  # noqa: PLC0415 - botocore stays unloaded
+
+        trouble = ca_bundle_trouble(bundle, bool(env.get("AWS_CA_BUNDLE")), profile)
+        status, detail = (FAIL, trouble) if trouble else (INFO, bundle)
+        checks.append(Check(section, "CA bundle", status, detail, path=bundle))
+    checks.extend(examine_sso(env, config_file, profile))
     return checks
+
+
+# Where botocore (and the AWS CLI) keep SSO access tokens, each in a file named for the
+# SHA-1 of its sso_session's name (or, for a legacy profile, of its start URL).
+SSO_CACHE = "~/.aws/sso/cache"
+# How many source_profile links are followed to the profile that holds the SSO settings.
+MAX_SOURCE_PROFILES = 10
+
+
+def examine_sso(
+    env: Mapping[str, str],
+    config_file: str,
+    profile: str,
+    section: str = "aws",
+    check: str = "SSO session",
+    explicit: bool = False,
+) -> list[Check]:
+    """The SSO session behind ``profile`` (itself, or the source profile it assumes a
+    role from), looked at in the SSO token cache without any network: an expired one
+    makes every get fail, HOST or not. Nothing when credentials come from the
+    environment (which an ``explicit`` profile, one of the configuration file, overrides)
+    or no SSO is configured."""
+    if not explicit and env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        return []
+    holder: str | None = profile
+    seen: list[str] = []
+    conf: dict[str, str] = {}
+    while holder and holder not in seen and len(seen) < MAX_SOURCE_PROFILES:
+        seen.append(holder)
+        conf = _profile_section(config_file, holder, config=True)
+        if conf.get("sso_session") or conf.get("sso_start_url"):
+            break
+        holder = conf.get("source_profile")
+    else:
+        return []
+    import datetime  # noqa: PLC0415
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from .files import OddFile, read_regular  # noqa: PLC0415
+    from .settings import expanduser  # noqa: PLC0415
+
+    session = conf.get("sso_session")
+    key = session or conf["sso_start_url"]
+    digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
+    path = os.path.join(expanduser(SSO_CACHE, env), f"{digest}.json")
+    fix = f"run `aws sso login --profile {holder}`"
+    what = f"profile {holder}: SSO session {key}"
+    try:
+        token = json.loads(read_regular(path, 1 << 20))
+        expires = datetime.datetime.fromisoformat(token["expiresAt"]).timestamp()
+        registration = token.get("registrationExpiresAt")
+        renewable = bool(
+            session
+            and token.get("refreshToken")
+            and token.get("clientSecret")
+            and registration
+            and datetime.datetime.fromisoformat(registration).timestamp() > time.time()
+        )
+    except FileNotFoundError:
+        return [Check(section, check, FAIL, f"{what}: no login on this machine: {fix}")]
+    except (OSError, OddFile, ValueError, KeyError, TypeError, AttributeError):
+        detail = f"{what}: its token in {path} is unreadable: {fix}"
+        return [Check(section, check, FAIL, detail, path=path)]
+    now = time.time()
+    if expires > now:
+        status, detail = OK, f"{what}: valid until {_at(expires)}, {span(expires - now)} more"
+    elif renewable:
+        status = OK
+        detail = f"{what}: expired at {_at(expires)}; the AWS SDK renews it (refresh token)"
+    else:
+        status = FAIL
+        detail = f"{what}: expired at {_at(expires)}; every get fails until you {fix}"
+    return [Check(section, check, status, detail, path=path, expires_at=expires)]
 
 
 def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
@@ -311,7 +398,7 @@ def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
     if creds.get("aws_access_key_id"):
         return OK, f"profile {profile}: keys in {credentials_file}", "shared-credentials-file"
     if conf.get("credential_process"):
-        return OK, f"profile {profile}: credential_process in {config_file}", "process"
+        return _process_source(env, profile, conf["credential_process"], config_file)
     if conf.get("aws_access_key_id"):
         return OK, f"profile {profile}: keys in {config_file}", "config-file"
     if explicit and not conf and not creds:
@@ -337,6 +424,28 @@ def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
         "run `aws configure` or `aws sso login`, or set AWS_PROFILE",
         "none",
     )
+
+
+def _process_source(
+    env: Mapping[str, str], profile: str, command: str, config_file: str
+) -> tuple[str, str, str]:
+    """A ``credential_process``, and whether botocore can start it: it splits the
+    command as a shell would and runs the first word from PATH, without a shell."""
+    import shlex  # noqa: PLC0415
+
+    what = f"profile {profile}: credential_process"
+    try:
+        words = shlex.split(command)
+    except ValueError as err:
+        return FAIL, f"{what} cannot be split into words ({err}): every get fails", "process"
+    if not words or shutil.which(words[0], path=env.get("PATH")) is None:
+        program = words[0] if words else "nothing"
+        detail = (
+            f"{what} runs {program}, which is not an executable file (looked on PATH): "
+            "every get fails; install it or give its full path"
+        )
+        return FAIL, detail, "process"
+    return OK, f"{what} in {config_file}", "process"
 
 
 def _profile_section(path: str, profile: str, config: bool) -> dict[str, str]:
@@ -387,7 +496,28 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
         checks.append(
             Check(section, entry.name, INFO, "; ".join(words), line=lines.get(entry.name))
         )
+        if entry.identity is not None and entry.identity.profile:
+            checks.extend(_entry_profile(env, entry.name, entry.identity.profile))
     return configured, checks
+
+
+def _entry_profile(env: Mapping[str, str], name: str, profile: str) -> list[Check]:
+    """The profile an entry of the configuration file names: defined (or every get for
+    the registry fails), and its SSO session current."""
+    from . import keys  # noqa: PLC0415
+
+    config_file, credentials_file = keys.aws_files(env)
+    check = f"{name} profile"
+    if not (
+        _profile_section(config_file, profile, config=True)
+        or _profile_section(credentials_file, profile, config=False)
+    ):
+        detail = (
+            f"profile {profile} is not defined in {config_file} or {credentials_file}: "
+            f"every get for {name} fails"
+        )
+        return [Check("config", check, FAIL, detail, profile=profile)]
+    return examine_sso(env, config_file, profile, "config", check, explicit=True)
 
 
 # -- the token cache --------------------------------------------------------------------
@@ -418,19 +548,109 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
                 path=directory,
             )
         ]
+    unwritable = files.unwritable(directory)
+    if unwritable is not None:
+        # What every get then says ("...; working without the cache"), with the fix.
+        return [
+            Check(
+                section,
+                "directory",
+                WARN,
+                f"cache directory {directory}: {unwritable}; every get warns "
+                "'working without the cache' and calls AWS: make it a directory of yours, "
+                "or set AWS_ECR_CACHE_DIR to one",
+                path=directory,
+            )
+        ]
     checks = [
         Check(section, "directory", OK, f"{directory} ({len(entries)} tokens)", path=directory)
     ]
     now = time.time()
+    current = _current_identity(env)
     for entry in entries:
-        checks.append(_token_check(section, entry, now, settings.refresh_window))
+        checks.append(
+            _token_check(section, entry, now, settings.refresh_window, current(entry.host))
+        )
     for failure in store.failures():
-        checks.append(_failure_check(section, failure, now))
+        checks.append(_failure_check(section, failure, now, current(failure.host)))
+    checks.extend(_ignored_files(section, directory))
     return checks
 
 
-def _token_check(section: str, entry: cache.Entry, now: float, window: float | None) -> Check:
-    """A cached token: whose, for what, and when it was issued, expires and is refreshed."""
+def _ignored_files(section: str, directory: str) -> list[Check]:
+    """Token and failure files that a get reads as absent (not private, not a regular
+    file, damaged, of another version): listed, so that "0 tokens" beside a full
+    directory (copied with the wrong mode, say) says why. A get fetches anew over them."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []  # not made yet
+    found = []
+    for name in names:
+        if name.startswith(".") or not name.endswith((cache.SUFFIX, cache.FAILURE_SUFFIX)):
+            continue
+        decode = cache.decode if name.endswith(cache.SUFFIX) else cache.decode_failure
+        path = os.path.join(directory, name)
+        try:
+            data = files.read_regular(
+                path, cache.MAX_ENTRY_BYTES, follow_symlinks=False, private=True
+            )
+            reason = "" if decode(data) is not None else f"{path} does not parse"
+        except (OSError, files.OddFile) as err:
+            reason = str(err) if isinstance(err, files.OddFile) else f"{path}: {err.strerror}"
+        if reason:
+            detail = f"{reason}: ignored; the next get for its registry fetches a new token"
+            found.append(Check(section, "ignored file", INFO, detail, path=path))
+    return found
+
+
+def _current_identity(env: Mapping[str, str]) -> Callable[[str], str | None]:
+    """For a registry host, the identity (the fingerprint's short form) that a get for it
+    would use now: the store resolves the host and its configured identity, and ``keys``
+    fingerprints it, as for a get; no network. None when there is no telling (the
+    configuration file is broken, the host is no longer an alias). A token or failure of
+    another identity (an edit of ~/.aws/config changes the fingerprint) is one no get
+    reads any more."""
+    import io  # noqa: PLC0415
+
+    from . import keys  # noqa: PLC0415
+    from .store import EcrStore  # noqa: PLC0415
+
+    try:
+        store = EcrStore.from_env(env, io.StringIO())
+        store.config  # noqa: B018 - read here: a broken file is examine_config's to report
+    except errors.HelperError:
+        return lambda host: None
+    known: dict[tuple[str, ...], str] = {}
+
+    def identity(host: str) -> str | None:
+        target = store.resolve(host)
+        if target is None:
+            return None
+        who = store.identity_for(target)
+        parts = who.parts() if who is not None else ()
+        if parts not in known:
+            known[parts] = keys.short(keys.fingerprint(env, parts))
+        return known[parts]
+
+    return identity
+
+
+def _whose(identity: str, current: str | None) -> str:
+    """Whether a token or failure is the current identity's, for people."""
+    if current is None:
+        return ""
+    if identity == current:
+        return "; the current identity's"
+    return f"; not the current identity ({current}): no get uses it"
+
+
+def _token_check(
+    section: str, entry: cache.Entry, now: float, window: float | None, current: str | None
+) -> Check:
+    """A cached token: whose (and whether a get would use it now: ``current`` is the
+    identity a get uses for its host), for what, and when it was issued, expires and is
+    refreshed."""
     refresh_at = policy.refresh_point(entry, window)
     whose = f"identity {entry.identity}, {entry.scope}: issued {_at(entry.issued_at)}"
     if entry.expires_at <= now:
@@ -446,19 +666,21 @@ def _token_check(section: str, entry: cache.Entry, now: float, window: float | N
         section,
         entry.host,
         status,
-        f"{whose}; {when}",
+        f"{whose}; {when}{_whose(entry.identity, current)}",
         host=entry.host,
         scope=entry.scope,
         identity=entry.identity,
+        current=None if current is None else entry.identity == current,
         issued_at=entry.issued_at,
         expires_at=entry.expires_at,
         refresh_at=refresh_at,
     )
 
 
-def _failure_check(section: str, failure: cache.Failure, now: float) -> Check:
+def _failure_check(section: str, failure: cache.Failure, now: float, current: str | None) -> Check:
     """A recorded failed refresh: what it was, and whether its backoff still keeps every
-    get on the host from calling AWS for that token."""
+    get on the host from calling AWS for that token (none, when it is another identity's
+    than the ``current`` one)."""
     ago = span(max(now - failure.failed_at, 0))
     detail = (
         f"identity {failure.identity}, {failure.scope}: last refresh failed {ago} ago "
@@ -472,19 +694,74 @@ def _failure_check(section: str, failure: cache.Failure, now: float) -> Check:
     else:
         status = INFO
         detail += "; the backoff is over: the next get tries again"
+    mine = None if current is None else failure.identity == current
+    if mine is False:
+        status = INFO  # no get reads it
     return Check(
         section,
         failure.host,
         status,
-        detail,
+        detail + _whose(failure.identity, current),
         host=failure.host,
         scope=failure.scope,
         identity=failure.identity,
+        current=mine,
         failure=failure.kind,
         failed_at=failure.failed_at,
         retry_at=failure.retry_at,
         failures=failure.count,
     )
+
+
+# -- the activity log -------------------------------------------------------------------
+
+
+def examine_log(env: Mapping[str, str]) -> list[Check]:
+    """Where the activity log goes (the settings a get uses), and whether a get can write
+    it: one it cannot is a warning on every get's stderr."""
+    import io  # noqa: PLC0415
+
+    from . import activity, settings  # noqa: PLC0415
+    from .store import EcrStore  # noqa: PLC0415
+
+    section = "log"
+    try:
+        log = EcrStore.from_env(env, io.StringIO()).log_settings()
+    except errors.HelperError:
+        return []  # a bad setting: examine_cache and examine_config report it
+    if log is None:
+        return [Check(section, "activity log", INFO, "off (ECRPY_LOG, or [log] in the file)")]
+    path = log.path or ""
+    directory = os.path.dirname(path)
+    try:
+        if files.private_directory(directory, "log", create=False):
+            info = os.lstat(path)
+            problem = activity.refusal(path, info) or (
+                "" if os.access(path, os.W_OK) else f"{path} is not writable by us"
+            )
+        else:
+            problem = files.unwritable(directory) or ""
+    except FileNotFoundError:
+        problem = files.unwritable(directory) or ""
+    except files.UnsafeDirectory as err:
+        problem = str(err)
+    except OSError as err:
+        problem = f"{path}: {err.strerror or err}"
+    if problem:
+        detail = (
+            f"{problem}: every get warns 'cannot write the activity log'; fix it, or point "
+            "ECRPY_LOG elsewhere"
+        )
+        return [Check(section, "activity log", WARN, detail, path=path)]
+    return [
+        Check(
+            section,
+            "activity log",
+            OK,
+            f"{path} ({log.level or settings.DEFAULT_LOG_LEVEL})",
+            path=path,
+        )
+    ]
 
 
 # -- a live get ------------------------------------------------------------------------
@@ -635,6 +912,7 @@ _TITLES = {
     "aws": "AWS credentials",
     "config": "Configuration file",
     "cache": "Token cache",
+    "log": "Activity log",
     "get": "Live get",
 }
 

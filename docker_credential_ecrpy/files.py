@@ -192,7 +192,12 @@ def private_directory(path: str, what: str, *, create: bool) -> bool:
     except FileNotFoundError:
         if not create:
             return False
-        _make_private_dir(path, what)
+        try:
+            make_private_dirs(path)
+        except OSError as err:
+            raise UnsafeDirectory(
+                f"cannot create {what} directory {path}: {err.strerror}"
+            ) from None
         info = posix.lstat(path)
     except OSError as err:
         raise UnsafeDirectory(f"cannot read {what} directory {path}: {err.strerror}") from None
@@ -210,10 +215,52 @@ def private_directory(path: str, what: str, *, create: bool) -> bool:
     return True
 
 
-def _make_private_dir(path: str, what: str) -> None:
+def make_private_dirs(path: str) -> None:
     """Create ``path`` and any missing parents 0700, whatever the umask: a parent such as
-    ``~/.cache`` made world-writable would let others swap our directory out."""
-    import os  # noqa: PLC0415 - only a miss creates directories
+    ``~/.cache`` or ``~/.docker`` made world-writable (``os.makedirs`` gives parents the
+    umask's mode, 0777 under umask 000) would let others swap our files out. Directories
+    that exist are left as they are. The one way this project creates directories.
+    OSError when one cannot be made (its ``filename`` says which)."""
+    import os  # noqa: PLC0415 - only a miss or an edit creates directories
+
+    for directory in reversed(_missing(path)):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue  # made by a concurrent process; the caller inspects it next
+        os.chmod(directory, 0o700)  # the umask may have taken bits away
+
+
+def unwritable(path: str) -> str | None:
+    """Why we could not make the directory ``path`` (``make_private_dirs``) or create
+    files in it, or None when we could; for ``doctor``, which must leave nothing behind.
+    A missing directory is made and removed again, because only the attempt can tell (a
+    parent that is a file, permissions, a read-only or virtual file system)."""
+    import contextlib  # noqa: PLC0415 - doctor only
+    import os  # noqa: PLC0415
+
+    missing = _missing(path)
+    if not missing:
+        return None if os.access(path, os.W_OK | os.X_OK) else f"{path} is not writable by us"
+    made: list[str] = []
+    try:
+        for directory in reversed(missing):
+            os.mkdir(directory, 0o700)
+            made.append(directory)
+    except FileExistsError:
+        return None  # made meanwhile, by a get: it could
+    except OSError as err:
+        return f"cannot create {err.filename}: {err.strerror}"
+    finally:
+        for directory in reversed(made):
+            with contextlib.suppress(OSError):  # a get may be using it already
+                os.rmdir(directory)
+    return None
+
+
+def _missing(path: str) -> list[str]:
+    """The directories of ``path`` that do not exist, deepest first."""
+    import os  # noqa: PLC0415 - see make_private_dirs
 
     missing = []
     here = os.path.abspath(path)
@@ -223,13 +270,4 @@ def _make_private_dir(path: str, what: str) -> None:
         if parent == here:
             break
         here = parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            continue  # made by a concurrent process; the caller inspects ours next
-        except OSError as err:
-            raise UnsafeDirectory(
-                f"cannot create {what} directory {path}: {err.strerror}"
-            ) from None
-        os.chmod(directory, 0o700)  # the umask may have taken bits away
+    return missing

@@ -4,9 +4,9 @@ Variables shared with the Go helper (``AWS_ECR_*``) mean what they mean there, s
 can switch helpers without rewriting their environment; our own use the ``ECRPY_`` prefix.
 
 - ``AWS_ECR_CACHE_DIR``: the token cache directory (default: the platformdirs user cache
-  directory, ``$XDG_CACHE_HOME/docker-credential-ecrpy`` or ``~/.cache/...`` on Linux). A
-  leading ``~`` is expanded, as the Go helper expands it: its README's example is
-  ``~/.ecr``, which no shell expands in a systemd unit or an env file.
+  directory, ``$XDG_CACHE_HOME/docker-credential-ecrpy`` or ``~/.cache/...`` on Linux);
+  ``~`` is expanded (the Go helper's example is ``~/.ecr``, which no shell expands in a
+  systemd unit or an env file), and a relative path refused, as for ``ECRPY_LOG``.
 - ``AWS_ECR_DISABLE_CACHE``: any non-empty value turns the cache off.
 - ``AWS_ECR_IGNORE_CREDS_STORAGE=true``: ``store``/``erase`` for other hosts succeed silently.
 - ``ECRPY_TIMEOUT``: the wall-clock budget of one ``get`` (default 20s): credential
@@ -16,7 +16,8 @@ can switch helpers without rewriting their environment; our own use the ``ECRPY_
 - ``ECRPY_MIN_VALIDITY``: a token due for refresh is still served while at least this
   much validity remains (default 15m); an expired token is never served.
 - ``ECRPY_BACKGROUND_REFRESH``: ``off`` (or ``0``, ``false``, ``no``) refreshes a due token
-  before answering, instead of answering from the cache and refreshing behind.
+  before answering, instead of answering from the cache and refreshing behind; ``on`` (or
+  ``1``, ``true``, ``yes``), the default, refreshes behind. Anything else is refused.
 - ``ECRPY_LOCK_TIMEOUT``: how long a process waits for another one's refresh of the same
   token before calling AWS itself (default: as long as its own deadline allows, so a
   host never multiplies its calls while AWS is slow).
@@ -48,6 +49,7 @@ DEFAULT_TIMEOUT = 20.0
 # ECR tokens live 12 hours; a refresh window as long would make every get a refresh.
 TOKEN_LIFETIME = 12 * 3600.0
 _OFF = ("0", "false", "no", "off")
+_ON = ("1", "true", "yes", "on")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _TOO_LONG = 100 * 365 * 86400.0
 LOG_LEVELS = ("error", "info", "debug")
@@ -140,15 +142,16 @@ class Settings:
             )
         min_validity = duration("ECRPY_MIN_VALIDITY")
         timeout = duration("ECRPY_TIMEOUT")
+        cache_dir = _path_setting(env, "AWS_ECR_CACHE_DIR", "the cache")
         return cls(
-            cache_dir=expanduser(env.get("AWS_ECR_CACHE_DIR", ""), env) or user_cache_dir(env),
+            cache_dir=cache_dir or user_cache_dir(env),
             cache_disabled=bool(env.get("AWS_ECR_DISABLE_CACHE")),
             ignore_creds_storage=env.get("AWS_ECR_IGNORE_CREDS_STORAGE", "").lower() == "true",
             refresh_window=window,
             min_validity=DEFAULT_MIN_VALIDITY if min_validity is None else min_validity,
             lock_timeout=duration("ECRPY_LOCK_TIMEOUT"),
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
-            background_refresh=env.get("ECRPY_BACKGROUND_REFRESH", "").strip().lower() not in _OFF,
+            background_refresh=_switch(env, "ECRPY_BACKGROUND_REFRESH", default=True),
             spread=duration("ECRPY_SPREAD") or 0.0,
             log=_log_settings(env),
         )
@@ -156,15 +159,8 @@ class Settings:
 
 def _log_settings(env: Mapping[str, str]) -> LogSettings:
     """The ``ECRPY_LOG*`` variables, checked: a few string operations when they are unset."""
-    text, level, size = (
-        env.get(name, "").strip() for name in ("ECRPY_LOG", "ECRPY_LOG_LEVEL", "ECRPY_LOG_MAX_SIZE")
-    )
-    path = log_path(text) if text else None
-    if text and path is None:
-        raise errors.ConfigError(
-            f"ECRPY_LOG={env['ECRPY_LOG']!r} is not an absolute path; the log must not "
-            "depend on the directory a client runs the helper in"
-        )
+    level, size = (env.get(name, "").strip() for name in ("ECRPY_LOG_LEVEL", "ECRPY_LOG_MAX_SIZE"))
+    path = _path_setting(env, "ECRPY_LOG", "the log")
     chosen = log_level(level) if level else None
     if level and chosen is None:
         raise errors.ConfigError(
@@ -178,12 +174,43 @@ def _log_settings(env: Mapping[str, str]) -> LogSettings:
     return LogSettings(path, chosen, max_bytes)
 
 
-def log_path(text: str) -> str | None:
-    """The absolute path ``text`` names (``~`` expanded), or None."""
-    import os  # noqa: PLC0415 - only with a log, which costs more than os (see files)
+def _path_setting(env: Mapping[str, str], name: str, what: str) -> str | None:
+    """The absolute path the variable ``name`` gives (None when unset or blank); a
+    ConfigError for a relative one, which would name another place from every directory
+    a client runs the helper in (``~/.ecr`` taken literally made a ``./~`` there)."""
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    path = absolute_path(text, env)
+    if path is None:
+        raise errors.ConfigError(
+            f"{name}={env[name]!r} is not an absolute path; {what} must not depend on the "
+            "directory a client runs the helper in: use a path from / or ~/"
+        )
+    return path
 
-    path = os.path.expanduser(text.strip())
+
+def absolute_path(text: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The absolute path ``text`` names, ``~`` expanded with ``env``'s HOME (None: the
+    process's), or None: the one rule for paths in settings, environment and file alike.
+    Without ``~`` it costs two string tests (the cache directory's is read on every hit)."""
+    path = text.strip()
+    if path.startswith("~"):
+        path = expanduser(path, environ() if env is None else env)
     return path if path.startswith("/") and path.isprintable() else None
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """An on/off variable: unset or blank is ``default``; a value that is neither is
+    refused rather than read as one of them."""
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in _ON or text in _OFF:
+        return text in _ON
+    raise errors.ConfigError(
+        f"{name}={env[name]!r} is neither on nor off; use {', '.join(_ON)} or {', '.join(_OFF)}"
+    )
 
 
 def log_level(text: str) -> str | None:

@@ -944,3 +944,38 @@ def test_missing_parents_are_made_private_whatever_the_umask(
     for made in (home / ".cache", home / ".cache" / "docker-credential-ecrpy"):
         mode = stat.S_IMODE(made.lstat().st_mode)
         assert mode == 0o700, f"{made} has mode {mode:04o}"
+
+
+def test_the_go_helpers_cache_dir_example_is_under_home(
+    helper: Helper, home: Path, ecr: StandIn
+) -> None:
+    """``AWS_ECR_CACHE_DIR=~/.ecr``, as the Go helper documents it: the home's ``.ecr``,
+    not a directory named ``~`` in whatever directory the client runs the helper in."""
+    elsewhere = home / "elsewhere"
+    elsewhere.mkdir()
+    env = with_env(helper, AWS_ECR_CACHE_DIR="~/.ecr")
+    for _ in range(2):
+        done = subprocess.run(
+            [helper.exe, "get"], input=HOST.encode(), capture_output=True, env=env, cwd=elsewhere
+        )
+        assert done.returncode == 0, done.stdout
+    assert ecr.calls() == 1, "the second get was a hit"
+    assert list(elsewhere.iterdir()) == []
+    assert len(token_files(home / ".ecr")) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("AWS_ECR_CACHE_DIR", "tokens", "is not an absolute path"),
+        ("ECRPY_BACKGROUND_REFRESH", "maybe", "is neither on nor off"),
+    ],
+)
+def test_a_setting_that_would_surprise_is_one_line(
+    helper: Helper, home: Path, ecr: StandIn, name: str, value: str, says: str
+) -> None:
+    result = helper.run("get", env=with_env(helper, **{name: value}), stdin=HOST)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{name}={value!r} {says}")
+    assert result.stdout.count("\n") == 1
+    assert ecr.calls() == 0 and not (home / value).exists()

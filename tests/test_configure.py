@@ -176,6 +176,29 @@ def test_new_file_is_private(helper: Helper, home: Path) -> None:
     assert not (docker_dir / "config.json.bak").exists()
 
 
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_missing_parents_are_made_private_whatever_the_umask(
+    helper: Helper, home: Path, umask: int
+) -> None:
+    """A DOCKER_CONFIG whose parents do not exist: under umask 000, directories made as
+    ``os.makedirs`` makes its parents would be 0777, and anyone could swap the file
+    that tells Docker which program to run for a registry."""
+    docker_dir = home / "a" / "b" / "docker"
+    done = subprocess.run(
+        [helper.exe, "configure", HOST],
+        input=b"",
+        capture_output=True,
+        env=env_for(helper, docker_dir),
+        preexec_fn=lambda: os.umask(umask),  # the one way to set a child's umask
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout
+    assert read(docker_dir) == {"credHelpers": {HOST: "ecrpy"}}
+    for made in (home / "a", home / "a" / "b", docker_dir):
+        mode = made.lstat().st_mode & 0o7777
+        assert mode == 0o700, f"{made} has mode {mode:04o}"
+
+
 def test_default_location_is_home_dot_docker(helper: Helper, home: Path) -> None:
     env = {k: v for k, v in env_for(helper, home).items() if k != "DOCKER_CONFIG"}
     result = helper.run("configure", HOST, stdin="", env=env)

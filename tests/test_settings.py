@@ -82,8 +82,11 @@ def test_durations_from_the_environment() -> None:
     [
         (None, True),
         ("", True),
+        ("  ", True),
         ("on", True),
         ("1", True),
+        ("TRUE", True),
+        ("yes", True),
         ("off", False),
         ("0", False),
         ("false", False),
@@ -94,6 +97,42 @@ def test_durations_from_the_environment() -> None:
 def test_background_refresh_switch(value: str | None, background: bool) -> None:
     env = {} if value is None else {"ECRPY_BACKGROUND_REFRESH": value}
     assert settings.Settings.from_env(env).background_refresh is background
+
+
+@pytest.mark.parametrize("value", ["maybe", "of", "2", "enabled", "on off"])
+def test_background_refresh_is_on_or_off_and_nothing_else(value: str) -> None:
+    """Strict like every other setting: "maybe" was silently "on"."""
+    with pytest.raises(errors.ConfigError) as raised:
+        settings.Settings.from_env({"ECRPY_BACKGROUND_REFRESH": value})
+    assert raised.value.message == (
+        f"ECRPY_BACKGROUND_REFRESH={value!r} is neither on nor off; "
+        "use 1, true, yes, on or 0, false, no, off"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "directory"),
+    [
+        ("~/.ecr", "/home/u/.ecr"),  # the Go helper's documented example
+        ("~", "/home/u"),
+        (" /srv/tokens ", "/srv/tokens"),
+        ("", "/home/u/.cache/docker-credential-ecrpy"),
+        ("  ", "/home/u/.cache/docker-credential-ecrpy"),
+    ],
+)
+def test_cache_dir_expands_the_home(value: str, directory: str) -> None:
+    env = {"HOME": "/home/u", "AWS_ECR_CACHE_DIR": value}
+    assert settings.Settings.from_env(env).cache_dir == directory
+
+
+@pytest.mark.parametrize("value", [".ecr", "cache/tokens", "./x", "a~/b", "/tmp/a\nb"])
+def test_a_relative_cache_dir_is_refused(value: str) -> None:
+    """Taken as it is, it names another directory in every directory a client runs in."""
+    with pytest.raises(errors.ConfigError) as raised:
+        settings.Settings.from_env({"HOME": "/home/u", "AWS_ECR_CACHE_DIR": value})
+    assert raised.value.message.startswith(
+        f"AWS_ECR_CACHE_DIR={value!r} is not an absolute path; the cache must not depend"
+    )
 
 
 @pytest.mark.parametrize("window", ["12h", "13h", "1d"])
@@ -183,7 +222,7 @@ def test_log_settings_from_the_environment() -> None:
         1 << 20,
     )
     home = settings.Settings.from_env({"HOME": "/home/u", "ECRPY_LOG": "~/ecrpy.log"}).log
-    assert home.path == os.path.expanduser("~/ecrpy.log")
+    assert home.path == "/home/u/ecrpy.log"  # the HOME of the environment given
     unset = settings.Settings.from_env({}).log
     assert (unset.path, unset.level, unset.max_bytes) == (None, None, None)
 
