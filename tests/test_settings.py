@@ -48,15 +48,6 @@ def test_cache_dir_override_and_disable() -> None:
     assert not plain.cache_disabled
 
 
-@pytest.mark.parametrize(
-    ("given", "chosen"),
-    [("~/.ecr", "/home/u/.ecr"), ("~", "/home/u"), ("/srv/~/x", "/srv/~/x")],
-)
-def test_cache_dir_expands_a_leading_tilde_as_the_go_helper_does(given: str, chosen: str) -> None:
-    env = {"HOME": "/home/u", "AWS_ECR_CACHE_DIR": given}
-    assert settings.Settings.from_env(env).cache_dir == chosen
-
-
 def test_durations_from_the_environment() -> None:
     chosen = settings.Settings.from_env(
         {
@@ -115,6 +106,7 @@ def test_background_refresh_is_on_or_off_and_nothing_else(value: str) -> None:
     [
         ("~/.ecr", "/home/u/.ecr"),  # the Go helper's documented example
         ("~", "/home/u"),
+        ("/srv/~/x", "/srv/~/x"),  # only a leading ~ names the home
         (" /srv/tokens ", "/srv/tokens"),
         ("", "/home/u/.cache/docker-credential-ecrpy"),
         ("  ", "/home/u/.cache/docker-credential-ecrpy"),
