@@ -448,14 +448,15 @@ def _token_check(section: str, entry: cache.Entry, now: float, window: float | N
 def _failure_check(section: str, failure: cache.Failure, now: float) -> Check:
     """A recorded failed refresh: what it was, and whether its backoff still keeps every
     get on the host from calling AWS for that token."""
-    ago = span(max(now - failure.failed_at, 0))
+    failed_at, retry_at = policy.failure_times(failure, now)
+    ago = span(now - failed_at)
     detail = (
         f"identity {failure.identity}, {failure.scope}: last refresh failed {ago} ago "
         f"({failure.kind}): {failure.message}"
     )
     if policy.backing_off(failure, now):
         status = WARN
-        detail += f"; no get calls AWS for it for {span(failure.retry_at - now)} more"
+        detail += f"; no get calls AWS for it for {span(retry_at - now)} more"
         if failure.count > 1:
             detail += f" ({failure.count} failures in a row)"
     else:
@@ -470,8 +471,8 @@ def _failure_check(section: str, failure: cache.Failure, now: float) -> Check:
         scope=failure.scope,
         identity=failure.identity,
         failure=failure.kind,
-        failed_at=failure.failed_at,
-        retry_at=failure.retry_at,
+        failed_at=failed_at,
+        retry_at=retry_at,
         failures=failure.count,
     )
 

@@ -26,8 +26,11 @@ Control API (plain JSON over the same port, under ``/_standin/``):
     POST /_standin/fault            {"action": "GetAuthorizationToken", "times": 1,
                                      "error": "ThrottlingException", "message": "...",
                                      "status": 400, "delay": 0, "trickle": 0,
-                                     "malformed": false}
-                                    (errors for STS actions such as AssumeRole are XML,
+                                     "malformed": false, "body": "...",
+                                     "content_type": "text/html"}
+                                    ("body": the answer is that text as it is, with
+                                    "status": a proxy's or a WAF's page, say; errors for
+                                    STS actions such as AssumeRole are XML,
                                     as the query protocol sends them; "trickle" sends
                                     the answer one byte per that many seconds)
 
@@ -248,7 +251,7 @@ class StandIn:
 
     def fault(self, error: str = "", **fields: Any) -> None:
         """Queue a fault (``action``, ``times``, ``message``, ``status``, ``delay``,
-        ``malformed``: see the module docstring); ``error`` is the AWS error code."""
+        ``malformed``, ``body``: see the module docstring); ``error`` is the AWS error code."""
         self.control("fault", {"error": error, **fields} if error else fields)
 
 
@@ -295,7 +298,9 @@ class StandInApp:
             elif delay:
                 time.sleep(delay)
             app: WSGIApp = self.moto_app
-            if fault and fault.get("error"):
+            if fault and fault.get("body") is not None:
+                app = raw_answer(fault)
+            elif fault and fault.get("error"):
                 app = aws_error(fault, service)
             elif action == "GetAuthorizationToken":
                 app = self.token_response(request, service, fault)
@@ -466,6 +471,18 @@ def aws_error(fault: dict[str, Any], service: str = "ecr") -> Response:
     response.headers["x-amzn-ErrorType"] = code
     response.headers["x-amzn-RequestId"] = "00000000-0000-0000-0000-000000000000"
     return response
+
+
+def raw_answer(fault: dict[str, Any]) -> Response:
+    """A body as it is, with the fault's status: what something in front of AWS (a
+    proxy, a WAF, a captive portal) answers instead of the API."""
+    from werkzeug.wrappers import Response
+
+    return Response(
+        str(fault["body"]),
+        status=int(fault.get("status", 403)),
+        content_type=str(fault.get("content_type", "text/html; charset=utf-8")),
+    )
 
 
 def build_app() -> StandInApp:
