@@ -23,7 +23,7 @@ from docker_credential_ecrpy import errors, registry
 from docker_credential_ecrpy.aws import Token
 from docker_credential_ecrpy.settings import Settings
 from docker_credential_ecrpy.tokens import TokenSource
-from tests.support.standin import StandIn
+from tests.support.standin import StandIn, proxy_page
 
 from .conftest import HOST, Helper
 from .toolkit import failure_records, finish, spawn_gets, with_env
@@ -31,11 +31,7 @@ from .toolkit import failure_records, finish, spawn_gets, with_env
 ALWAYS = 10**6
 TITLE = "Request blocked by the firewall"
 # What a WAF answers the token call with: 23 KB of HTML, the reason in its title.
-PROXY_PAGE = (
-    "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
-    f"<title>\n  {TITLE}\n</title><style>{'body{margin:0} ' * 200}</style></head>\n"
-    f"<body><h1>403 Forbidden</h1><p>{'Your request was blocked. ' * 780}</p></body></html>\n"
-)
+PROXY_PAGE = proxy_page(TITLE)
 # An API message with a BOM, terminal escapes (colour, a window title, a clear screen),
 # a bidi override and a zero-width space in it.
 HOSTILE = (

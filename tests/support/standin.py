@@ -473,6 +473,17 @@ def aws_error(fault: dict[str, Any], service: str = "ecr") -> Response:
     return response
 
 
+def proxy_page(title: str, size: int = 23 * 1024) -> str:
+    """A page of about ``size`` characters such as a proxy or a WAF answers in place of
+    the API (a 403 with its reason in the title), for a fault's ``body``."""
+    head = (
+        f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>\n  {title}\n"
+        "</title><style>body{margin:0}</style></head>\n<body><h1>403 Forbidden</h1><p>"
+    )
+    filler = "Your request was blocked by the security policy. "
+    return head + filler * max((size - len(head)) // len(filler), 1) + "</p></body></html>\n"
+
+
 def raw_answer(fault: dict[str, Any]) -> Response:
     """A body as it is, with the fault's status: what something in front of AWS (a
     proxy, a WAF, a captive portal) answers instead of the API."""
