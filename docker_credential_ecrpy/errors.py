@@ -183,8 +183,7 @@ def expired_when_issued(host: str, expires_at: float, now: float, endpoint: str)
         f"the configured endpoint {endpoint} returned a token for {host} that expired at "
         f"{at(expires_at)}, before this machine's time ({at(now)}): check that the endpoint "
         "(AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_ECR_PUBLIC or the "
-        "profile's endpoint_url) is a real "
-        "ECR API, and if it is, this machine's clock"
+        "profile's endpoint_url) is a real ECR API, and if it is, this machine's clock"
     )
 
 
