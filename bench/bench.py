@@ -23,8 +23,10 @@ the same way:
 - then bad weather, where the slowest of many pulls is what a user waits for: 32 gets
   released at one instant (``crowd.py``) in a brownout (every call throttled) with a
   valid-but-due token cached and with none, and against a slow API with the due token,
-  each set against the same gets in fair weather: the slowest get, the failed ones, the
-  API calls (including those of the refresh behind the answers, counted once it ended).
+  each set against the same gets in fair weather, and on an empty cache behind a proxy
+  that answers every call with a 23 KB HTML page (a 403): the slowest get, the failed
+  ones, the API calls (including those of the refresh behind the answers, counted once it
+  ended).
   Ours run with the helper's default ECRPY_TIMEOUT (20 s), so a brownout on an empty
   cache costs about that long per helper; ``ECRPY_BENCH_TIMEOUT`` sets a shorter one, and
   ``ECRPY_BENCH_SLOW_API`` the seconds the slow API takes (default 3).
@@ -68,7 +70,7 @@ from world import (
 
 from docker_credential_ecrpy import cache, settings
 from tests.support import install
-from tests.support.standin import StandIn
+from tests.support.standin import StandIn, proxy_page
 
 ACCOUNT = HOST.split(".")[0]
 OTHER_HOST = "registry.example.com"
@@ -185,6 +187,7 @@ class Weather(NamedTuple):
     cached: str  # "fresh", "due" (valid, but due for refresh) or "" (nothing)
     throttled: bool = False  # every GetAuthorizationToken call answered ThrottlingException
     delay: float = 0.0  # seconds the stand-in takes for every call
+    page: bool = False  # every call answered by a proxy's 23 KB HTML page (a 403)
 
 
 WEATHERS = (
@@ -192,7 +195,9 @@ WEATHERS = (
     Weather("brownout (every call throttled), valid-but-due token cached", "due", throttled=True),
     Weather("brownout (every call throttled), empty cache", "", throttled=True),
     Weather(f"slow API ({SLOW_API:g} s a call), valid-but-due token cached", "due", delay=SLOW_API),
+    Weather("proxy HTML page (a 23 KB 403 for every call), empty cache", "", page=True),
 )
+PROXY_TITLE = "Request blocked by the firewall"
 
 
 class Contender(NamedTuple):
@@ -266,6 +271,8 @@ def in_weather(contender: Contender, weather: Weather, directory: Path) -> Weath
         standin.fault("ThrottlingException", times=ALWAYS, message="Rate exceeded")
     if weather.delay:
         standin.config(delay=weather.delay)
+    if weather.page:
+        standin.fault(body=proxy_page(PROXY_TITLE), status=403, times=ALWAYS)
     env = {**contender.env, **cache_dir(directory)}
     limit = weather_timeout() + 30
     crowd, outcomes = gather(contender.argv, [(0, env)] * PARALLEL, HOST.encode(), limit)
@@ -369,7 +376,7 @@ def print_weather(results: dict[str, dict[str, Weathered]], hits: dict[str, floa
                 notes.append(f"    {weather.name} / {name}:")
                 notes += [f"      {said}" for said in row.said]
     print(
-        "  (no floor for an empty cache in a brownout: nothing can be served; ours must end "
+        "  (no floor for an empty cache: nothing can be served; ours must end "
         f"every get by {weather_timeout():g} s)"
     )
     if notes:

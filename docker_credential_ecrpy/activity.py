@@ -20,8 +20,8 @@ answer, from what the store and its token source recorded as they went
   the log never grows past about twice the cap, and only the old ``.1`` is ever lost.
 - Nothing in a line is a secret: the identity is the fingerprint's short form, messages
   are the one-line errors users see (which never carry one), and no token, key id or
-  external id is ever handed to this module. Should an API's own words in a message
-  quote an access key id, it is masked before the message is written down.
+  external id is ever handed to this module. What an API or a ``credential_process``
+  said was made safe where it entered (``errors.outside``): a message goes in as it is.
 - A log that cannot be written never fails anything: one warning on stderr, and on.
 
 The JSON is written by hand (``protocol.json_string``): importing ``json`` (and the ``re``
@@ -121,7 +121,7 @@ def line(
     }
     if failure is not None:
         fields["error"] = type(failure).__name__
-        fields["message"] = errors.masked(failure.message)
+        fields["message"] = failure.message
     if activity.refresh_started:
         fields["refresh_started"] = True
     fields["pid"] = os.getpid()

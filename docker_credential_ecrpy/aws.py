@@ -60,6 +60,8 @@ MIN_CALL_TIME = 1.0
 THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
+# The longest error code we repeat (AWS's are under 50 characters).
+CODE_LIMIT = 80
 DEFAULT_SESSION_NAME = PROGRAM
 # The kinds of step reported: resolving credentials, building a client, the wait before
 # a retry; and (children.CALL, which counts them) one attempt of an API call.
@@ -71,12 +73,15 @@ WAIT = "retry_wait"
 class Token:
     """What ECR hands out: registry credentials valid until ``expires_at`` (epoch s)."""
 
-    __slots__ = ("expires_at", "secret", "username")
+    __slots__ = ("endpoint", "expires_at", "secret", "username")
 
-    def __init__(self, username: str, secret: str, expires_at: float) -> None:
+    def __init__(self, username: str, secret: str, expires_at: float, endpoint: str = "") -> None:
         self.username = username
         self.secret = secret
         self.expires_at = expires_at
+        # The endpoint it came from when the user configured one (not AWS's own), so
+        # that an answer no real ECR gives (a token expired in 2015) can name it.
+        self.endpoint = endpoint
 
     def __repr__(self) -> str:  # never the secret
         return f"Token(username={self.username!r}, expires_at={self.expires_at})"
@@ -110,7 +115,9 @@ def fetch_token(
     data = answer.get("authorizationData")
     if registry.account is not None:  # ECR's is a list (of one); ECR Public's an object
         data = (data or [None])[0]
-    return decode_token(data, registry)
+    token = decode_token(data, registry)
+    token.endpoint = _configured_endpoint(client.session, registry.service)
+    return token
 
 
 def caller_account(
@@ -397,7 +404,9 @@ def _client_error(
     err: Any, profile: str, registry: Registry, tries: Tries | None, role_arn: str
 ) -> errors.HelperError:
     error = err.response.get("Error", {})
-    code = str(error.get("Code", "Unknown"))
+    code = _one_line(error.get("Code") or "Unknown", CODE_LIMIT)
+    if code.isdigit():  # botocore's code for an answer that is not AWS's (a proxy's page)
+        code = f"HTTP {code}"
     message = _one_line(error.get("Message") or code)
     operation = err.operation_name
     service = "sts" if operation in ("AssumeRole", "GetCallerIdentity") else registry.service
@@ -441,10 +450,30 @@ def _endpoint(err: Exception, registry: Registry, service: str) -> str:
     return str(url) if url else f"the {service} API endpoint in {registry.region}"
 
 
+def _configured_endpoint(session: Any, service: str) -> str:
+    """The endpoint the user configured for ``service`` (AWS_ENDPOINT_URL,
+    AWS_ENDPOINT_URL_<SERVICE>, or ``endpoint_url`` in the profile or its services
+    section), as botocore finds it; "" for AWS's own."""
+    from botocore.configprovider import ConfiguredEndpointProvider  # noqa: PLC0415
+
+    try:
+        if session.get_config_variable("ignore_configured_endpoint_urls"):
+            return ""
+        provider = ConfiguredEndpointProvider(
+            full_config=session.full_config,
+            scoped_config=session.get_scoped_config(),
+            client_name=service,
+        )
+        return str(provider.provide() or "")
+    except Exception:  # only a message depends on it: never fail a token for it
+        return ""
+
+
 def _endpoint_variable(service: str) -> str:
     return "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
 
 
-def _one_line(value: object) -> str:
-    """What AWS or botocore said, as one line of ours: no key id in it."""
-    return errors.masked(" ".join(str(value).split()))
+def _one_line(value: object, limit: int = errors.OUTSIDE_LIMIT) -> str:
+    """What AWS, a proxy, botocore or a ``credential_process`` said, fit to be part of
+    our message (``errors.outside``): every text from outside enters here."""
+    return errors.outside(str(value), limit)

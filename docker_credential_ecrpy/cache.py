@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import posix  # not os: see files
 
-from . import files, keys
+from . import errors, files, keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def encode_failure(failure: Failure) -> bytes:
         failed=repr(failure.failed_at),
         retry=repr(failure.retry_at),
         count=str(failure.count),
-        message=" ".join(failure.message.split()),
+        message=_message(failure.message),
     )
 
 
@@ -190,9 +190,18 @@ def decode_failure(data: bytes) -> Failure | None:
         return None
     if not (0.0 < failure.failed_at <= failure.retry_at < _FOREVER and failure.count > 0):
         return None
-    if not (failure.scope and failure.host and failure.kind.isidentifier() and failure.message):
+    if not (failure.scope and failure.host and failure.kind.isidentifier()):
+        return None
+    if failure.message != _message(failure.message):
         return None
     return failure
+
+
+def _message(text: str) -> str:
+    """A failure's message as its record holds it: what the writer writes, and the only
+    form the reader accepts, so that whatever is written reads back (a record refused on
+    reading would count as absent, and the backoff would be off)."""
+    return errors.one_line(text) or errors.NO_REASON
 
 
 def _lines(header: str, **fields: str) -> bytes:

@@ -681,14 +681,15 @@ def _failure_check(section: str, failure: cache.Failure, now: float, current: st
     """A recorded failed refresh: what it was, and whether its backoff still keeps every
     get on the host from calling AWS for that token (none, when it is another identity's
     than the ``current`` one)."""
-    ago = span(max(now - failure.failed_at, 0))
+    failed_at, retry_at = policy.failure_times(failure, now)
+    ago = span(now - failed_at)
     detail = (
         f"identity {failure.identity}, {failure.scope}: last refresh failed {ago} ago "
         f"({failure.kind}): {failure.message}"
     )
     if policy.backing_off(failure, now):
         status = WARN
-        detail += f"; no get calls AWS for it for {span(failure.retry_at - now)} more"
+        detail += f"; no get calls AWS for it for {span(retry_at - now)} more"
         if failure.count > 1:
             detail += f" ({failure.count} failures in a row)"
     else:
@@ -707,8 +708,8 @@ def _failure_check(section: str, failure: cache.Failure, now: float, current: st
         identity=failure.identity,
         current=mine,
         failure=failure.kind,
-        failed_at=failure.failed_at,
-        retry_at=failure.retry_at,
+        failed_at=failed_at,
+        retry_at=retry_at,
         failures=failure.count,
     )
 

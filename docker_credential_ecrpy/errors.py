@@ -17,8 +17,29 @@ NOT_FOUND = "credentials not found in native keychain"
 # How AWS access key ids begin (long-term, temporary, bearer, context keys), what follows,
 # and what stands for one in a message.
 KEY_ID_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
-_KEY_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 KEY_ID_MASK = "<access key id>"
+# What stands for any other secret, and the words that make a ``key = value`` pair's
+# value one (``aws_secret_access_key``, ``SessionToken``, ``password``, ``private_key``).
+SECRET_MASK = "<secret>"  # noqa: S105 - what stands for one, not one
+SECRET_NAMES = (
+    "secret",
+    "passw",
+    "token",
+    "session",
+    "credential",
+    "private.?key",
+    "api.?key",
+    "auth",
+    "signature",
+)
+# The longest text from outside that goes into a message of ours (a few hundred
+# characters: a proxy's 23 KB page is cut to its title long before), the longest message
+# of ours, and what marks a line cut short.
+OUTSIDE_LIMIT = 300
+MESSAGE_LIMIT = 1000
+CUT = "..."
+# A failure without a message of its own (so that its record still reads back).
+NO_REASON = "failed without a reason given"
 MISSING_SERVER_URL = "no credentials server URL"
 MISSING_USERNAME = "no credentials username"
 
@@ -27,8 +48,8 @@ class HelperError(Exception):
     """A failure reported to the client as one line on stdout with exit status 1."""
 
     def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = " ".join(message.split())
+        self.message = one_line(message)
+        super().__init__(self.message)
         self.hint = hint
 
 
@@ -82,21 +103,88 @@ class DeadlineExceeded(AwsError):
     service, an endpoint that trickles its answer."""
 
 
-def masked(message: str) -> str:
-    """``message`` with every access key id in it replaced by KEY_ID_MASK: AWS quotes
-    them in some of its error messages, and ours repeat those to the user, the failure
-    record and the log. String operations, not ``re``: this module is on every path."""
-    for prefix in KEY_ID_PREFIXES:
-        start = message.find(prefix)
-        while start >= 0:
-            end = start + len(prefix)
-            while end < len(message) and message[end] in _KEY_ID_CHARS:
-                end += 1
-            if end - start >= 16:
-                message = message[:start] + KEY_ID_MASK + message[end:]
-                end = start + len(KEY_ID_MASK)
-            start = message.find(prefix, end)
-    return message
+def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` as one line of at most ``limit`` printable characters: every character
+    that is not printable (controls, escapes, BOM, bidi and zero-width marks, unpaired
+    surrogates) becomes a space, runs of space one, and a longer line is cut short.
+
+    Idempotent, and what a failure record's reader accepts (``cache``): a message that
+    went through it is written and read back unchanged. String operations only: every
+    HelperError, the not-found answer's too, passes through it."""
+    if not text.isprintable():
+        text = "".join(char if char.isprintable() else " " for char in text)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: max(limit - len(CUT), 0)].rstrip() + CUT
+    return text
+
+
+def outside(text: str, limit: int = OUTSIDE_LIMIT) -> str:
+    """What someone else said (an API's error message or body, botocore's words, a
+    ``credential_process``'s stderr), made fit to go into one of our messages: where it
+    enters the helper, and nowhere else, since everything downstream (stdout, stderr,
+    the failure record, the activity log) repeats our message as it is.
+
+    An HTML page (a proxy's or a WAF's answer) becomes its title; terminal escape
+    sequences go; secrets are masked (access key ids, anything that looks like a secret
+    key or a token, the value of a ``key = value``, ``key: value`` or ``"key": "value"``
+    whose key names a secret); the rest is ``one_line``, at most ``limit`` characters.
+    Only a failure pays for ``re``."""
+    import re  # noqa: PLC0415 - only a failure pays for it
+
+    text = text[: limit * 64]  # whatever lies beyond is never shown: no work on it
+    if re.search(r"<html[\s>]|<!doctype\s+html", text[:2048], re.IGNORECASE):
+        found = re.search(r"<title[^>]*>(.*?)</title", text, re.IGNORECASE | re.DOTALL)
+        title = found.group(1) if found else ""
+        if title.strip():
+            import html  # noqa: PLC0415
+
+            text = f"an HTML page titled {one_line(html.unescape(title), limit // 2)!r}"
+        else:
+            text = "an HTML page without a title"
+    text = re.sub(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?", " ", text)
+    text = one_line(text, len(text))
+    # The value of a pair whose key names a secret (quoted or not; the key a whole word,
+    # looked at once, so that no text makes this slow); an access key id; then a long run
+    # of base64 with upper case, lower case and digits in it (a secret key is 40, a
+    # session token hundreds).
+    names = "|".join(SECRET_NAMES)
+    text = re.sub(
+        rf"""(?i)(?<![\w.-])((["']?)(?=[\w.-]*(?:{names}))[\w.-]+\2\s*[:=]\s*)"""
+        r"""(?:"[^"]*"|'[^']*'|[^\s,;}]+)""",
+        rf"\1{SECRET_MASK}",
+        text,
+    )
+    text = re.sub(rf"(?:{'|'.join(KEY_ID_PREFIXES)})[A-Z0-9]{{12,}}", KEY_ID_MASK, text)
+    text = re.sub(
+        r"(?<![\w+/=-])(?=[\w+/-]*[A-Z])(?=[\w+/-]*[a-z])(?=[\w+/-]*[0-9])[\w+/-]{40,}=*"
+        r"(?![\w+/=-])",
+        SECRET_MASK,
+        text,
+    )
+    return one_line(text, limit)
+
+
+def expired_when_issued(host: str, expires_at: float, now: float, endpoint: str) -> str:
+    """The message for a token that expired before it was issued: this machine's clock is
+    wrong, or (when the user configured an endpoint) the endpoint is not a real ECR (a
+    plain moto server answers with tokens that expired in 2015)."""
+    import time  # noqa: PLC0415 - only this failure pays for it
+
+    def at(instant: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(instant))
+
+    if not endpoint:
+        return (
+            f"the token for {host} expired at {at(expires_at)}, before it was issued (this "
+            f"machine's clock says {at(now)}): check this machine's clock"
+        )
+    return (
+        f"the configured endpoint {endpoint} returned a token for {host} that expired at "
+        f"{at(expires_at)}, before this machine's time ({at(now)}): check that the endpoint "
+        "(AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_ECR_PUBLIC or the "
+        "profile's endpoint_url) is a real ECR API, and if it is, this machine's clock"
+    )
 
 
 def from_kind(kind: str, message: str, hint: str = "") -> HelperError:

@@ -31,6 +31,9 @@ SHORT_BACKOFF = 5.0
 # MAX_BACKOFF, so a host asks less the longer AWS is unwell.
 LONG_BACKOFF = 30.0
 MAX_BACKOFF = 15 * 60.0
+# The longest backoff that backoff() can give: a record asking for more was not written
+# by this policy (a hand-edited or foreign file, a clock that jumped), and gets no more.
+LONGEST_BACKOFF = max(SHORT_BACKOFF, MAX_BACKOFF)
 
 # What a get does, by plan():
 SERVE = "serve"  # the token is fresh
@@ -87,12 +90,29 @@ def spread_delay(spread: float, draw: float, left: float) -> float:
     return max(0.0, min(spread * draw, left / 2))
 
 
+def failure_times(failure: Failure, now: float) -> tuple[float, float]:
+    """(failed_at, retry_at) of a recorded failure, held to what this policy can produce:
+    a record from the future (a clock stepped back) counts as made now, and its backoff
+    is no longer than LONGEST_BACKOFF. So no record, whatever its times, blocks a key or
+    is shown as blocking it for longer than the policy ever would."""
+    failed_at = min(failure.failed_at, now)
+    wait = min(max(failure.retry_at - failure.failed_at, 0.0), LONGEST_BACKOFF)
+    return failed_at, failed_at + wait
+
+
+def from_the_future(failure: Failure, now: float) -> bool:
+    """Whether a record says it was made later than ``now`` by more than a clock's skew:
+    a clock stepped back since. Counted as made now (failure_times), it must be made now
+    on disk too, or each get would count it as made now again until the clock caught up."""
+    return failure.failed_at - now > CLOCK_SKEW
+
+
 def backing_off(failure: Failure | None, now: float) -> bool:
-    """Whether a recorded failure still forbids calling AWS. A record from the future
-    (a clock stepped back) is ignored rather than trusted to block for hours."""
+    """Whether a recorded failure still forbids calling AWS (its times held to the
+    policy's: see failure_times)."""
     if failure is None:
         return False
-    return failure.failed_at - CLOCK_SKEW <= now < failure.retry_at
+    return now < failure_times(failure, now)[1]
 
 
 def plan(

@@ -128,11 +128,11 @@ def fetch_in_worker(
     from . import children  # noqa: PLC0415 - the refresh path only
     from .aws import Token  # noqa: PLC0415
 
-    def work(report: Callable[[str, str], None]) -> tuple[str, str, float]:
+    def work(report: Callable[[str, str], None]) -> tuple[str, str, float, str]:
         from .aws import fetch_token  # noqa: PLC0415 - imports botocore, in the worker
 
         token = fetch_token(registry, who, deadline, report)
-        return token.username, token.secret, token.expires_at
+        return token.username, token.secret, token.expires_at, token.endpoint
 
     steps = children.Steps()
     try:
@@ -143,8 +143,7 @@ def fetch_in_worker(
         activity.api_calls += steps.calls
         for phase, seconds in steps.seconds.items():
             activity.add(phase, seconds)
-    username, secret, expires_at = answer
-    return Token(username, secret, expires_at)
+    return Token(*answer)
 
 
 def detach(work: Callable[[], None], keep: Iterable[int]) -> None:
@@ -402,8 +401,7 @@ class TokenSource:
             now = self.clock()
             if token.expires_at <= now:
                 raise errors.BadToken(
-                    f"the token for {registry.host} is already expired when issued: "
-                    "check this machine's clock"
+                    errors.expired_when_issued(registry.host, token.expires_at, now, token.endpoint)
                 )
         except errors.AwsError as err:
             if isinstance(err, errors.DeadlineExceeded):
@@ -492,10 +490,17 @@ class TokenSource:
         return entry if entry is not None and entry.scope == registry.scope else None
 
     def _failure(self, key: str) -> cache.Failure | None:
-        """The failure recorded for ``key``, if any."""
+        """The failure recorded for ``key``, if any, its times held to what the policy
+        can produce (``policy.failure_times``): what every decision and message uses."""
         started = time.monotonic()
         failure = self._guard(lambda: self.cache.read_failure(key), None)
         self.activity.add("cache_read", time.monotonic() - started)
+        if failure is not None:
+            now = self.clock()
+            ahead = policy.from_the_future(failure, now)
+            failure.failed_at, failure.retry_at = policy.failure_times(failure, now)
+            if ahead:  # made now on disk too, or it would block until the clock caught up
+                self._guard(lambda: self.cache.record_failure(key, failure), None)
         return failure
 
     def _guard(self, action: Callable[[], _T], fallback: _T) -> _T:

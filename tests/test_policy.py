@@ -192,7 +192,8 @@ def failure(failed: float = T0, wait: float = 60.0) -> Failure:
         (60.0, False),  # the backoff is over
         (3600.0, False),
         (-policy.CLOCK_SKEW, True),
-        (-policy.CLOCK_SKEW - 1, False),  # recorded "in the future": not trusted to block
+        (-policy.CLOCK_SKEW - 1, True),  # recorded "in the future": counts as made now
+        (-3600.0, True),  # (tokens makes it so on disk: its backoff then ends)
     ],
 )
 def test_backing_off(offset: float, backing: bool) -> None:

@@ -26,8 +26,11 @@ Control API (plain JSON over the same port, under ``/_standin/``):
     POST /_standin/fault            {"action": "GetAuthorizationToken", "times": 1,
                                      "error": "ThrottlingException", "message": "...",
                                      "status": 400, "delay": 0, "trickle": 0,
-                                     "malformed": false}
-                                    (errors for STS actions such as AssumeRole are XML,
+                                     "malformed": false, "body": "...",
+                                     "content_type": "text/html"}
+                                    ("body": the answer is that text as it is, with
+                                    "status": a proxy's or a WAF's page, say; errors for
+                                    STS actions such as AssumeRole are XML,
                                     as the query protocol sends them; "trickle" sends
                                     the answer one byte per that many seconds)
 
@@ -248,7 +251,7 @@ class StandIn:
 
     def fault(self, error: str = "", **fields: Any) -> None:
         """Queue a fault (``action``, ``times``, ``message``, ``status``, ``delay``,
-        ``malformed``: see the module docstring); ``error`` is the AWS error code."""
+        ``malformed``, ``body``: see the module docstring); ``error`` is the AWS error code."""
         self.control("fault", {"error": error, **fields} if error else fields)
 
 
@@ -295,7 +298,9 @@ class StandInApp:
             elif delay:
                 time.sleep(delay)
             app: WSGIApp = self.moto_app
-            if fault and fault.get("error"):
+            if fault and fault.get("body") is not None:
+                app = raw_answer(fault)
+            elif fault and fault.get("error"):
                 app = aws_error(fault, service)
             elif action == "GetAuthorizationToken":
                 app = self.token_response(request, service, fault)
@@ -466,6 +471,29 @@ def aws_error(fault: dict[str, Any], service: str = "ecr") -> Response:
     response.headers["x-amzn-ErrorType"] = code
     response.headers["x-amzn-RequestId"] = "00000000-0000-0000-0000-000000000000"
     return response
+
+
+def proxy_page(title: str, size: int = 23 * 1024) -> str:
+    """A page of about ``size`` characters such as a proxy or a WAF answers in place of
+    the API (a 403 with its reason in the title), for a fault's ``body``."""
+    head = (
+        f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>\n  {title}\n"
+        "</title><style>body{margin:0}</style></head>\n<body><h1>403 Forbidden</h1><p>"
+    )
+    filler = "Your request was blocked by the security policy. "
+    return head + filler * max((size - len(head)) // len(filler), 1) + "</p></body></html>\n"
+
+
+def raw_answer(fault: dict[str, Any]) -> Response:
+    """A body as it is, with the fault's status: what something in front of AWS (a
+    proxy, a WAF, a captive portal) answers instead of the API."""
+    from werkzeug.wrappers import Response
+
+    return Response(
+        str(fault["body"]),
+        status=int(fault.get("status", 403)),
+        content_type=str(fault.get("content_type", "text/html; charset=utf-8")),
+    )
 
 
 def build_app() -> StandInApp:
