@@ -176,7 +176,7 @@ def retry_at(tokens: TokenSource, target: Registry) -> float | None:
     for failure in tokens.recorded_failures():
         same = failure.scope == target.scope and failure.identity == tokens.activity.identity
         if same and policy.backing_off(failure, now):
-            return failure.retry_at
+            return policy.failure_times(failure, now)[1]
     return None
 
 
