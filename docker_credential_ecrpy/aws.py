@@ -366,6 +366,11 @@ def classify(
         return errors.EndpointUnreachable(f"cannot reach {where} ({tries}): {check}")
     if isinstance(err, bx.CredentialRetrievalError | bx.PartialCredentialsError):
         return errors.NoAwsCredentials(f"AWS credentials could not be loaded: {_one_line(err)}")
+    if not isinstance(err, bx.BotoCoreError | OSError):
+        # Not an answer of AWS's nor a failure to reach it: a bug (ours, or the SDK's on
+        # input such as a malformed credential_process answer). The worker reports it as
+        # an internal error, with its traceback under ECRPY_DEBUG, and nothing backs off.
+        raise err
     if isinstance(err, bx.BotoCoreError):
         return errors.AwsError(f"{what} failed: {_one_line(err)}")
     return errors.AwsError(f"{what} failed: {type(err).__name__}: {_one_line(err)}")

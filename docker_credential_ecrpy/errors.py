@@ -82,6 +82,33 @@ class DeadlineExceeded(AwsError):
     service, an endpoint that trickles its answer."""
 
 
+class InternalError(AwsError):
+    """Getting a token failed in our own machinery: the AWS worker was killed (the OOM
+    killer picks the process that loaded botocore) or hit a bug. It says nothing about
+    AWS, so it is never recorded nor backed off: the next get tries again. An AwsError
+    still, so that a usable cached token is served and ECR Public pulls anonymously."""
+
+
+def worker_ended(doing: str, signal_number: int) -> InternalError:
+    """The AWS worker died before the deadline without an answer (by ``signal_number``;
+    0: it exited)."""
+    how = f"was killed by signal {signal_number}" if signal_number else "ended unexpectedly"
+    cause = " (out of memory?)" if signal_number == 9 else ""  # SIGKILL: the OOM killer's
+    return InternalError(
+        f"the AWS worker process {how}{cause} while {doing}; this is not an AWS failure, "
+        "the next get tries again"
+    )
+
+
+def worker_crashed(kind: str, doing: str) -> InternalError:
+    """The AWS worker raised ``kind``, an exception that is not a classified AWS error:
+    a bug of ours (or the SDK's), named by type only (its text could carry a secret)."""
+    return InternalError(
+        f"getting a token failed with an internal error ({kind}) while {doing}; "
+        "run with ECRPY_DEBUG=1 for details and please report it"
+    )
+
+
 def masked(message: str) -> str:
     """``message`` with every access key id in it replaced by KEY_ID_MASK: AWS quotes
     them in some of its error messages, and ours repeat those to the user, the failure
