@@ -20,7 +20,6 @@ answers with a malformed document.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
