@@ -268,6 +268,26 @@ def test_a_missing_ecrpy_start_is_one_line(wheel: Path, home: Path) -> None:
     assert (result.returncode, result.stdout, result.stderr) == (1, message, message)
 
 
+def test_a_missing_interpreter_is_one_line(wheel: Path, home: Path) -> None:
+    """The venv's interpreter is gone (the venv's python deleted, or the Python it linked
+    to upgraded away): one line that names it and the fix, not the shell's exit 127."""
+    installed = venv(wheel, home)
+    python = (installed.bin_dir / "ecrpy-start").read_text().split("\n", 1)[0].removeprefix("#!")
+    for name in ("python", "python3", VERSION):
+        (installed.bin_dir / name).unlink(missing_ok=True)
+    for exe in (installed.exe, str(installed.bin_dir / "ecr-credential-provider-py")):
+        result = subprocess.run(
+            [exe, "get"], input=HOST, capture_output=True, text=True,
+            env=base_env(home, None), timeout=60,
+        )  # fmt: skip
+        name = Path(exe).name
+        message = (
+            f"{name}: the Python interpreter {python} named in {installed.bin_dir}/ecrpy-start "
+            f"is gone (its venv deleted or Python upgraded?); reinstall {PROGRAM}\n"
+        )
+        assert (result.returncode, result.stdout, result.stderr) == (1, message, message)
+
+
 def test_the_users_python_variables_change_nothing(
     helper: Helper, ecr: StandIn, tmp_path: Path
 ) -> None:
