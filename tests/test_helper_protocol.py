@@ -212,3 +212,17 @@ def test_module_entry_point_matches_console_script(helper: Helper) -> None:
     )
     assert result.returncode == 0
     assert json.loads(result.stdout)["Secret"] == helper.secret
+
+
+@pytest.mark.parametrize("spread", ["1d", "30s"])
+def test_a_spread_the_deadline_cannot_hold_is_refused(
+    helper: Helper, ecr: StandIn, spread: str
+) -> None:
+    """Wider than half of ECRPY_TIMEOUT, a spread would only ever wait the longest it can
+    and then call with every other host: one line that says so and what to set."""
+    result = helper.get(env={**helper.env, "ECRPY_SPREAD": spread})
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"ECRPY_SPREAD={spread} is longer than the 10s that ")
+    assert "use at most 10s" in result.stdout
+    assert result.stdout.count("\n") == 1
+    assert ecr.calls() == 0
