@@ -11,8 +11,9 @@ Debian's own Python (``--root``: its ``dist-packages`` under ``/usr/local``, and
 Two ``.pth`` files tell what ran. ``marker.pth`` beside the package records that ``site``
 ran (or that the worker processed the install's own directory, where ``site`` does not
 look); ``deps.pth`` is the only way the interpreter can find botocore (the test venv's),
-so a miss that answers proves the worker ran ``site``. A hit and a not-found answer must leave no record: they never ran
-``site``, so they found the package by its own location, not by a fallback.
+so a miss that answers proves the worker ran ``site``. A hit and a not-found answer must
+leave no record: they never ran ``site``, so they found the package by its own location,
+not by a fallback.
 """
 
 from __future__ import annotations
