@@ -126,6 +126,15 @@ def masked(message: str) -> str:
     return message
 
 
+def input_timed_out(seconds: float, expected: str) -> BadInput:
+    """The client neither finished its input (a newline, or closing stdin) nor closed
+    stdin within the get's budget."""
+    return BadInput(
+        f"timed out after {seconds:g}s reading stdin: expected {expected}, ended by a "
+        "newline or by closing stdin; ECRPY_TIMEOUT sets the limit"
+    )
+
+
 def from_kind(kind: str, message: str, hint: str = "") -> HelperError:
     """The error of kind ``kind`` (a class name of this module), for a failure reported by
     another process: a refresh worker, or a failure recorded in the cache. An unknown

@@ -7,8 +7,9 @@ can switch helpers without rewriting their environment; our own use the ``ECRPY_
   directory, ``$XDG_CACHE_HOME/docker-credential-ecrpy`` or ``~/.cache/...`` on Linux).
 - ``AWS_ECR_DISABLE_CACHE``: any non-empty value turns the cache off.
 - ``AWS_ECR_IGNORE_CREDS_STORAGE=true``: ``store``/``erase`` for other hosts succeed silently.
-- ``ECRPY_TIMEOUT``: the wall-clock budget of one ``get`` (default 20s): credential
-  resolution, the API call with its retries, and waiting for another process's refresh.
+- ``ECRPY_TIMEOUT``: the wall-clock budget of one ``get`` (default 20s): reading stdin,
+  credential resolution, the API call with its retries, and waiting for another process's
+  refresh.
 - ``ECRPY_REFRESH_WINDOW``: refresh a cached token once less than this remains
   (default: half the token's lifetime); shorter than the 12-hour lifetime of ECR tokens.
 - ``ECRPY_MIN_VALIDITY``: a token due for refresh is still served while at least this
