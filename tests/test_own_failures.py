@@ -26,40 +26,35 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import credentials
 from tests.support.standin import StandIn
 
 from .conftest import HOST, SECRET_ACCESS_KEY, Helper
 from .toolkit import failure_records, finish, spawn_gets, the_entry, valid_entry_at, with_env
 
-# A credential_process answer botocore accepts (the stand-in takes any credentials).
-GOOD_ANSWER = json.dumps(
-    {"Version": 1, "AccessKeyId": "AKIDEXAMPLEPROCESS01", "SecretAccessKey": SECRET_ACCESS_KEY}
-)
+
+def vault(home: Path, body: str) -> dict[str, str | None]:
+    """The changes to the environment that take credentials from a credential_process
+    running the shell ``body`` (see tests.support.credentials)."""
+    config = credentials.credential_process(home / "aws-vault", body)
+    return {
+        "AWS_PROFILE": credentials.PROFILE,
+        "AWS_CONFIG_FILE": str(config),
+        "AWS_ACCESS_KEY_ID": None,
+        "AWS_SECRET_ACCESS_KEY": None,
+    }
 
 
-def credential_process(home: Path, body: str) -> dict[str, str | None]:
-    """A profile whose credential_process is the shell ``body``; the changes to the
-    environment that use it."""
-    script = home / "vault"
-    script.write_text(f"#!/bin/sh\n{body}\n")
-    script.chmod(0o755)
-    (home / ".aws" / "config").write_text(f"[profile vault]\ncredential_process = {script}\n")
-    return {"AWS_PROFILE": "vault", "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}
+def answering() -> str:
+    return credentials.answering("AKIDEXAMPLEPROCESS01", SECRET_ACCESS_KEY)
 
 
 def killing_once(home: Path) -> str:
-    """A credential_process that kills its parent, the AWS worker, with SIGKILL the first
-    time it runs (``mkdir`` is the atomic test-and-set across parallel gets), and answers
-    well after that."""
-    flag = home / "killed-once"
-    return (
-        f"if mkdir {flag} 2>/dev/null; then kill -KILL $PPID; sleep 5; exit 1; fi\n"
-        f"echo '{GOOD_ANSWER}'"
-    )
+    return credentials.killing_once(home / "killed-once", "AKIDEXAMPLEPROCESS01", SECRET_ACCESS_KEY)
 
 
 def test_a_worker_killed_mid_call_is_not_an_aws_failure(helper: Helper, home: Path) -> None:
-    env = with_env(helper, **credential_process(home, killing_once(home)))
+    env = with_env(helper, **vault(home, killing_once(home)))
     first = helper.get(env=env)
     assert first.returncode == 1
     assert first.stdout.startswith("the AWS worker process was killed by signal 9"), first.stdout
@@ -81,7 +76,7 @@ def test_a_worker_killed_mid_call_is_not_an_aws_failure(helper: Helper, home: Pa
 def test_a_malformed_credential_process_answer_is_an_internal_error(
     helper: Helper, ecr: StandIn, home: Path, shape: str
 ) -> None:
-    changes = credential_process(home, f"cat <<'EOF'\n{shape}\nEOF")
+    changes = vault(home, f"cat <<'EOF'\n{shape}\nEOF")
     env = with_env(helper, **changes)
     first = helper.get(env=env)
     assert first.returncode == 1
@@ -102,7 +97,7 @@ def test_a_malformed_credential_process_answer_is_an_internal_error(
     assert debug.stdout == first.stdout
     assert "Traceback" in debug.stderr and "credential" in debug.stderr
     # Fixed: the very next get asks AWS and succeeds.
-    credential_process(home, f"echo '{GOOD_ANSWER}'")
+    vault(home, answering())
     assert helper.answer(env=env)["Secret"] == helper.secret
     assert ecr.calls() == 1
 
@@ -111,7 +106,7 @@ def test_a_malformed_credential_process_answer_is_an_internal_error(
 def test_sixteen_gets_while_the_worker_is_killed(helper: Helper, ecr: StandIn, home: Path) -> None:
     """One get's worker is killed: that get fails (and says why), the one after it calls
     AWS at once, every other get is answered by that call's token; then all are hits."""
-    env = with_env(helper, **credential_process(home, killing_once(home)), ECRPY_TIMEOUT="8s")
+    env = with_env(helper, **vault(home, killing_once(home)), ECRPY_TIMEOUT="8s")
     results = finish(helper, spawn_gets(helper, 16, env))
     failed = [r for r in results if r.returncode != 0]
     assert len(failed) <= 1, [r.stdout for r in failed]
