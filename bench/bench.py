@@ -290,12 +290,14 @@ def in_weather(contender: Contender, weather: Weather, directory: Path) -> Weath
 
 
 def killing_credentials(env: Mapping[str, str], directory: Path) -> dict[str, str]:
-    """``env`` with its keys replaced by a profile whose credential_process (in
-    ``directory``) kills the process that runs it the first time, and answers after."""
+    """``env`` with its keys replaced by a profile whose credential_process (beside the
+    cache ``directory``, never in it) kills the process that runs it the first time, and
+    answers after."""
+    beside = directory.with_name(directory.name + "-credentials")
     body = credentials.killing_once(
-        directory / "killed-once", env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        beside / "killed-once", env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
     )
-    config = credentials.credential_process(directory / "aws", body)
+    config = credentials.credential_process(beside, body)
     keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     changed = {name: value for name, value in env.items() if name not in keys}
     return {**changed, "AWS_PROFILE": credentials.PROFILE, "AWS_CONFIG_FILE": str(config)}
