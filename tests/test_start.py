@@ -283,8 +283,9 @@ def test_a_missing_interpreter_is_one_line(wheel: Path, home: Path) -> None:
         )  # fmt: skip
         name = Path(exe).name
         message = (
-            f"{name}: the Python interpreter {python} named in {installed.bin_dir}/ecrpy-start "
-            f"is gone (its venv deleted or Python upgraded?); reinstall {PROGRAM}\n"
+            f"{name}: cannot run {python}, the Python interpreter named in {installed.bin_dir}"
+            "/ecrpy-start: it is gone (its venv deleted or Python upgraded?) or out of this "
+            f"user's reach; reinstall {PROGRAM}\n"
         )
         assert (result.returncode, result.stdout, result.stderr) == (1, message, message)
 
