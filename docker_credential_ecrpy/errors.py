@@ -126,12 +126,13 @@ def masked(message: str) -> str:
     return message
 
 
-def input_timed_out(seconds: float, expected: str) -> BadInput:
-    """The client neither finished its input (a newline, or closing stdin) nor closed
-    stdin within the get's budget."""
+def input_timed_out(seconds: float, expected: str, line: bool) -> BadInput:
+    """The client did not end its input (by closing stdin or, for a ``line``, with a
+    newline) within the action's budget."""
+    end = "a newline or by closing stdin" if line else "closing stdin"
     return BadInput(
-        f"timed out after {seconds:g}s reading stdin: expected {expected}, ended by a "
-        "newline or by closing stdin; ECRPY_TIMEOUT sets the limit"
+        f"timed out after {seconds:g}s reading stdin: expected {expected}, ended by {end}; "
+        "ECRPY_TIMEOUT sets the limit"
     )
 
 

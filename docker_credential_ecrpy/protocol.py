@@ -150,7 +150,7 @@ def _read_by(stdin: BinaryIO, line: bool, deadline: Deadline, expected: str) -> 
         finally:
             _signal.setitimer(_signal.ITIMER_REAL, 0)
     except _Expired:
-        raise errors.input_timed_out(budget, expected) from None
+        raise errors.input_timed_out(budget, expected, line) from None
     finally:
         _signal.signal(_signal.SIGALRM, previous)
 

@@ -312,3 +312,31 @@ def test_its_warnings_carry_its_own_name(helper: Helper, ecr: StandIn, home: Pat
         (line,) = result.stderr.splitlines()
         assert line.startswith("ecr-credential-provider-py: warning: "), line
         assert f"{fifo} is a FIFO" in line
+
+
+def test_a_request_that_never_ends_ends_at_the_deadline(helper: Helper, ecr: StandIn) -> None:
+    """A request whose stdin is never closed: one line at the deadline, not a provider
+    that hangs until kubelet kills it."""
+    with subprocess.Popen(
+        provider_commands(helper)[0],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**helper.env, "ECRPY_TIMEOUT": "2s"},
+    ) as process:
+        assert process.stdin is not None and process.stderr is not None
+        process.stdin.write(request(f"{HOST}/app:1").encode())
+        process.stdin.flush()
+        try:
+            status = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise AssertionError("the provider still waits for the end of its request") from None
+        err = process.stderr.read().decode()
+        process.stdin.close()
+    assert status == 1
+    assert err == (
+        "ecr-credential-provider-py: timed out after 2s reading stdin: expected a JSON "
+        "CredentialProviderRequest, ended by closing stdin; ECRPY_TIMEOUT sets the limit\n"
+    )
+    assert ecr.calls() == 0
