@@ -169,7 +169,7 @@ class _Client:
         try:
             return self.session.create_client(service, region_name=region, config=config, **keys)
         except Exception as err:
-            raise classify(err, self.session, registry, service) from None
+            raise classify(err, self.session, registry, service, settings_only=True) from None
 
     def resolve_credentials(self, registry: Registry) -> None:
         if self._resolved:
@@ -319,9 +319,14 @@ def classify(
     what: str,
     tries: Tries | None = None,
     role_arn: str = "",
+    *,
+    settings_only: bool = False,
 ) -> errors.HelperError:
     """The user-facing error for whatever botocore raised while doing ``what`` (a
-    ``service:Action``, a service name, or "credentials")."""
+    ``service:Action``, a service name, or "credentials"). Anything but botocore's own
+    errors and the system's is raised again, a bug for the worker to report as one,
+    unless ``settings_only`` says that only settings were at work (creating a client:
+    botocore says ValueError of an endpoint URL it cannot use)."""
     from botocore import exceptions as bx  # noqa: PLC0415
 
     profile = session.get_config_variable("profile") or "default"
@@ -366,7 +371,7 @@ def classify(
         return errors.EndpointUnreachable(f"cannot reach {where} ({tries}): {check}")
     if isinstance(err, bx.CredentialRetrievalError | bx.PartialCredentialsError):
         return errors.NoAwsCredentials(f"AWS credentials could not be loaded: {_one_line(err)}")
-    if not isinstance(err, bx.BotoCoreError | OSError):
+    if not settings_only and not isinstance(err, bx.BotoCoreError | OSError):
         # Not an answer of AWS's nor a failure to reach it: a bug (ours, or the SDK's on
         # input such as a malformed credential_process answer). The worker reports it as
         # an internal error, with its traceback under ECRPY_DEBUG, and nothing backs off.

@@ -102,6 +102,15 @@ def test_a_malformed_credential_process_answer_is_an_internal_error(
     assert ecr.calls() == 1
 
 
+def test_a_setting_botocore_refuses_is_still_named_not_an_internal_error(helper: Helper) -> None:
+    """Botocore refuses an endpoint URL it cannot use with a plain ValueError: that is the
+    user's setting at fault, named as before, not a bug of ours."""
+    result = helper.get(env=with_env(helper, AWS_ENDPOINT_URL_ECR="http://bad host:99"))
+    assert result.returncode == 1
+    assert "Invalid endpoint: http://bad host:99" in result.stdout
+    assert "internal error" not in result.stdout
+
+
 @pytest.mark.slow
 def test_sixteen_gets_while_the_worker_is_killed(helper: Helper, ecr: StandIn, home: Path) -> None:
     """One get's worker is killed: that get fails (and says why), the one after it calls
