@@ -16,6 +16,7 @@ from docker_credential_ecrpy import __version__, errors
 from tests.support.standin import StandIn
 
 from .conftest import HOST, Helper
+from .toolkit import run_with_stdin_open
 
 SPELLINGS = [
     HOST,
@@ -228,41 +229,25 @@ def test_a_spread_the_deadline_cannot_hold_is_refused(
     assert ecr.calls() == 0
 
 
-def run_with_stdin_open(helper: Helper, data: bytes, env: Mapping[str, str]) -> tuple[int, str]:
-    """``get`` from a client that writes ``data`` and never closes stdin; (status, stdout).
-    A helper still waiting after 30s fails the test (it would wait for ever)."""
-    with subprocess.Popen(
-        [helper.exe, "get"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(env),
-    ) as process:
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(data)
-        process.stdin.flush()
-        try:
-            status = process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise AssertionError("the get still waits for the end of its input") from None
-        out = process.stdout.read().decode()
-        process.stdin.close()
-    return status, out
+def get_with_stdin_open(helper: Helper, data: bytes, env: Mapping[str, str]) -> tuple[int, str]:
+    """``get`` from a client that writes ``data`` and never closes stdin; (status, stdout)."""
+    result = run_with_stdin_open([helper.exe, "get"], data, env)
+    helper.check_no_leak(result)
+    return result.returncode, result.stdout
 
 
 def test_a_host_line_is_answered_while_stdin_stays_open(helper: Helper, ecr: StandIn) -> None:
-    status, out = run_with_stdin_open(helper, f"{HOST}\n".encode(), helper.env)
+    status, out = get_with_stdin_open(helper, f"{HOST}\n".encode(), helper.env)
     assert status == 0, out
     assert json.loads(out)["Secret"] == ecr.password
-    status, out = run_with_stdin_open(helper, f"{HOST}\n".encode(), helper.env)  # a hit
+    status, out = get_with_stdin_open(helper, f"{HOST}\n".encode(), helper.env)  # a hit
     assert (status, json.loads(out)["Secret"]) == (0, ecr.password)
     assert ecr.calls() == 1
 
 
 def test_input_without_an_end_ends_at_the_deadline(helper: Helper, ecr: StandIn) -> None:
     env = {**helper.env, "ECRPY_TIMEOUT": "2s"}
-    status, out = run_with_stdin_open(helper, HOST.encode(), env)
+    status, out = get_with_stdin_open(helper, HOST.encode(), env)
     assert status == 1
     assert out == (
         "timed out after 2s reading stdin: expected a registry server URL, ended by a newline "
