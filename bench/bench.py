@@ -69,7 +69,7 @@ from world import (
 )
 
 from docker_credential_ecrpy import cache, settings
-from tests.support import install
+from tests.support import credentials, install
 from tests.support.standin import StandIn, proxy_page
 
 ACCOUNT = HOST.split(".")[0]
@@ -188,6 +188,11 @@ class Weather(NamedTuple):
     throttled: bool = False  # every GetAuthorizationToken call answered ThrottlingException
     delay: float = 0.0  # seconds the stand-in takes for every call
     page: bool = False  # every call answered by a proxy's 23 KB HTML page (a 403)
+    # Credentials from a credential_process that kills the process running it (our AWS
+    # worker; the Go helper itself) the first time, as the OOM killer would.
+    killed: bool = False
+    # The gets after the weather before: its cache and credential source, nothing reset.
+    after: bool = False
 
 
 WEATHERS = (
@@ -196,6 +201,8 @@ WEATHERS = (
     Weather("brownout (every call throttled), empty cache", "", throttled=True),
     Weather(f"slow API ({SLOW_API:g} s a call), valid-but-due token cached", "due", delay=SLOW_API),
     Weather("proxy HTML page (a 23 KB 403 for every call), empty cache", "", page=True),
+    Weather("killed worker (SIGKILL once, mid-get), empty cache", "", killed=True),
+    Weather("  the next gets, after the killed worker", "", killed=True, after=True),
 )
 PROXY_TITLE = "Request blocked by the firewall"
 
@@ -264,8 +271,9 @@ def weather_timeout() -> float:
 def in_weather(contender: Contender, weather: Weather, directory: Path) -> Weathered:
     """``PARALLEL`` gets released together in ``weather``, with the cache it calls for."""
     standin = contender.standin
-    standin.reset()
-    contender.seed(directory, weather.cached)
+    if not weather.after:
+        standin.reset()
+        contender.seed(directory, weather.cached)
     standin.reset()
     if weather.throttled:
         standin.fault("ThrottlingException", times=ALWAYS, message="Rate exceeded")
@@ -274,6 +282,8 @@ def in_weather(contender: Contender, weather: Weather, directory: Path) -> Weath
     if weather.page:
         standin.fault(body=proxy_page(PROXY_TITLE), status=403, times=ALWAYS)
     env = {**contender.env, **cache_dir(directory)}
+    if weather.killed:
+        env = killing_credentials(env, directory)
     limit = weather_timeout() + 30
     crowd, outcomes = gather(contender.argv, [(0, env)] * PARALLEL, HOST.encode(), limit)
     behind = background_refresh(directory, crowd.released, limit)
@@ -284,6 +294,20 @@ def in_weather(contender: Contender, weather: Weather, directory: Path) -> Weath
         behind,
         what_they_said(outcomes) + failure_records(directory),
     )
+
+
+def killing_credentials(env: Mapping[str, str], directory: Path) -> dict[str, str]:
+    """``env`` with its keys replaced by a profile whose credential_process (beside the
+    cache ``directory``, never in it) kills the process that runs it the first time, and
+    answers after."""
+    beside = directory.with_name(directory.name + "-credentials")
+    body = credentials.killing_once(
+        beside / "killed-once", env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    )
+    config = credentials.credential_process(beside, body)
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    changed = {name: value for name, value in env.items() if name not in keys}
+    return {**changed, "AWS_PROFILE": credentials.PROFILE, "AWS_CONFIG_FILE": str(config)}
 
 
 def failure_records(directory: Path) -> list[str]:
@@ -329,10 +353,12 @@ def refresh_running(directory: Path) -> bool:
 def bad_weather(contenders: list[Contender], directory: Path) -> dict[str, dict[str, Weathered]]:
     """Every contender in every weather, weather by weather."""
     results: dict[str, dict[str, Weathered]] = {}
+    place = 0
     for index, weather in enumerate(WEATHERS):
+        place = place if weather.after else index  # the gets after share the cache
         results[weather.name] = {
             contender.name: in_weather(
-                contender, weather, directory / f"{index}-{contender.name.replace(' ', '-')}"
+                contender, weather, directory / f"{place}-{contender.name.replace(' ', '-')}"
             )
             for contender in contenders
         }

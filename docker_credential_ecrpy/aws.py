@@ -176,7 +176,7 @@ class _Client:
         try:
             return self.session.create_client(service, region_name=region, config=config, **keys)
         except Exception as err:
-            raise classify(err, self.session, registry, service) from None
+            raise classify(err, self.session, registry, service, settings_only=True) from None
 
     def resolve_credentials(self, registry: Registry) -> None:
         if self._resolved:
@@ -326,9 +326,14 @@ def classify(
     what: str,
     tries: Tries | None = None,
     role_arn: str = "",
+    *,
+    settings_only: bool = False,
 ) -> errors.HelperError:
     """The user-facing error for whatever botocore raised while doing ``what`` (a
-    ``service:Action``, a service name, or "credentials")."""
+    ``service:Action``, a service name, or "credentials"). Anything but botocore's own
+    errors and the system's is raised again, a bug for the worker to report as one,
+    unless ``settings_only`` says that only settings were at work (creating a client:
+    botocore says ValueError of an endpoint URL it cannot use)."""
     from botocore import exceptions as bx  # noqa: PLC0415
 
     profile = session.get_config_variable("profile") or "default"
@@ -353,13 +358,8 @@ def classify(
         return _client_error(err, profile, registry, tries, role_arn)
     service = what.partition(":")[0]
     endpoint = _endpoint(err, registry, service)
-    bundle = session.get_config_variable("ca_bundle")
-    if isinstance(err, bx.SSLError) and bundle:
-        # A CA bundle that is not there fails every TLS handshake as if it had not
-        # verified: say which file is missing, not that a proxy may be re-signing.
-        trouble = ca_bundle_trouble(str(bundle), "AWS_CA_BUNDLE" in os.environ, profile)
-        if trouble is not None:
-            return errors.EndpointUnreachable(trouble)
+    if isinstance(err, bx.SSLError) and (missing := _missing_ca_bundle(session, profile)):
+        return missing
     if service == "credentials" and isinstance(err, bx.ConnectionError | bx.HTTPClientError):
         return errors.NoAwsCredentials(
             f"AWS credentials could not be loaded for profile {profile!r}: {_one_line(err)}"
@@ -380,9 +380,24 @@ def classify(
         return errors.EndpointUnreachable(f"cannot reach {where} ({tries}): {check}")
     if isinstance(err, bx.CredentialRetrievalError | bx.PartialCredentialsError):
         return errors.NoAwsCredentials(f"AWS credentials could not be loaded: {_one_line(err)}")
+    if not settings_only and not isinstance(err, bx.BotoCoreError | OSError):
+        # Not an answer of AWS's nor a failure to reach it: a bug (ours, or the SDK's on
+        # input such as a malformed credential_process answer). The worker reports it as
+        # an internal error, with its traceback under ECRPY_DEBUG, and nothing backs off.
+        raise err
     if isinstance(err, bx.BotoCoreError):
         return errors.AwsError(f"{what} failed: {_one_line(err)}")
     return errors.AwsError(f"{what} failed: {type(err).__name__}: {_one_line(err)}")
+
+
+def _missing_ca_bundle(session: Any, profile: str) -> errors.HelperError | None:
+    """A CA bundle that is not there fails every TLS handshake as if it had not verified:
+    the error names the missing file, not a proxy that may be re-signing."""
+    bundle = session.get_config_variable("ca_bundle")
+    if not bundle:
+        return None
+    trouble = ca_bundle_trouble(str(bundle), "AWS_CA_BUNDLE" in os.environ, profile)
+    return None if trouble is None else errors.EndpointUnreachable(trouble)
 
 
 def ca_bundle_trouble(path: str, from_env: bool, profile: str) -> str | None:

@@ -108,21 +108,23 @@ def bounded(
     finally:
         steps.enter("")
         os.close(read_end)
+        # Whether the deadline ended the wait, taken before our own kill below: a worker
+        # killed by us at the deadline is a timeout, one that died before it is not.
+        in_time = time.monotonic() < deadline
         if result is None:
             _kill_group(pid)
-        _reap(pid)
+        status = _reap(pid)
     if result is None:
-        if time.monotonic() < deadline:
-            raise errors.AwsError(f"the AWS worker process ended unexpectedly while {doing}")
+        if in_time:
+            # Killed by someone else (the OOM killer), or gone without a word: our own
+            # machinery failed, which says nothing about AWS.
+            raise errors.worker_ended(doing, -status if status < 0 else 0)
         raise errors.DeadlineExceeded(doing)
     if result[0] == "ok":
         return result[1]  # type: ignore[return-value] # what work returned, marshalled
     if result[0] == "error":
         raise errors.from_kind(str(result[1]), str(result[2]), str(result[3]))
-    raise errors.AwsError(
-        f"getting a token failed with an internal error ({result[1]}) while {doing}; "
-        "run with ECRPY_DEBUG=1 for details and please report it"
-    )
+    raise errors.worker_crashed(str(result[1]), doing)
 
 
 def _work(work: Callable[[Report], object], out: int, deadline: float, keep_stderr: bool) -> None:
@@ -165,12 +167,17 @@ def _send(fd: int, message: tuple[object, ...]) -> None:
 def _messages(fd: int, deadline: float) -> Iterable[tuple[object, ...]]:
     """The worker's messages as they arrive, until it closes the pipe or the deadline."""
     buffer = b""
+    # poll, not select: select.select refuses a descriptor numbered 1024 or more, which
+    # is what the pipe gets when the caller handed us a thousand open ones (Go raises
+    # its limit; CI runners leak descriptors). Both come from the one module.
+    watch = select.poll()
+    watch.register(fd, select.POLLIN)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
+        # Whole milliseconds, rounded up: a wait of 0 would spin until the deadline.
+        if not watch.poll(int(remaining * 1000) + 1):
             continue
         chunk = os.read(fd, 65536)
         if not chunk:
@@ -203,11 +210,13 @@ def _kill_group(pid: int) -> None:
         pass  # already gone
 
 
-def _reap(pid: int) -> None:
+def _reap(pid: int) -> int:
+    """Wait for ``pid``; its exit code as ``subprocess`` has it (-N: killed by signal N),
+    0 when it was reaped already."""
     try:
-        os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
     except ChildProcessError:
-        pass
+        return 0
 
 
 def _to_devnull(fds: Iterable[int]) -> None:

@@ -145,6 +145,9 @@ def _serve(action: str) -> int:
         sys.stdout.write(err.message + "\n")
         return 1
     failed: list[errors.HelperError] = []
-    status = protocol.serve(action, sys.stdin.buffer, sys.stdout, sys.stderr, store, failed.append)
+    deadline = (store.deadline, store.settings.timeout)  # reading the input is part of it
+    status = protocol.serve(
+        action, sys.stdin.buffer, sys.stdout, sys.stderr, store, failed.append, deadline
+    )
     store.log_activity(action, failed[0] if failed else None)  # after the answer
     return status

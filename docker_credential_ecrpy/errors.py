@@ -187,6 +187,43 @@ def expired_when_issued(host: str, expires_at: float, now: float, endpoint: str)
     )
 
 
+class InternalError(AwsError):
+    """Getting a token failed in our own machinery: the AWS worker was killed (the OOM
+    killer picks the process that loaded botocore) or hit a bug. It says nothing about
+    AWS, so it is never recorded nor backed off: the next get tries again. An AwsError
+    still, so that a usable cached token is served and ECR Public pulls anonymously."""
+
+
+def worker_ended(doing: str, signal_number: int) -> InternalError:
+    """The AWS worker died before the deadline without an answer (by ``signal_number``;
+    0: it exited)."""
+    how = f"was killed by signal {signal_number}" if signal_number else "ended unexpectedly"
+    cause = " (out of memory?)" if signal_number == 9 else ""  # SIGKILL: the OOM killer's
+    return InternalError(
+        f"the AWS worker process {how}{cause} while {doing}; this is not an AWS failure, "
+        "the next get tries again"
+    )
+
+
+def worker_crashed(kind: str, doing: str) -> InternalError:
+    """The AWS worker raised ``kind``, an exception that is not a classified AWS error:
+    a bug of ours (or the SDK's), named by type only (its text could carry a secret)."""
+    return InternalError(
+        f"getting a token failed with an internal error ({kind}) while {doing}; "
+        "run with ECRPY_DEBUG=1 for details and please report it"
+    )
+
+
+def input_timed_out(seconds: float, expected: str, line: bool) -> BadInput:
+    """The client did not end its input (by closing stdin or, for a ``line``, with a
+    newline) within the action's budget."""
+    end = "a newline or by closing stdin" if line else "closing stdin"
+    return BadInput(
+        f"timed out after {seconds:g}s reading stdin: expected {expected}, ended by {end}; "
+        "ECRPY_TIMEOUT sets the limit"
+    )
+
+
 def from_kind(kind: str, message: str, hint: str = "") -> HelperError:
     """The error of kind ``kind`` (a class name of this module), for a failure reported by
     another process: a refresh worker, or a failure recorded in the cache. An unknown

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from typing import Any, BinaryIO, TextIO
 
     from .cache import Entry
+    from .protocol import Deadline
     from .settings import Settings
 
 GROUP = "credentialprovider.kubelet.k8s.io"
@@ -112,7 +113,7 @@ def serve(
     """The response document (JSON text) for the request on stdin. ``failed`` hears of a
     registry answered with no credentials (not ECR, or no ECR Public token), as Docker's
     protocol tells of a "not found"."""
-    api_version, image = read_request(stdin)
+    api_version, image = read_request(stdin, (store.deadline, store.settings.timeout))
     host = image_registry(image)
     auth: dict[str, dict[str, str]] = {}
     duration = NO_CACHE
@@ -136,9 +137,10 @@ def serve(
     return json.dumps(response) + "\n"
 
 
-def read_request(stdin: BinaryIO) -> tuple[str, str]:
-    """(apiVersion, image) of the request; BadInput for anything else."""
-    text = protocol.read_input(stdin, "a JSON CredentialProviderRequest")
+def read_request(stdin: BinaryIO, deadline: Deadline | None = None) -> tuple[str, str]:
+    """(apiVersion, image) of the request, read by ``deadline`` when one is given (see
+    ``protocol.read_input``); BadInput for anything else."""
+    text = protocol.read_input(stdin, "a JSON CredentialProviderRequest", deadline=deadline)
     try:
         request = json.loads(text)
     except (ValueError, RecursionError):  # nesting deeper than the parser follows

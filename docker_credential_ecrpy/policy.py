@@ -35,6 +35,10 @@ MAX_BACKOFF = 15 * 60.0
 # by this policy (a hand-edited or foreign file, a clock that jumped), and gets no more.
 LONGEST_BACKOFF = max(SHORT_BACKOFF, MAX_BACKOFF)
 
+# The share of a get's budget (what is left of it) that ECRPY_SPREAD's wait may take; the
+# token call needs the rest.
+SPREAD_SHARE = 0.5
+
 # What a get does, by plan():
 SERVE = "serve"  # the token is fresh
 REFRESH_BEHIND = "refresh-behind"  # serve it, refresh in the background
@@ -83,11 +87,19 @@ def backoff(kind: str, failures: int, draw: float) -> float:
     return delay * (0.5 + draw / 2)
 
 
+def longest_spread(timeout: float) -> float:
+    """The longest ``ECRPY_SPREAD`` a get of ``timeout`` seconds can hold: the share of
+    the budget a wait may take, leaving the rest to the call (settings refuse more)."""
+    return timeout * SPREAD_SHARE
+
+
 def spread_delay(spread: float, draw: float, left: float) -> float:
     """How long a host waits before its first token call, with ``ECRPY_SPREAD`` set to
-    ``spread`` seconds and ``left`` seconds of the get's budget remaining: a random share
-    of the spread, but never more than half of what is left, which the call itself needs."""
-    return max(0.0, min(spread * draw, left / 2))
+    ``spread`` seconds, ``left`` seconds of the get's budget remaining and ``draw`` in
+    [0, 1): uniform over the spread, or over the share of what is left when that is
+    shorter. Never a cap on the draw, which would make every host whose draw passes it
+    wait exactly as long and then call at the same instant."""
+    return max(0.0, min(spread, left * SPREAD_SHARE)) * draw
 
 
 def failure_times(failure: Failure, now: float) -> tuple[float, float]:

@@ -11,9 +11,16 @@ what a store does for each action is the ``Store`` given to ``serve``.
 
 The ``get`` path avoids ``json`` (and the ``re`` it imports): every pull starts a new
 process, and the answer is three short strings.
+
+Reading the input is part of the get's deadline: Docker writes the server URL and closes
+stdin, but some clients write ``host\n`` and keep stdin open. A server URL is one line,
+so an input that arrives ending in a newline is answered at once; any other wait for the
+end of the input ends at the deadline with one line that says so.
 """
 
 from __future__ import annotations
+
+import time
 
 from . import PROGRAM, errors
 
@@ -35,11 +42,16 @@ if TYPE_CHECKING:
         def list(self) -> dict[str, str]:
             """Server URL -> username, from local state only."""
 
+    # When the input must have come by (a time.monotonic() instant), and the budget in
+    # seconds that set it, for the message.
+    Deadline = tuple[float, float]
+
 
 ACTIONS = ("get", "store", "erase", "list")
 # Larger than any server URL, store document or kubelet request a client sends, small
 # enough that a runaway writer cannot make us buffer megabytes.
 MAX_INPUT = 64 * 1024
+CREDENTIALS = "a JSON credentials document"
 
 
 def serve(
@@ -49,12 +61,14 @@ def serve(
     stderr: TextIO,
     store: Store,
     failed: Callable[[errors.HelperError], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> int:
     """Run one protocol action; the exit status for the process. ``failed`` hears of the
-    failure answered, if any (the activity log says what it was)."""
+    failure answered, if any (the activity log says what it was). ``deadline``, when
+    given, is when the input must have come by, and the budget that set it."""
     try:
         if action == "get":
-            server_url = _read_server_url(stdin)
+            server_url = _read_server_url(stdin, deadline)
             username, secret = store.get(server_url)
             stdout.write(
                 f'{{"ServerURL":{json_string(server_url)},'
@@ -62,14 +76,15 @@ def serve(
                 f'"Secret":{json_string(secret)}}}\n'
             )
         elif action == "store":
-            server_url, username, secret = _read_credentials(stdin)
+            server_url, username, secret = _read_credentials(stdin, deadline)
             store.add(server_url, username, secret)
         elif action == "erase":
-            store.delete(_read_server_url(stdin))
+            store.delete(_read_server_url(stdin, deadline))
         elif action == "list":
             import json  # noqa: PLC0415 - off the get path
 
-            read_input(stdin)  # clients send "unused"; drain it so they never block
+            # Clients send "unused"; drain it so they never block.
+            read_input(stdin, deadline=deadline)
             stdout.write(json.dumps(store.list()) + "\n")
         else:
             raise errors.HelperError(f"unknown credential action `{action}`")
@@ -87,10 +102,20 @@ def serve(
     return 0
 
 
-def read_input(stdin: BinaryIO, expected: str = "a registry server URL") -> str:
+def read_input(
+    stdin: BinaryIO,
+    expected: str = "a registry server URL",
+    *,
+    line: bool = False,
+    deadline: Deadline | None = None,
+) -> str:
     """The whole input as text: bounded, UTF-8, without NUL bytes; BadInput naming what
-    was ``expected`` otherwise. The kubelet provider reads its request the same way."""
-    data = stdin.read(MAX_INPUT + 1)
+    was ``expected`` otherwise. The kubelet provider reads its request the same way.
+
+    With ``line``, input that arrives ending in a newline is whole: nothing more is
+    waited for. With ``deadline``, a wait for more input ends then, with BadInput.
+    """
+    data = _read(stdin, line) if deadline is None else _read_by(stdin, line, deadline, expected)
     if len(data) > MAX_INPUT:
         raise errors.BadInput(
             f"input on stdin is larger than {MAX_INPUT // 1024} KiB; expected {expected}"
@@ -103,8 +128,52 @@ def read_input(stdin: BinaryIO, expected: str = "a registry server URL") -> str:
         raise errors.BadInput(f"input on stdin is not UTF-8 text; expected {expected}") from None
 
 
-def _read_server_url(stdin: BinaryIO) -> str:
-    server_url = read_input(stdin).strip()
+class _Expired(Exception):
+    """The deadline for the input passed (raised by the SIGALRM handler)."""
+
+
+def _read_by(stdin: BinaryIO, line: bool, deadline: Deadline, expected: str) -> bytes:
+    """``_read`` ending at ``deadline``: an interval timer interrupts a read that blocks
+    past it. ``_signal``, not ``select`` or ``signal``: the interpreter loaded it at
+    start-up, so the hit path imports nothing more for it."""
+    import _signal  # type: ignore[import-not-found] # noqa: PLC0415 - loaded at start-up
+
+    def expired(number: int, frame: object) -> None:
+        raise _Expired
+
+    at, budget = deadline
+    previous = _signal.signal(_signal.SIGALRM, expired)
+    try:
+        _signal.setitimer(_signal.ITIMER_REAL, max(at - time.monotonic(), 0.001))
+        try:
+            return _read(stdin, line)
+        finally:
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+    except _Expired:
+        raise errors.input_timed_out(budget, expected, line) from None
+    finally:
+        _signal.signal(_signal.SIGALRM, previous)
+
+
+def _read(stdin: BinaryIO, line: bool) -> bytes:
+    """Up to MAX_INPUT + 1 bytes: to the end of the input or, with ``line``, to a chunk
+    that ends in a newline (a client that wrote one line and waits for the answer)."""
+    read = getattr(stdin, "read1", stdin.read)  # at most one read(2) per call
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_INPUT:
+        chunk: bytes = read(MAX_INPUT + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if line and chunk.endswith(b"\n"):
+            break
+    return b"".join(chunks)
+
+
+def _read_server_url(stdin: BinaryIO, deadline: Deadline | None = None) -> str:
+    server_url = read_input(stdin, line=True, deadline=deadline).strip()
     if not server_url:
         raise errors.HelperError(errors.MISSING_SERVER_URL)
     if not server_url.isprintable():
@@ -112,16 +181,16 @@ def _read_server_url(stdin: BinaryIO) -> str:
     return server_url
 
 
-def _read_credentials(stdin: BinaryIO) -> tuple[str, str, str]:
+def _read_credentials(stdin: BinaryIO, deadline: Deadline | None) -> tuple[str, str, str]:
     """The JSON document ``docker login`` sends to ``store``."""
     import json  # noqa: PLC0415 - off the get path
 
     try:
-        document = json.loads(read_input(stdin))
+        document = json.loads(read_input(stdin, CREDENTIALS, deadline=deadline))
     except (ValueError, RecursionError):  # nesting deeper than the parser follows
-        raise errors.BadInput("store expects a JSON credentials document on stdin") from None
+        raise errors.BadInput(f"store expects {CREDENTIALS} on stdin") from None
     if not isinstance(document, dict):
-        raise errors.BadInput("store expects a JSON credentials document on stdin")
+        raise errors.BadInput(f"store expects {CREDENTIALS} on stdin")
     fields = [document.get(name) or "" for name in ("ServerURL", "Username", "Secret")]
     if not all(isinstance(value, str) for value in fields):
         raise errors.BadInput("store: ServerURL, Username and Secret must be strings")

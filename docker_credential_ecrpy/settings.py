@@ -9,8 +9,9 @@ can switch helpers without rewriting their environment; our own use the ``ECRPY_
   systemd unit or an env file), and a relative path refused, as for ``ECRPY_LOG``.
 - ``AWS_ECR_DISABLE_CACHE``: any non-empty value turns the cache off.
 - ``AWS_ECR_IGNORE_CREDS_STORAGE=true``: ``store``/``erase`` for other hosts succeed silently.
-- ``ECRPY_TIMEOUT``: the wall-clock budget of one ``get`` (default 20s): credential
-  resolution, the API call with its retries, and waiting for another process's refresh.
+- ``ECRPY_TIMEOUT``: the wall-clock budget of one ``get`` (default 20s): reading stdin,
+  credential resolution, the API call with its retries, and waiting for another process's
+  refresh.
 - ``ECRPY_REFRESH_WINDOW``: refresh a cached token once less than this remains
   (default: half the token's lifetime); shorter than the 12-hour lifetime of ECR tokens.
 - ``ECRPY_MIN_VALIDITY``: a token due for refresh is still served while at least this
@@ -23,7 +24,8 @@ can switch helpers without rewriting their environment; our own use the ``ECRPY_
   host never multiplies its calls while AWS is slow).
 - ``ECRPY_SPREAD``: before a host's first token call for a key (nothing cached, nothing
   failed), wait a random time up to this long (default: not at all), so that a fleet
-  booted from one image at once spreads its calls over the account's quota.
+  booted from one image at once spreads its calls over the account's quota. At most half
+  of ``ECRPY_TIMEOUT``: a longer one is refused.
 - ``ECRPY_LOG``, ``ECRPY_LOG_LEVEL``, ``ECRPY_LOG_MAX_SIZE``: the activity log (see
   ``activity``): its absolute path (default: none, no log), how much it says (``error``,
   ``info``, ``debug``) and the size at which it is rotated. Each wins over the same
@@ -143,6 +145,9 @@ class Settings:
         min_validity = duration("ECRPY_MIN_VALIDITY")
         timeout = duration("ECRPY_TIMEOUT")
         cache_dir = _path_setting(env, "AWS_ECR_CACHE_DIR", "the cache")
+        spread = duration("ECRPY_SPREAD")
+        if spread is not None:
+            _check_spread(env, spread, DEFAULT_TIMEOUT if timeout is None else timeout)
         return cls(
             cache_dir=cache_dir or user_cache_dir(env),
             cache_disabled=bool(env.get("AWS_ECR_DISABLE_CACHE")),
@@ -152,8 +157,24 @@ class Settings:
             lock_timeout=duration("ECRPY_LOCK_TIMEOUT"),
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             background_refresh=_switch(env, "ECRPY_BACKGROUND_REFRESH", default=True),
-            spread=duration("ECRPY_SPREAD") or 0.0,
+            spread=spread or 0.0,
             log=_log_settings(env),
+        )
+
+
+def _check_spread(env: Mapping[str, str], spread: float, timeout: float) -> None:
+    """Refuse a spread the deadline cannot hold: the wait would take the whole budget's
+    share (policy.SPREAD_SHARE) whatever the draw, and a fleet would call at one instant."""
+    from . import policy  # noqa: PLC0415 - only with a spread
+
+    longest = policy.longest_spread(timeout)
+    if spread > longest:
+        timeout_text = env.get("ECRPY_TIMEOUT", "").strip() or f"{DEFAULT_TIMEOUT:g}s (the default)"
+        raise errors.ConfigError(
+            f"ECRPY_SPREAD={env['ECRPY_SPREAD'].strip()} is longer than the {longest:g}s that "
+            f"ECRPY_TIMEOUT={timeout_text} leaves for it (half the deadline; the token call "
+            f"needs the rest): use at most {longest:g}s, or raise ECRPY_TIMEOUT to "
+            f"{spread / policy.SPREAD_SHARE:g}s"
         )
 
 

@@ -61,6 +61,11 @@ class EcrStore:
         return cls(Settings.from_env(env), None, stderr, env, program)
 
     @property
+    def deadline(self) -> float:
+        """The ``time.monotonic()`` instant every wait of the action ends by."""
+        return self._deadline
+
+    @property
     def tokens(self) -> TokenSource:
         if self._tokens is None:
             from .tokens import TokenSource  # noqa: PLC0415 - see the class docstring

@@ -406,7 +406,8 @@ class TokenSource:
         except errors.AwsError as err:
             if isinstance(err, errors.DeadlineExceeded):
                 err = self._timed_out(err.message)
-            self._record(key, registry, err, previous)
+            if not isinstance(err, errors.InternalError):  # ours, not AWS's: no backoff
+                self._record(key, registry, err, previous)
             raise err from None
         entry = cache.Entry(
             registry.scope,

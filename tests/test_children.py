@@ -49,10 +49,23 @@ def test_a_crash_of_the_worker_is_one_line_without_its_text() -> None:
     def work(report: Callable[[str, str], None]) -> None:
         raise KeyError("a-secret-value")
 
-    with pytest.raises(errors.AwsError) as raised:
+    with pytest.raises(errors.InternalError) as raised:
         children.bounded(work, soon(10), "starting")
     assert "internal error (KeyError)" in raised.value.message
     assert "a-secret-value" not in raised.value.message
+
+
+def test_a_worker_killed_before_the_deadline_is_ours_not_a_timeout() -> None:
+    def work(report: Callable[[str, str], None]) -> None:
+        report("calling the API", children.CALL)
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+
+    with pytest.raises(errors.InternalError) as raised:
+        children.bounded(work, soon(10), "starting")
+    assert not isinstance(raised.value, errors.DeadlineExceeded)
+    assert raised.value.message.startswith(
+        "the AWS worker process was killed by signal 9 (out of memory?) while calling the API"
+    )
 
 
 def test_the_deadline_kills_the_worker_and_what_it_started(tmp_path: Path) -> None:

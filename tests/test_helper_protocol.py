@@ -16,6 +16,7 @@ from docker_credential_ecrpy import __version__, errors
 from tests.support.standin import StandIn
 
 from .conftest import HOST, Helper
+from .toolkit import run_with_stdin_open
 
 SPELLINGS = [
     HOST,
@@ -212,3 +213,44 @@ def test_module_entry_point_matches_console_script(helper: Helper) -> None:
     )
     assert result.returncode == 0
     assert json.loads(result.stdout)["Secret"] == helper.secret
+
+
+@pytest.mark.parametrize("spread", ["1d", "30s"])
+def test_a_spread_the_deadline_cannot_hold_is_refused(
+    helper: Helper, ecr: StandIn, spread: str
+) -> None:
+    """Wider than half of ECRPY_TIMEOUT, a spread would only ever wait the longest it can
+    and then call with every other host: one line that says so and what to set."""
+    result = helper.get(env={**helper.env, "ECRPY_SPREAD": spread})
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"ECRPY_SPREAD={spread} is longer than the 10s that ")
+    assert "use at most 10s" in result.stdout
+    assert result.stdout.count("\n") == 1
+    assert ecr.calls() == 0
+
+
+def get_with_stdin_open(helper: Helper, data: bytes, env: Mapping[str, str]) -> tuple[int, str]:
+    """``get`` from a client that writes ``data`` and never closes stdin; (status, stdout)."""
+    result = run_with_stdin_open([helper.exe, "get"], data, env)
+    helper.check_no_leak(result)
+    return result.returncode, result.stdout
+
+
+def test_a_host_line_is_answered_while_stdin_stays_open(helper: Helper, ecr: StandIn) -> None:
+    status, out = get_with_stdin_open(helper, f"{HOST}\n".encode(), helper.env)
+    assert status == 0, out
+    assert json.loads(out)["Secret"] == ecr.password
+    status, out = get_with_stdin_open(helper, f"{HOST}\n".encode(), helper.env)  # a hit
+    assert (status, json.loads(out)["Secret"]) == (0, ecr.password)
+    assert ecr.calls() == 1
+
+
+def test_input_without_an_end_ends_at_the_deadline(helper: Helper, ecr: StandIn) -> None:
+    env = {**helper.env, "ECRPY_TIMEOUT": "2s"}
+    status, out = get_with_stdin_open(helper, HOST.encode(), env)
+    assert status == 1
+    assert out == (
+        "timed out after 2s reading stdin: expected a registry server URL, ended by a newline "
+        "or by closing stdin; ECRPY_TIMEOUT sets the limit\n"
+    )
+    assert ecr.calls() == 0

@@ -20,7 +20,7 @@ from docker_credential_ecrpy.kubelet import go_duration, image_registry
 from tests.support.standin import StandIn
 
 from .conftest import HOST, SECRET_ACCESS_KEY, Helper
-from .toolkit import wait_until, with_env
+from .toolkit import run_with_stdin_open, wait_until, with_env
 
 V1 = "credentialprovider.kubelet.k8s.io/v1"
 # Go's time.ParseDuration syntax.
@@ -312,3 +312,17 @@ def test_its_warnings_carry_its_own_name(helper: Helper, ecr: StandIn, home: Pat
         (line,) = result.stderr.splitlines()
         assert line.startswith("ecr-credential-provider-py: warning: "), line
         assert f"{fifo} is a FIFO" in line
+
+
+def test_a_request_that_never_ends_ends_at_the_deadline(helper: Helper, ecr: StandIn) -> None:
+    """A request whose stdin is never closed: one line at the deadline, not a provider
+    that hangs until kubelet kills it."""
+    env = {**helper.env, "ECRPY_TIMEOUT": "2s"}
+    done = run_with_stdin_open(provider_commands(helper)[0], request(f"{HOST}/app:1").encode(), env)
+    status, err = done.returncode, done.stderr
+    assert status == 1
+    assert err == (
+        "ecr-credential-provider-py: timed out after 2s reading stdin: expected a JSON "
+        "CredentialProviderRequest, ended by closing stdin; ECRPY_TIMEOUT sets the limit\n"
+    )
+    assert ecr.calls() == 0

@@ -299,9 +299,32 @@ def test_an_expired_token_is_never_served(
         (10.0, 0.0, 20.0, 0.0),
         (10.0, 0.5, 20.0, 5.0),
         (10.0, 0.999, 20.0, 9.99),
-        (60.0, 0.9, 20.0, 10.0),  # never more than half the time left
+        (60.0, 0.9, 20.0, 9.0),  # over half the time left, never more
+        (60.0, 0.5, 20.0, 5.0),
         (60.0, 0.9, -1.0, 0.0),
     ],
 )
 def test_spread_delay(spread: float, draw: float, left: float, expected: float) -> None:
     assert policy.spread_delay(spread, draw, left) == pytest.approx(expected)
+
+
+@given(
+    spread=st.floats(0.0, 10**6),
+    left=st.floats(-10.0, 10**4),
+    draws=st.lists(st.floats(0.0, 1.0, exclude_max=True), min_size=2, max_size=2, unique=True),
+)
+def test_a_spread_wider_than_the_deadline_still_spreads(
+    spread: float, left: float, draws: list[float]
+) -> None:
+    """Within what is left, and uniform over it: hosts that drew apart wait apart, however
+    wide the spread (a cap on the delay made every draw above it the same wait)."""
+    window = min(spread, left * policy.SPREAD_SHARE)
+    delays = [policy.spread_delay(spread, draw, left) for draw in draws]
+    for draw, delay in zip(draws, delays, strict=True):
+        assert 0.0 <= delay <= max(window, 0.0)
+        assert delay == pytest.approx(max(window, 0.0) * draw)  # the draw, scaled
+
+
+def test_the_longest_spread_is_half_the_deadline() -> None:
+    assert policy.longest_spread(20.0) == 10.0
+    assert policy.spread_delay(policy.longest_spread(20.0), 0.999, 20.0) < 10.0

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import time
 
 import pytest
 from hypothesis import given
@@ -115,3 +118,53 @@ def test_any_printable_server_url_round_trips(url: str) -> None:
     status, out, _ = serve("get", url.encode(), store)
     assert status == 0
     assert json.loads(out)["ServerURL"] == url.strip()
+
+
+# -- reading the input is part of the deadline ----------------------------------------------
+
+
+def serve_from_open_pipe(action: str, data: bytes, seconds: float) -> tuple[int, str]:
+    """``serve`` reading from a real pipe whose writer wrote ``data`` and stays open, as a
+    client that never closes stdin."""
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, data)
+        with os.fdopen(read_end, "rb") as stdin:
+            stdout = io.StringIO()
+            store = MemoryStore()
+            store.add("r.example", "u", "s")
+            deadline = (time.monotonic() + seconds, seconds)
+            status = protocol.serve(action, stdin, stdout, io.StringIO(), store, None, deadline)
+    finally:
+        os.close(write_end)
+    return status, stdout.getvalue()
+
+
+def test_a_server_url_line_is_answered_without_waiting_for_the_end_of_input() -> None:
+    status, out = serve_from_open_pipe("get", b"r.example\n", 60.0)
+    assert status == 0
+    assert json.loads(out)["Secret"] == "s"
+
+
+@pytest.mark.parametrize(
+    ("action", "data", "expected"),
+    [("get", b"r.example", "a registry server URL"), ("store", b"{\n", protocol.CREDENTIALS)],
+)
+def test_input_that_never_ends_ends_at_the_deadline(
+    action: str, data: bytes, expected: str
+) -> None:
+    status, out = serve_from_open_pipe(action, data, 0.3)
+    assert status == 1
+    end = "a newline or by closing stdin" if action == "get" else "closing stdin"
+    assert out == (
+        f"timed out after 0.3s reading stdin: expected {expected}, ended by {end}; "
+        "ECRPY_TIMEOUT sets the limit\n"
+    )
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # handler and timer undone
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_two_lines_written_at_once_are_still_refused() -> None:
+    status, out = serve_from_open_pipe("get", b"r.example\nother.example\n", 60.0)
+    assert status == 1
+    assert out.startswith("server URL on stdin contains control characters")

@@ -59,13 +59,33 @@ def test_durations_from_the_environment() -> None:
     )
     assert (chosen.refresh_window, chosen.min_validity, chosen.lock_timeout) == (7200, 90, 2)
     assert chosen.timeout == 60
-    assert settings.Settings.from_env({"ECRPY_SPREAD": "30s"}).spread == 30
+    assert settings.Settings.from_env({"ECRPY_SPREAD": "10s"}).spread == 10
     default = settings.Settings.from_env({})
     assert default.spread == 0.0
     assert default.refresh_window is None  # half of each token's own lifetime
     assert default.min_validity == settings.DEFAULT_MIN_VALIDITY
     assert default.lock_timeout is None  # as long as the deadline allows
     assert default.timeout == settings.DEFAULT_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("spread", "timeout", "fits"),
+    [("10s", None, True), ("11s", None, False), ("30s", "60s", True), ("30s", None, False)],
+)
+def test_a_spread_must_fit_in_half_the_deadline(
+    spread: str, timeout: str | None, fits: bool
+) -> None:
+    env = {"ECRPY_SPREAD": spread, **({"ECRPY_TIMEOUT": timeout} if timeout else {})}
+    if fits:
+        assert settings.Settings.from_env(env).spread == settings.parse_duration("", spread)
+        return
+    with pytest.raises(errors.ConfigError) as raised:
+        settings.Settings.from_env(env)
+    assert raised.value.message == (
+        f"ECRPY_SPREAD={spread} is longer than the 10s that ECRPY_TIMEOUT=20s (the default) "
+        "leaves for it (half the deadline; the token call needs the rest): use at most 10s, "
+        f"or raise ECRPY_TIMEOUT to {2 * settings.parse_duration('', spread):g}s"
+    )
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,12 @@ in another bin directory, ``--user`` into a throwaway HOME, ``--prefix``, ``--ta
 Debian's own Python (``--root``: its ``dist-packages`` under ``/usr/local``, and the
 ``/usr/lib/python3/dist-packages`` layout of its packages, rearranged from that).
 
-Two ``.pth`` files tell what ran. ``marker.pth`` beside the package (or, where that is no
-site directory, in the user site) records that ``site`` ran; ``deps.pth`` is the only way
-the interpreter can find botocore (the test venv's), so a miss that answers proves the
-worker ran ``site``. A hit and a not-found answer must leave no record: they never ran
-``site``, so they found the package by its own location, not by a fallback.
+Two ``.pth`` files tell what ran. ``marker.pth`` beside the package records that ``site``
+ran (or that the worker processed the install's own directory, where ``site`` does not
+look); ``deps.pth`` is the only way the interpreter can find botocore (the test venv's),
+so a miss that answers proves the worker ran ``site``. A hit and a not-found answer must
+leave no record: they never ran ``site``, so they found the package by its own location,
+not by a fallback.
 """
 
 from __future__ import annotations
@@ -120,12 +121,13 @@ def user(wheel: Path, home: Path) -> Install:
 
 def prefix(wheel: Path, home: Path) -> Install:
     pip(BASE_PYTHON, "install", "--prefix", str(home / "prefix"), str(wheel))
-    return Install(home / "prefix" / "bin", user_site(home), home)
+    packages = home / "prefix" / "lib" / VERSION / "site-packages"
+    return Install(home / "prefix" / "bin", packages, home)
 
 
 def target(wheel: Path, home: Path) -> Install:
     pip(BASE_PYTHON, "install", "--target", str(home / "target"), str(wheel))
-    return Install(home / "target" / "bin", user_site(home), home)
+    return Install(home / "target" / "bin", home / "target", home)
 
 
 def debian_version() -> str:
@@ -146,7 +148,8 @@ def debian_local(wheel: Path, home: Path) -> Install:
     """Debian's pip as root: /usr/local/bin and /usr/local/lib/pythonX.Y/dist-packages."""
     version = debian_version()
     pip(DEBIAN_PYTHON, "install", "--root", str(home / "root"), str(wheel))
-    return Install(home / "root" / "usr" / "local" / "bin", user_site(home, version), home)
+    local = home / "root" / "usr" / "local"
+    return Install(local / "bin", local / "lib" / version / "dist-packages", home)
 
 
 def debian_package(wheel: Path, home: Path) -> Install:
@@ -159,6 +162,7 @@ def debian_package(wheel: Path, home: Path) -> Install:
     (usr / "local" / "lib" / debian_version() / "dist-packages").rename(packages)
     (usr / "local" / "bin").rename(usr / "bin")
     installed.bin_dir = usr / "bin"
+    installed.site_dir = packages
     return installed
 
 
@@ -227,8 +231,12 @@ def test_an_unknown_layout_falls_back_to_the_normal_start(
     moved.parent.mkdir(parents=True)
     installed.bin_dir.rename(moved)
     installed.bin_dir = moved
+    packages = installed.site_dir
+    # Only the interpreter's normal start can find the package now: through its user site.
+    installed.site_dir = user_site(home)
+    installed.site_dir.mkdir(parents=True)
+    (packages / "marker.pth").rename(installed.site_dir / "marker.pth")
     installed.find_dependencies(dependencies)
-    packages = home / "prefix" / "lib" / VERSION / "site-packages"
     (installed.site_dir / "package.pth").write_text(f"{packages}\n")
     helper = Helper(base_env(home, ecr), ecr.password)
     helper.exe = installed.exe
@@ -261,6 +269,27 @@ def test_a_missing_ecrpy_start_is_one_line(wheel: Path, home: Path) -> None:
     assert (result.returncode, result.stdout, result.stderr) == (1, message, message)
 
 
+def test_a_missing_interpreter_is_one_line(wheel: Path, home: Path) -> None:
+    """The venv's interpreter is gone (the venv's python deleted, or the Python it linked
+    to upgraded away): one line that names it and the fix, not the shell's exit 127."""
+    installed = venv(wheel, home)
+    python = (installed.bin_dir / "ecrpy-start").read_text().split("\n", 1)[0].removeprefix("#!")
+    for name in ("python", "python3", VERSION):
+        (installed.bin_dir / name).unlink(missing_ok=True)
+    for exe in (installed.exe, str(installed.bin_dir / "ecr-credential-provider-py")):
+        result = subprocess.run(
+            [exe, "get"], input=HOST, capture_output=True, text=True,
+            env=base_env(home, None), timeout=60,
+        )  # fmt: skip
+        name = Path(exe).name
+        message = (
+            f"{name}: cannot run {python}, the Python interpreter named in {installed.bin_dir}"
+            "/ecrpy-start: it is gone (its venv deleted or Python upgraded?) or out of this "
+            f"user's reach; reinstall {PROGRAM}\n"
+        )
+        assert (result.returncode, result.stdout, result.stderr) == (1, message, message)
+
+
 def test_the_users_python_variables_change_nothing(
     helper: Helper, ecr: StandIn, tmp_path: Path
 ) -> None:
@@ -288,3 +317,31 @@ def test_the_users_python_variables_change_nothing(
         assert helper.answer(env=env)["Secret"] == ecr.password
     assert ecr.calls() == 1
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("where", ["PYTHONUSERBASE", "the default user site"])
+def test_no_user_site_code_runs_on_a_miss(
+    wheel: Path, home: Path, ecr: StandIn, dependencies: Path, where: str
+) -> None:
+    """The worker's ``site`` runs as an isolated start would: a ``usercustomize`` or a
+    ``.pth`` file in a user site (which ``site`` finds through PYTHONUSERBASE, or in
+    ~/.local) runs nothing, while the install's own directory still finds botocore."""
+    installed = prefix(wheel, home)
+    installed.find_dependencies(dependencies)
+    env = base_env(home, ecr)
+    if where == "PYTHONUSERBASE":
+        env["PYTHONUSERBASE"] = str(home / "userbase")
+        sitedir = home / "userbase" / "lib" / VERSION / "site-packages"
+    else:
+        sitedir = user_site(home)
+    sitedir.mkdir(parents=True)
+    marker = home / "user-code-ran"
+    code = f"open({str(marker)!r}, 'a').close()"
+    (sitedir / "user.pth").write_text(f"import os; {code}\n")
+    (sitedir / "usercustomize.py").write_text(f"{code}\n")
+    helper = Helper(env, ecr.password)
+    helper.exe = installed.exe
+    assert helper.answer()["Secret"] == ecr.password  # a miss: site ran, botocore found
+    assert not marker.exists(), f"code in {where} ran"
+    assert ecr.calls() == 1
+    assert installed.site_ran()

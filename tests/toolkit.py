@@ -78,6 +78,28 @@ def finish(helper: Helper, processes: list[subprocess.Popen[bytes]], host: str =
     return collect(helper, processes, started)
 
 
+def run_with_stdin_open(
+    argv: list[str], data: bytes, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` run by a client that writes ``data`` and never closes stdin. A process
+    still waiting after 30s fails the test (it would wait for ever)."""
+    with subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(env)
+    ) as process:
+        assert process.stdin is not None and process.stdout is not None
+        assert process.stderr is not None
+        process.stdin.write(data)
+        process.stdin.flush()
+        try:
+            status = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise AssertionError(f"{argv[-1]} still waits for the end of its input") from None
+        out, err = process.stdout.read().decode(), process.stderr.read().decode()
+        process.stdin.close()
+    return subprocess.CompletedProcess(argv, status, out, err)
+
+
 def processes_with(marker: str) -> list[int]:
     """Live (not zombie) processes whose environment holds ``marker``."""
     found = []
