@@ -70,7 +70,7 @@ class Check:
         }
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=f"{EXECUTABLE} doctor",
         description="Explain how Docker, AWS and this helper are set up, without secrets; "
@@ -83,6 +83,11 @@ def main(argv: list[str]) -> int:
         help="only the token cache: every cached token and recorded failure",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.tokens and args.host:
         parser.error("--tokens takes no HOST")
