@@ -128,7 +128,7 @@ FILES = [
     (
         "$DOCKER_CONFIG/config.json",
         "Docker's configuration (default ~/.docker/config.json), whose credHelpers or "
-        "credsStore name this helper (\"ecrpy\"); configure edits it.",
+        'credsStore name this helper ("ecrpy"); configure edits it.',
     ),
     (
         f"$XDG_CONFIG_HOME/{PROGRAM}/{config_file.FILE_NAME}",

@@ -74,7 +74,9 @@ def help_lines(*args: str, exe: str | None = None) -> list[str]:
     "args", [["--help"], ["configure", "--help"], ["doctor", "--help"], ["kubelet", "--help"]]
 )
 def test_every_line_of_help_is_in_the_page(pages: dict[str, str], args: list[str]) -> None:
-    page = pages["ecr-credential-provider-py" if args[0] == "kubelet" else "docker-credential-ecrpy"]
+    page = pages[
+        "ecr-credential-provider-py" if args[0] == "kubelet" else "docker-credential-ecrpy"
+    ]
     lines = help_lines(*args)
     assert len(lines) >= 2
     missing = [line for line in lines if line not in page]
