@@ -51,6 +51,14 @@ def _bold(text: str) -> str:
     return f"\\fB{roff(text)}\\fR"
 
 
+def synopsis_and_blocks(usage: str) -> tuple[str, list[tuple[str, list[tuple[str, str]] | str]]]:
+    """The usage line(s) of a help text, and its other blocks."""
+    (_, first), *blocks = help_blocks(usage)
+    if not isinstance(first, str):
+        raise SystemExit("manpage.py: a help text must start with its usage line")
+    return first, blocks
+
+
 def help_blocks(usage: str) -> list[tuple[str, list[tuple[str, str]] | str]]:
     """A usage text as (heading, items or paragraph) blocks: items are the indented
     "name  text" lines (text continued on deeper-indented lines), anything else a
@@ -160,10 +168,7 @@ KUBELET_EXIT_STATUS = [
 
 
 def helper_page() -> str:
-    blocks = help_blocks(cli.USAGE)
-    synopsis = blocks.pop(0)[1]
-    assert isinstance(synopsis, str)
-    description, *rest = blocks
+    synopsis, (description, *rest) = synopsis_and_blocks(cli.USAGE)
     out = _header(PROGRAM, "Docker credential helper for Amazon ECR")
     out += [".SH SYNOPSIS", ".nf"]
     out += [_bold(line.removeprefix("Usage: ").strip()) for line in synopsis.split("\n")]
@@ -192,9 +197,7 @@ def helper_page() -> str:
 
 
 def kubelet_page() -> str:
-    blocks = help_blocks(kubelet.USAGE)
-    synopsis = blocks.pop(0)[1]
-    assert isinstance(synopsis, str)
+    synopsis, blocks = synopsis_and_blocks(kubelet.USAGE)
     out = _header(kubelet.PROGRAM, "kubelet image credential provider for Amazon ECR")
     out += [".SH SYNOPSIS", _bold(synopsis.removeprefix("Usage: ").strip())]
     out += [".SH DESCRIPTION", *_blocks_roff(blocks)]

@@ -63,8 +63,8 @@ def help_lines(*args: str, exe: str | None = None) -> list[str]:
         check=True,
     )
     lines = []
-    for line in done.stdout.splitlines():
-        line = words(line.removeprefix("usage: ").removeprefix("Usage: "))
+    for shown in done.stdout.splitlines():
+        line = words(shown.removeprefix("usage: ").removeprefix("Usage: "))
         if line and line not in ("options:", "optional arguments:", "positional arguments:"):
             lines.append(line)
     return lines

@@ -26,9 +26,9 @@ from pathlib import Path
 import botocore
 import pytest
 
+from docker_credential_ecrpy import __version__
 from tests.support import install
 from tests.support.install import BASE_PYTHON, VERSION, build_wheel, pip
-from docker_credential_ecrpy import __version__ as VERSION_OF_PACKAGE
 from tests.support.standin import StandIn
 
 from .conftest import HOST, Helper, base_env
@@ -300,7 +300,7 @@ def test_ecrpy_start_answers_help_and_version_as_what_it_is(wheel: Path, home: P
     version = subprocess.run([start, "--version"], capture_output=True, text=True, env=env)
     assert (version.returncode, version.stdout) == (
         0,
-        f"ecrpy-start ({PROGRAM} {VERSION_OF_PACKAGE})\n",
+        f"ecrpy-start ({PROGRAM} {__version__})\n",
     )
     shown = subprocess.run([start, "--help"], capture_output=True, text=True, env=env)
     assert shown.returncode == 0
