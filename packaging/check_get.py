@@ -60,10 +60,13 @@ def check(exe: str, standin: StandIn) -> None:
 
 
 def main(exes: list[str]) -> int:
-    with StandIn.start(password=f"ecrpy-release-{secrets.token_hex(12)}") as standin:
-        for exe in exes:
-            standin.reset()
-            check(exe, standin)
+    with tempfile.TemporaryDirectory(prefix="ecrpy-release-standin-") as logs:
+        password = f"ecrpy-release-{secrets.token_hex(12)}"
+        # Its request log in a file, out of the transcript.
+        with StandIn.start(password=password, log=Path(logs) / "standin.log") as standin:
+            for exe in exes:
+                standin.reset()
+                check(exe, standin)
     return 0
 
 
