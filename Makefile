@@ -62,13 +62,18 @@ bench: install binary
 bench-fleet: install
 	$(SCRIPT) bench/fleet.py $(FLEET_ARGS)
 
-$(BUILD_STAMP): packaging/requirements-build.txt
+# A venv of exactly the pinned packages of a requirements file: $(call pinned_venv,VENV,FILE)
+define pinned_venv
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
-	rm -rf $(BUILD_VENV)
-	$(PYTHON) -m venv $(BUILD_VENV)
-	$(BUILD_VENV)/bin/pip install --quiet --no-deps --require-virtualenv -r packaging/requirements-build.txt
-	$(BUILD_VENV)/bin/pip check
-	@touch $@
+	rm -rf $(1)
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --no-deps --require-virtualenv -r $(2)
+	$(1)/bin/pip check
+	@touch $(1)/.deps-stamp
+endef
+
+$(BUILD_STAMP): packaging/requirements-build.txt
+	$(call pinned_venv,$(BUILD_VENV),$<)
 
 # dist/docker-credential-ecrpy-<version>-linux-<arch>{/,.tar.gz} and a .deb; see packaging/.
 binary: $(BUILD_STAMP)
@@ -83,12 +88,7 @@ bench-binary: binary install
 	$(SCRIPT) packaging/bench_binary.py $(BINARY)
 
 $(RELEASE_STAMP): packaging/requirements-release.txt
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
-	rm -rf $(RELEASE_VENV)
-	$(PYTHON) -m venv $(RELEASE_VENV)
-	$(RELEASE_VENV)/bin/pip install --quiet --no-deps --require-virtualenv -r packaging/requirements-release.txt
-	$(RELEASE_VENV)/bin/pip check
-	@touch $@
+	$(call pinned_venv,$(RELEASE_VENV),$<)
 
 # Everything a release publishes, in dist/: wheel, sdist, the binary's tarball and .deb for
 # this machine's architecture, the _all.deb on Debian's python3, the SBOM, SHA256SUMS.
