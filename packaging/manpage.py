@@ -14,8 +14,10 @@ of every ``--help`` to the rendered page. The package is imported from this chec
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +34,7 @@ from docker_credential_ecrpy import (  # noqa: E402
     settings,
 )
 
-MANUAL = "docker-credential-ecrpy manual"
+MANUAL = "User Commands"
 HOME = "https://github.com/docker-credential-ecrpy/docker-credential-ecrpy"
 # A line of a help text that names an item: two spaces, the name, two or more spaces.
 _ITEM = re.compile(r"^  (\S+)\s{2,}(\S.*)$")
@@ -122,9 +124,15 @@ def environment() -> list[tuple[str, str]]:
     return [*items, ("", " ".join(paragraphs[listed + 1].split()))]
 
 
+def _date() -> str:
+    """The build's date (``SOURCE_DATE_EPOCH``, as a release sets it), or none."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return time.strftime("%Y-%m-%d", time.gmtime(int(epoch))) if epoch else ""
+
+
 def _header(name: str, summary: str) -> list[str]:
     return [
-        f'.TH {roff(name.upper())} 1 "" "{PROGRAM} {__version__}" "{MANUAL}"',
+        f'.TH {roff(name.upper())} 1 "{_date()}" "{PROGRAM} {__version__}" "{MANUAL}"',
         ".nh",  # the text is compared with --help: no hyphenated words
         ".ad l",
         ".SH NAME",

@@ -57,12 +57,13 @@ for file in LICENSE CHANGELOG.md README.md setup.cfg pyproject.toml MANIFEST.in 
 done
 grep -q "License-File: LICENSE" "$src/PKG-INFO"
 echo "the sdist carries LICENSE, CHANGELOG.md, docs/, tests/ with conftest, __init__ and support/"
-# The tests that run in this process (no executable, no stand-in), from the unpacked
-# sdist, with its own [dev] tools installed next to the sdist's package.
+# The tests that run in this process (no stand-in; the man page's asks the installed
+# --help), from the unpacked sdist, with its [dev] tools installed beside its package.
 "$work/sdist-venv/bin/pip" install --quiet --disable-pip-version-check "dist/$sdist[dev]"
 (cd "$src" && "$work/sdist-venv/bin/python" -m pytest -q -p no:cacheprovider -m "not e2e" \
     tests/test_policy.py tests/test_registry.py tests/test_cache_format.py \
-    tests/test_settings.py tests/test_protocol.py tests/test_errors.py)
+    tests/test_settings.py tests/test_protocol.py tests/test_errors.py tests/test_release.py \
+    tests/test_manpage.py)
 
 step "lintian"
 # Each .deb on its own (both are docker-credential-ecrpy), every tag shown; no error allowed.
@@ -90,9 +91,16 @@ for deb in "${debs[@]}"; do
     listing >"$work/before"
     {
         echo "# apt-get install ./dist/$deb"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y "./dist/$deb" 2>&1
-        echo "# dpkg -L $name (all but the docs)"
-        dpkg -L "$name" | grep -v "^/usr/share/doc/$name/" || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "./dist/$deb" 2>&1
+        echo "# dpkg -L $name: what is on PATH and in the manual, and how many files in all"
+        dpkg -L "$name" | grep -E '^/usr/(bin|share/man/man1)/.' || true
+        echo "$(dpkg -L "$name" | wc -l) paths, all under /usr/lib/$name, /usr/bin and /usr/share"
+        if dpkg -L "$name" |
+            grep -vE "^/(\.|usr|usr/(bin|lib|share)|usr/share/(doc|man|man/man1|lintian|lintian/overrides))$" |
+            grep -vE "^/usr/(bin/[^/]+|lib/$name(/.*)?|share/doc/$name(/.*)?|share/man/man1/[^/]+|share/lintian/overrides/$name)$"; then
+            echo "the paths above are outside the package's own places" >&2
+            exit 1
+        fi
         echo "# command -v $name ecr-credential-provider-py ecrpy-start"
         command -v "$name" ecr-credential-provider-py ecrpy-start || true
         echo "# $name --version"
@@ -103,7 +111,7 @@ for deb in "${debs[@]}"; do
         MANWIDTH=80 man -P cat "$name" 2>&1 | head -12
         MANWIDTH=80 man -P cat ecr-credential-provider-py >/dev/null
         echo "# apt-get purge --autoremove $name"
-        DEBIAN_FRONTEND=noninteractive apt-get purge -y --autoremove "$name" 2>&1
+        DEBIAN_FRONTEND=noninteractive apt-get purge -y -q --autoremove "$name" 2>&1
     } | tee "$log"
     grep -q "^$name $version" "$log"
     grep -q "^NAME" "$log" || { echo "man $name shows no page" >&2; exit 1; }
