@@ -7,6 +7,9 @@ STAMP  := $(VENV)/.deps-stamp
 # The standalone binary (packaging/): its own venv with pinned build requirements.
 BUILD_VENV  ?= .venv-build
 BUILD_STAMP := $(BUILD_VENV)/.deps-stamp
+# The release: its own venv with the pinned packaging tools (build, twine, cyclonedx-bom).
+RELEASE_VENV  ?= .venv-release
+RELEASE_STAMP := $(RELEASE_VENV)/.deps-stamp
 VERSION     := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' docker_credential_ecrpy/__init__.py)
 BINARY      := $(CURDIR)/dist/docker-credential-ecrpy-$(VERSION)-linux-$(shell uname -m)/docker-credential-ecrpy
 
@@ -15,7 +18,8 @@ BINARY      := $(CURDIR)/dist/docker-credential-ecrpy-$(VERSION)-linux-$(shell u
 # The helper they run never inherits it: it must import the installed package, not this tree.
 SCRIPT := PYTHONPATH=$(CURDIR) $(BIN)/python
 
-.PHONY: test lint demo bench bench-fleet install clean binary test-binary bench-binary
+.PHONY: test lint demo bench bench-fleet install clean binary test-binary bench-binary release \
+	release-check
 
 # The virtualenv with the package's and the test tools' dependencies.
 $(STAMP): setup.cfg pyproject.toml
@@ -64,13 +68,18 @@ bench: install binary
 bench-fleet: install
 	$(SCRIPT) bench/fleet.py $(FLEET_ARGS)
 
-$(BUILD_STAMP): packaging/requirements-build.txt
+# A venv of exactly the pinned packages of a requirements file: $(call pinned_venv,VENV,FILE)
+define pinned_venv
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
-	rm -rf $(BUILD_VENV)
-	$(PYTHON) -m venv $(BUILD_VENV)
-	$(BUILD_VENV)/bin/pip install --quiet --no-deps --require-virtualenv -r packaging/requirements-build.txt
-	$(BUILD_VENV)/bin/pip check
-	@touch $@
+	rm -rf $(1)
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --no-deps --require-virtualenv -r $(2)
+	$(1)/bin/pip check
+	@touch $(1)/.deps-stamp
+endef
+
+$(BUILD_STAMP): packaging/requirements-build.txt
+	$(call pinned_venv,$(BUILD_VENV),$<)
 
 # dist/docker-credential-ecrpy-<version>-linux-<arch>{/,.tar.gz} and a .deb; see packaging/.
 binary: $(BUILD_STAMP)
@@ -84,5 +93,24 @@ test-binary: binary install
 bench-binary: binary install
 	$(SCRIPT) packaging/bench_binary.py $(BINARY)
 
+$(RELEASE_STAMP): packaging/requirements-release.txt
+	$(call pinned_venv,$(RELEASE_VENV),$<)
+
+# Everything a release publishes, in dist/: wheel, sdist, the binary's tarball and .deb for
+# this machine's architecture, the _all.deb on Debian's python3, the SBOM, SHA256SUMS.
+# Installs the Debian tools it needs when run as root. See packaging/README.md.
+release: $(BUILD_STAMP) $(RELEASE_STAMP)
+	packaging/release-tools.sh objdump:binutils dpkg-deb:dpkg-dev
+	packaging/release.sh $(RELEASE_VENV)/bin/python $(BUILD_VENV)/bin/python
+
+# Checks the release in dist/ (built first when dist/ holds no release of this version) as
+# users get it: checksums, twine check, wheel and sdist in fresh venvs, the sdist's own
+# tests, each .deb installed with apt, used, read (man) and purged, lintian. Needs root.
+release-check: $(STAMP) $(RELEASE_STAMP)
+	@grep -qs ' docker_credential_ecrpy-$(VERSION)-py3-none-any.whl$$' dist/SHA256SUMS || \
+		$(MAKE) release
+	packaging/release-tools.sh lintian:lintian man:man-db
+	packaging/release-check.sh $(RELEASE_VENV)/bin/python $(BIN)/python
+
 clean:
-	rm -rf $(VENV) $(BUILD_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BUILD_VENV) $(RELEASE_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -71,7 +71,7 @@ class Check:
         }
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=f"{EXECUTABLE} doctor",
         description="Explain how Docker, AWS and this helper are set up, without secrets; "
@@ -89,6 +89,11 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="with --tokens: Prometheus text format (for node_exporter's textfile collector)",
     )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.tokens and args.host:
         parser.error("--tokens takes no HOST")

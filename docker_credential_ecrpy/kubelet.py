@@ -51,6 +51,12 @@ GROUP = "credentialprovider.kubelet.k8s.io"
 API_VERSION = f"{GROUP}/v1"
 API_VERSIONS = (API_VERSION, f"{GROUP}/v1beta1", f"{GROUP}/v1alpha1")
 PROGRAM = "ecr-credential-provider-py"
+USAGE = f"""\
+Usage: {PROGRAM}
+
+A kubelet image credential provider for Amazon ECR: reads a CredentialProviderRequest on
+stdin and writes a CredentialProviderResponse on stdout. See docs/kubelet.md.
+"""
 NO_CACHE = "0s"
 
 
@@ -71,11 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: list[str]) -> int:
     if args and args[0] in ("-h", "--help", "help"):
-        sys.stdout.write(
-            f"Usage: {PROGRAM}\n\nA kubelet image credential provider for Amazon ECR: "
-            "reads a CredentialProviderRequest on stdin and writes a "
-            "CredentialProviderResponse on stdout. See docs/kubelet.md.\n"
-        )
+        sys.stdout.write(USAGE)
         return 0
     if args and args[0] in ("-v", "--version", "version"):
         sys.stdout.write(f"{PROGRAM} {__version__}\n")

@@ -30,6 +30,10 @@ can switch helpers without rewriting their environment; our own use the ``ECRPY_
   ``activity``): its absolute path (default: none, no log), how much it says (``error``,
   ``info``, ``debug``) and the size at which it is rotated. Each wins over the same
   setting in the configuration file's ``[log]`` table.
+- ``ECRPY_CONFIG``: the configuration file (default: ``config.toml`` in the platformdirs
+  user config directory, ``$XDG_CONFIG_HOME/docker-credential-ecrpy`` or ``~/.config/...``
+  on Linux); see ``config_file``.
+- ``ECRPY_DEBUG``: any non-empty value prints a traceback on stderr for internal errors.
 
 Durations are seconds or forms like ``90s``, ``30m``, ``6h``, ``1h30m``; sizes are bytes
 or forms like ``512KiB``, ``4MiB``.

@@ -7,9 +7,10 @@
 # packaging/requirements-build.txt). Results, all under dist/:
 #   docker-credential-ecrpy-<version>-linux-<arch>/          the unpacked download
 #   docker-credential-ecrpy-<version>-linux-<arch>.tar.gz    the same directory, archived
-#   docker-credential-ecrpy_<version>_<debian-arch>.deb      /opt/docker-credential-ecrpy
+#   docker-credential-ecrpy_<version>_<debian-arch>.deb      /usr/lib/docker-credential-ecrpy
 #                                                             + /usr/bin/docker-credential-ecrpy
 #                                                             + /usr/bin/ecr-credential-provider-py
+#                                                             + man pages, docs, licenses
 # Reproducible: the same checkout and build venv give byte-identical archives (fixed
 # PYTHONHASHSEED, SOURCE_DATE_EPOCH from the last commit, sorted archives with fixed owners
 # and times, gzip without a name or time stamp).
@@ -77,35 +78,42 @@ normalise_times "$out"
 tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
     --format=gnu -C dist -cf - "$release" | gzip -n -9 >"$out.tar.gz"
 
-# The .deb: the bundle under /opt, a symlink on PATH. The only system library the bundle
-# does not carry is glibc (PyInstaller copies the others), so that is the one dependency,
-# at the newest symbol version any bundled ELF file asks for.
+# The .deb: the bundle in /usr/lib/$name, links on PATH. The only system library the
+# bundle does not carry is glibc (PyInstaller copies the others), so that is the one
+# dependency, at the newest symbol version any bundled ELF file asks for.
 glibc=$(find "$out" -type f \( -name "$name" -o -name '*.so*' \) -exec objdump -T {} + 2>/dev/null |
     grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
 deb=$work/deb
-mkdir -p "$deb/DEBIAN" "$deb/opt" "$deb/usr/bin"
-cp -a "$out" "$deb/opt/$name"
-rm "$deb/opt/$name/INSTALL"
-ln -s "/opt/$name/$name" "$deb/usr/bin/$name"
+lib=$deb/usr/lib/$name
+mkdir -p "$deb/DEBIAN" "$deb/usr/lib" "$deb/usr/bin" "$deb/usr/share/lintian/overrides"
+cp -a "$out" "$lib"
+rm "$lib/INSTALL"
+# Libraries are loaded, never run: not executable (the bundle's own copy keeps its modes).
+find "$lib/_internal" -type f -name '*.so*' -exec chmod 0644 {} +
+ln -s "../lib/$name/$name" "$deb/usr/bin/$name"
 # Run under this name, the binary is kubelet's image credential provider (see entry.py).
-ln -s "/opt/$name/$name" "$deb/usr/bin/ecr-credential-provider-py"
+ln -s "../lib/$name/$name" "$deb/usr/bin/ecr-credential-provider-py"
+cp packaging/debian/lintian-overrides-standalone "$deb/usr/share/lintian/overrides/$name"
+# shellcheck source=packaging/debian.sh
+. packaging/debian.sh
+deb_docs "$deb" "$python" "$version" packaging/debian/copyright packaging/debian/copyright-standalone
+"$python" packaging/bundle.py licenses "$out" "$deb/usr/share/doc/$name/bundled"
 cat >"$deb/DEBIAN/control" <<EOF
 Package: $name
 Version: $version
 Architecture: $deb_arch
-Maintainer: ${DEB_MAINTAINER:-docker-credential-ecrpy maintainers <maintainers@docker-credential-ecrpy.invalid>}
-Installed-Size: $(du -sk --apparent-size "$deb/opt" | cut -f1)
+Maintainer: $DEB_MAINTAINER
+Installed-Size: $(deb_size "$deb")
 Depends: libc6 (>= $glibc)
 Section: admin
 Priority: optional
+Homepage: $DEB_HOMEPAGE
 Description: Docker credential helper for Amazon ECR (standalone build)
  Gives Docker, podman, skopeo and buildah registry credentials for Amazon ECR
  and ECR Public from the standard AWS credential chain, with fast cache hits.
- This package carries its own Python runtime under /opt/$name.
+ This package carries its own Python runtime, in /usr/lib.
 EOF
-chmod -R u+rwX,go+rX,go-w "$deb"
-normalise_times "$deb"
-dpkg-deb --root-owner-group --build "$deb" "dist/${name}_${version}_${deb_arch}.deb" >/dev/null
+deb_build "$deb" "dist/${name}_${version}_${deb_arch}.deb"
 
 echo "built $name $version${revision:+ (git $revision)} for linux-$arch:"
 ls -l "$out.tar.gz" "dist/${name}_${version}_${deb_arch}.deb"

@@ -209,7 +209,7 @@ def test_archive_unpacks_to_directory_with_executable_and_install_note() -> None
     assert all(member.uid == 0 and member.gid == 0 for member in members.values())
 
 
-def test_deb_installs_under_opt_with_symlink_on_path() -> None:
+def test_deb_installs_under_usr_lib_with_links_docs_and_man_pages() -> None:
     assert EXE is not None
     if shutil.which("dpkg-deb") is None:
         pytest.skip("dpkg-deb is not installed")
@@ -230,13 +230,28 @@ def test_deb_installs_under_opt_with_symlink_on_path() -> None:
     assert field("Version") == version
     assert field("Architecture") == arch
     assert re.fullmatch(r"libc6 \(>= 2\.\d+\)", field("Depends"))
-    assert field("Maintainer") and field("Description")
+    assert field("Description")
+    assert ".invalid" not in field("Maintainer")
     listing = subprocess.run(
         ["dpkg-deb", "--contents", str(deb)], capture_output=True, text=True, check=True
     ).stdout
-    assert re.search(rf"^-rwxr-xr-x root/root .* \./opt/{NAME}/{NAME}$", listing, re.M)
+    # Debian keeps /opt for the local administrator: the bundle lives in /usr/lib.
+    assert re.search(rf"^-rwxr-xr-x root/root .* \./usr/lib/{NAME}/{NAME}$", listing, re.M)
     for link in (NAME, "ecr-credential-provider-py"):
         assert re.search(
-            rf"^lrwxrwxrwx root/root .* \./usr/bin/{link} -> /opt/{NAME}/{NAME}$", listing, re.M
+            rf"^lrwxrwxrwx root/root .* \./usr/bin/{link} -> \.\./lib/{NAME}/{NAME}$",
+            listing,
+            re.M,
         ), f"no /usr/bin/{link} link"
-    assert f"./opt/{NAME}/_internal/certifi/cacert.pem" in listing
+    assert f"./usr/lib/{NAME}/_internal/certifi/cacert.pem" in listing
+    assert "./opt/" not in listing
+    # What lintian asks of every package, and the man pages made from --help.
+    for path in (
+        f"./usr/share/doc/{NAME}/copyright",
+        f"./usr/share/doc/{NAME}/changelog.Debian.gz",
+        f"./usr/share/man/man1/{NAME}.1.gz",
+        "./usr/share/man/man1/ecr-credential-provider-py.1.gz",
+    ):
+        assert re.search(rf"^-rw-r--r-- root/root .* {re.escape(path)}$", listing, re.M), path
+    # Libraries are loaded, never run.
+    assert not re.search(r"^-rwx.* \./usr/lib/.*\.so[.0-9]*$", listing, re.M)

@@ -27,6 +27,7 @@ from pathlib import Path
 import botocore
 import pytest
 
+from docker_credential_ecrpy import __version__
 from tests.support import install
 from tests.support.install import BASE_PYTHON, VERSION, build_wheel, pip
 from tests.support.standin import StandIn
@@ -345,3 +346,22 @@ def test_no_user_site_code_runs_on_a_miss(
     assert not marker.exists(), f"code in {where} ran"
     assert ecr.calls() == 1
     assert installed.site_ran()
+
+
+def test_ecrpy_start_answers_help_and_version_as_what_it_is(wheel: Path, home: Path) -> None:
+    """ecrpy-start lands beside the commands pip installs; run by a person it says what
+    it is rather than a usage error of the helper's."""
+    installed = venv(wheel, home)
+    start = str(installed.bin_dir / "ecrpy-start")
+    env = base_env(home, None)
+    version = subprocess.run([start, "--version"], capture_output=True, text=True, env=env)
+    assert (version.returncode, version.stdout) == (
+        0,
+        f"ecrpy-start ({PROGRAM} {__version__})\n",
+    )
+    shown = subprocess.run([start, "--help"], capture_output=True, text=True, env=env)
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("Usage: ecrpy-start PROGRAM [ARGS...]\n")
+    assert "Run those commands, not this one." in shown.stdout
+    bare = subprocess.run([start], capture_output=True, text=True, env=env)
+    assert (bare.returncode, bare.stdout) == (1, shown.stdout)
