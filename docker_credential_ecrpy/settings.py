@@ -34,6 +34,8 @@ can switch helpers without rewriting their environment; our own use the ``ECRPY_
   user config directory, ``$XDG_CONFIG_HOME/docker-credential-ecrpy`` or ``~/.config/...``
   on Linux); see ``config_file``.
 - ``ECRPY_DEBUG``: any non-empty value prints a traceback on stderr for internal errors.
+- ``ECRPY_PROMETHEUS_FILE``: where ``warm`` writes the token cache's metrics (Prometheus
+  text format, for node_exporter's textfile collector) after warming; read by ``warm``.
 
 Durations are seconds or forms like ``90s``, ``30m``, ``6h``, ``1h30m``; sizes are bytes
 or forms like ``512KiB``, ``4MiB``.

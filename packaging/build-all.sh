@@ -61,6 +61,7 @@ ln -s "../lib/$name/bin/ecr-credential-provider-py" "$deb/usr/bin/ecr-credential
 # shellcheck source=packaging/debian.sh
 . packaging/debian.sh
 deb_docs "$deb" "$python" "$version" packaging/debian/copyright
+deb_units "$deb"
 cp packaging/debian/postinst packaging/debian/prerm "$deb/DEBIAN/"
 chmod 0755 "$deb/DEBIAN/postinst" "$deb/DEBIAN/prerm"
 cat >"$deb/DEBIAN/control" <<CONTROL

@@ -97,6 +97,7 @@ cp packaging/debian/lintian-overrides-standalone "$deb/usr/share/lintian/overrid
 # shellcheck source=packaging/debian.sh
 . packaging/debian.sh
 deb_docs "$deb" "$python" "$version" packaging/debian/copyright packaging/debian/copyright-standalone
+deb_units "$deb"
 "$python" packaging/bundle.py licenses "$out" "$deb/usr/share/doc/$name/bundled"
 cat >"$deb/DEBIAN/control" <<EOF
 Package: $name

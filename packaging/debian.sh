@@ -41,3 +41,16 @@ deb_build() {
 deb_size() {
     du -sk --apparent-size --exclude=DEBIAN "$1" | cut -f1
 }
+
+# deb_units ROOT: the warm timer (packaging/systemd/), installed disabled: the system
+# pair for root's Docker with its settings file (a conffile), the user pair for a user's.
+deb_units() {
+    local root=$1 unit
+    mkdir -p "$root/usr/lib/systemd/system" "$root/usr/lib/systemd/user" "$root/etc/default"
+    for unit in service timer; do
+        cp "packaging/systemd/system/$name-warm.$unit" "$root/usr/lib/systemd/system/"
+        cp "packaging/systemd/user/$name-warm.$unit" "$root/usr/lib/systemd/user/"
+    done
+    cp "packaging/systemd/$name.default" "$root/etc/default/$name"
+    echo "/etc/default/$name" >"$root/DEBIAN/conffiles"
+}

@@ -4,7 +4,8 @@
 
 writes ``docker-credential-ecrpy.1`` and ``ecr-credential-provider-py.1`` into OUTDIR.
 Everything a user reads in ``--help`` comes from the package itself: the helper's usage
-(``cli.USAGE``), the parsers of ``configure`` and ``doctor`` (their ``build_parser``),
+(``cli.USAGE``), the parsers of ``configure``, ``doctor`` and ``warm`` (their
+``build_parser``),
 kubelet's usage (``kubelet.USAGE``) and the environment variables (the list in
 ``settings``' docstring, the one place they are described). Only what ``--help`` has no
 room for (files, exit status) is written here. ``tests/test_manpage.py`` holds every line
@@ -32,6 +33,7 @@ from docker_credential_ecrpy import (  # noqa: E402
     doctor,
     kubelet,
     settings,
+    warm,
 )
 
 MANUAL = "User Commands"
@@ -158,6 +160,13 @@ FILES = [
         "set): one 0600 file per token and per recorded failure, in a 0700 directory the "
         "helper owns, and the compiled copy of the configuration file.",
     ),
+    (
+        "/usr/lib/systemd/system/docker-credential-ecrpy-warm.timer",
+        "With its .service, runs warm --if-due a minute after boot and hourly, after a random "
+        "delay of up to 15 minutes, for root's Docker; disabled until enabled. Its settings: "
+        "/etc/default/docker-credential-ecrpy. /usr/lib/systemd/user/ has the same pair for a "
+        "user's Docker (settings: ~/.config/docker-credential-ecrpy/warm.env).",
+    ),
 ]
 EXIT_STATUS = [
     ("0", "The action or command succeeded."),
@@ -183,7 +192,7 @@ def helper_page() -> str:
     out += [".fi", ".SH DESCRIPTION", *_blocks_roff([description])]
     out += [".SH ACTIONS AND COMMANDS", *_blocks_roff(rest)]
     out += [".SH COMMANDS FOR PEOPLE"]
-    for parser in (configure.build_parser(), doctor.build_parser()):
+    for parser in (configure.build_parser(), doctor.build_parser(), warm.build_parser()):
         out += parser_roff(parser)
     out += [
         ".SS",

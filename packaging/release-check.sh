@@ -94,10 +94,11 @@ for deb in "${debs[@]}"; do
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q "./dist/$deb" 2>&1
         echo "# dpkg -L $name: what is on PATH and in the manual, and how many files in all"
         dpkg -L "$name" | grep -E '^/usr/(bin|share/man/man1)/.' || true
-        echo "$(dpkg -L "$name" | wc -l) paths, all under /usr/lib/$name, /usr/bin and /usr/share"
+        echo "$(dpkg -L "$name" | wc -l) paths, all under /usr/lib/$name, /usr/bin, /usr/share, the timer's units and /etc/default/$name"
         if dpkg -L "$name" |
-            grep -vE "^/(\.|usr|usr/(bin|lib|share)|usr/share/(doc|man|man/man1|lintian|lintian/overrides))$" |
-            grep -vE "^/usr/(bin/[^/]+|lib/$name(/.*)?|share/doc/$name(/.*)?|share/man/man1/[^/]+|share/lintian/overrides/$name)$"; then
+            grep -vE "^/(\.|etc|etc/default|usr|usr/(bin|lib|share)|usr/lib/systemd(/system|/user)?|usr/share/(doc|man|man/man1|lintian|lintian/overrides))$" |
+            grep -vE "^/usr/(bin/[^/]+|lib/$name(/.*)?|lib/systemd/(system|user)/$name-warm\.(service|timer)|share/doc/$name(/.*)?|share/man/man1/[^/]+|share/lintian/overrides/$name)$" |
+            grep -vxF "/etc/default/$name"; then
             echo "the paths above are outside the package's own places" >&2
             exit 1
         fi
@@ -110,6 +111,11 @@ for deb in "${debs[@]}"; do
         echo "# man $name | head"
         MANWIDTH=80 man -P cat "$name" 2>&1 | head -12
         MANWIDTH=80 man -P cat ecr-credential-provider-py >/dev/null
+        if command -v systemd-analyze >/dev/null; then
+            echo "# systemd-analyze verify: the warm timer and its service as installed"
+            systemd-analyze verify /usr/lib/systemd/system/"$name"-warm.{timer,service} 2>&1
+            echo "verified"
+        fi
         echo "# apt-get purge --autoremove $name"
         DEBIAN_FRONTEND=noninteractive apt-get purge -y -q --autoremove "$name" 2>&1
     } | tee "$log"

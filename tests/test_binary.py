@@ -251,6 +251,12 @@ def test_deb_installs_under_usr_lib_with_links_docs_and_man_pages() -> None:
         f"./usr/share/doc/{NAME}/changelog.Debian.gz",
         f"./usr/share/man/man1/{NAME}.1.gz",
         "./usr/share/man/man1/ecr-credential-provider-py.1.gz",
+        # The warm timer, installed disabled, and its settings.
+        f"./usr/lib/systemd/system/{NAME}-warm.service",
+        f"./usr/lib/systemd/system/{NAME}-warm.timer",
+        f"./usr/lib/systemd/user/{NAME}-warm.service",
+        f"./usr/lib/systemd/user/{NAME}-warm.timer",
+        f"./etc/default/{NAME}",
     ):
         assert re.search(rf"^-rw-r--r-- root/root .* {re.escape(path)}$", listing, re.M), path
     # Libraries are loaded, never run.
