@@ -19,8 +19,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.standin import StandIn
 
-from .conftest import ACCOUNT, HOST, Helper
+from .conftest import HOST, Helper
 from .toolkit import (
+    ALWAYS,
+    DUE,
+    HOST2,
     collect,
     failure_records,
     feed,
@@ -30,11 +33,6 @@ from .toolkit import (
     wait_until,
     with_env,
 )
-
-HOST2 = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
-ALWAYS = 10**6
-# A token of one hour with a two-hour refresh window is due (and usable) from the start.
-DUE = {"ECRPY_REFRESH_WINDOW": "2h", "ECRPY_MIN_VALIDITY": "10m"}
 
 
 def warm(helper: Helper, *args: str, env: dict[str, str] | None = None) -> Any:

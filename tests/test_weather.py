@@ -35,8 +35,11 @@ import pytest
 from docker_credential_ecrpy import cache, policy
 from tests.support.standin import StandIn
 
-from .conftest import ACCOUNT, HOST, Helper, require_proc
+from .conftest import HOST, Helper, require_proc
 from .toolkit import (
+    ALWAYS,
+    DUE,
+    HOST2,
     failure_records,
     finish,
     processes_with,
@@ -47,11 +50,6 @@ from .toolkit import (
     wait_until,
     with_env,
 )
-
-HOST2 = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
-ALWAYS = 10**6
-# A token of one hour with a two-hour refresh window is due (and usable) from the start.
-DUE = {"ECRPY_REFRESH_WINDOW": "2h", "ECRPY_MIN_VALIDITY": "10m"}
 
 
 @pytest.fixture

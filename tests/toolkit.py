@@ -19,7 +19,12 @@ from pathlib import Path
 
 from docker_credential_ecrpy import cache
 
-from .conftest import HOST, Helper
+from .conftest import ACCOUNT, HOST, Helper
+
+HOST2 = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
+ALWAYS = 10**6  # a stand-in fault that never runs out
+# A token of one hour with a two-hour refresh window is due (and usable) from the start.
+DUE = {"ECRPY_REFRESH_WINDOW": "2h", "ECRPY_MIN_VALIDITY": "10m"}
 
 
 class Run(subprocess.CompletedProcess[str]):
