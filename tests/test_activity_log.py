@@ -30,8 +30,17 @@ from tests.support.standin import StandIn
 from . import test_cache, test_weather
 from .conftest import ACCESS_KEY_ID, HOST, Helper, base_env
 from .test_cache import run_as_nobody, skip_unless_nobody_can_run
-from .test_weather import ALWAYS, refreshers, seed_due_token
-from .toolkit import collect, feed, finish, spawn_gets, wait_until, with_env
+from .toolkit import (
+    ALWAYS,
+    collect,
+    feed,
+    finish,
+    refreshers,
+    seed_due_token,
+    spawn_gets,
+    wait_until,
+    with_env,
+)
 
 # Fixtures of those suites, here by name: the marked helper (its forked processes found,
 # none left behind) and a scratch tree for runs as ``nobody``.

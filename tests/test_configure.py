@@ -23,6 +23,7 @@ from docker_credential_ecrpy import docker_config
 from tests.support.standin import StandIn
 
 from .conftest import HOST, Helper
+from .toolkit import configure, env_for, read
 
 EU_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 ALIAS = "registry.example.com"
@@ -60,26 +61,12 @@ def docker_dir(home: Path) -> Path:
     return path
 
 
-def env_for(helper: Helper, docker_dir: Path, **extra: str) -> dict[str, str]:
-    """The helper's environment, with its executable on PATH as an installation has it."""
-    path = f"{Path(helper.exe).parent}{os.pathsep}{helper.env['PATH']}"
-    return {**helper.env, "PATH": path, "DOCKER_CONFIG": str(docker_dir), **extra}
-
-
 def write_realistic(docker_dir: Path, mode: int = 0o640) -> str:
     text = json.dumps(REALISTIC, indent=2, ensure_ascii=False) + "\n"
     path = docker_dir / "config.json"
     path.write_text(text, encoding="utf-8")
     path.chmod(mode)
     return text
-
-
-def configure(helper: Helper, docker_dir: Path, *args: str, **extra: str) -> Any:
-    return helper.run("configure", *args, stdin="", env=env_for(helper, docker_dir, **extra))
-
-
-def read(docker_dir: Path) -> Any:
-    return json.loads((docker_dir / "config.json").read_text(encoding="utf-8"))
 
 
 def test_adds_entries_and_keeps_every_other_key(helper: Helper, docker_dir: Path) -> None:

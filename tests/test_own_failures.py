@@ -19,6 +19,7 @@ answers with a malformed document.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import subprocess
 import sys
@@ -30,7 +31,16 @@ from tests.support import credentials
 from tests.support.standin import StandIn
 
 from .conftest import HOST, SECRET_ACCESS_KEY, Helper
-from .toolkit import failure_records, finish, spawn_gets, the_entry, valid_entry_at, with_env
+from .toolkit import (
+    failure_records,
+    finish,
+    seed_due_token,
+    spawn_gets,
+    the_entry,
+    valid_entry_at,
+    wait_until,
+    with_env,
+)
 
 
 def vault(home: Path, body: str) -> dict[str, str | None]:
@@ -174,12 +184,22 @@ def test_a_miss_with_over_a_thousand_inherited_descriptors(helper: Helper, ecr: 
     assert ecr.calls() == 1
 
 
+def test_16_misses_with_over_a_thousand_descriptors_share_one_call(
+    helper: Helper, ecr: StandIn
+) -> None:
+    """In parallel, as a Go client's pulls arrive: the one refresh (its worker's pipe
+    numbered above 1023) serves every waiter; before poll, every get failed."""
+    ecr.config(delay=1.0)  # the others wait on the lock while the one refresh runs
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: get_holding(helper, 1100), range(16)))
+    assert all(r.returncode == 0 for r in results), [r.stdout for r in results][:3]
+    assert {json.loads(r.stdout)["Secret"] for r in results} == {helper.secret}
+    assert ecr.calls() == 1
+
+
 def test_a_refresh_behind_with_over_a_thousand_inherited_descriptors(
     helper: Helper, ecr: StandIn
 ) -> None:
-    from .test_weather import seed_due_token
-    from .toolkit import wait_until
-
     env = seed_due_token(helper, ecr)
     old = valid_entry_at(the_entry(helper))
     result = get_holding(helper, 1100, env)

@@ -17,8 +17,7 @@ from docker_credential_ecrpy import configure as configure_module
 from tests.support.standin import StandIn
 
 from .conftest import HOST, Helper
-from .test_configure import EU_HOST, configure, read
-from .toolkit import with_env
+from .toolkit import HOST2, configure, read, with_env
 
 SYDNEY_HOST = "987654321098.dkr.ecr.ap-southeast-2.amazonaws.com"
 STORED_LOGIN = "QVdTOm9sZC1wYXNzd29yZA=="
@@ -28,7 +27,7 @@ STORED_LOGIN = "QVdTOm9sZC1wYXNzd29yZA=="
 GO_USER: dict[str, Any] = {
     "auths": {"ghcr.io": {"auth": STORED_LOGIN}},
     "credHelpers": {
-        EU_HOST: "ecr-login",
+        HOST2: "ecr-login",
         "public.ecr.aws": "ecr-login",
         "gcr.io": "gcloud",
         SYDNEY_HOST: "ecr-login",
@@ -64,7 +63,7 @@ def test_switches_every_entry_that_names_ecr_login(helper: Helper, docker_dir: P
     assert new_text == old_text.replace('"ecr-login"', '"ecrpy"')
     assert (docker_dir / "config.json.bak").read_text(encoding="utf-8") == old_text
     lines = result.stdout.splitlines()
-    for entry in (HOST, EU_HOST, "public.ecr.aws", SYDNEY_HOST, "credsStore"):
+    for entry in (HOST, HOST2, "public.ecr.aws", SYDNEY_HOST, "credsStore"):
         assert f"  + {entry}: ecrpy (was ecr-login)" in lines, result.stdout
     assert not [line for line in lines if line.startswith("  ") and "gcr.io" in line], (
         "an entry of another helper is neither changed nor listed"
@@ -83,7 +82,7 @@ def test_without_hosts_switches_them_too(helper: Helper, ecr: StandIn, docker_di
     assert ecr.calls("sts:GetCallerIdentity") == 1
     document = read(docker_dir)
     assert document["credHelpers"] == {
-        EU_HOST: "ecrpy",
+        HOST2: "ecrpy",
         "public.ecr.aws": "ecrpy",
         "gcr.io": "gcloud",
         SYDNEY_HOST: "ecrpy",
@@ -159,10 +158,10 @@ HELPER_NAMES = st.sampled_from(["ecr-login", "ecrpy", "gcloud", "desktop", "ecr-
 
 @given(
     helpers=st.dictionaries(
-        st.sampled_from([HOST, EU_HOST, "public.ecr.aws", "ghcr.io"]), HELPER_NAMES
+        st.sampled_from([HOST, HOST2, "public.ecr.aws", "ghcr.io"]), HELPER_NAMES
     ),
     store=st.none() | HELPER_NAMES,
-    asked=st.lists(st.sampled_from([HOST, EU_HOST]), min_size=1, unique=True),
+    asked=st.lists(st.sampled_from([HOST, HOST2]), min_size=1, unique=True),
 )
 def test_rule_switches_exactly_the_go_helper_entries(
     helpers: dict[str, str], store: str | None, asked: list[str]

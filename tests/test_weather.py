@@ -38,11 +38,12 @@ from tests.support.standin import StandIn
 from .conftest import HOST, Helper, require_proc
 from .toolkit import (
     ALWAYS,
-    DUE,
     HOST2,
     failure_records,
     finish,
     processes_with,
+    refreshers,
+    seed_due_token,
     spawn_gets,
     the_entry,
     token_files,
@@ -66,22 +67,6 @@ def marked(helper: Helper) -> Iterator[Helper]:
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"{len(left)} processes of the helper outlived the test"
-
-
-def seed_due_token(helper: Helper, ecr: StandIn, **env: str) -> dict[str, str]:
-    """A cached token that is due for refresh but valid for an hour; the environment
-    that sees it so."""
-    ecr.config(ttl=3600)
-    due = with_env(helper, **DUE, **env)
-    helper.answer(env=due)
-    assert ecr.calls() == 1
-    ecr.reset()
-    ecr.config(ttl=3600)
-    return due
-
-
-def refreshers(helper: Helper) -> list[int]:
-    return processes_with(helper.marker)  # type: ignore[attr-defined]
 
 
 # -- serve first, refresh behind ----------------------------------------------------------

@@ -10,14 +10,17 @@ inherits: ``processes_with`` lists them, so a test can watch them end or kill th
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from docker_credential_ecrpy import cache
+from tests.support.standin import StandIn
 
 from .conftest import ACCOUNT, HOST, Helper
 
@@ -172,3 +175,36 @@ def failure_records(directory: Path) -> list[cache.Failure]:
         assert record is not None, f"{path.name} does not decode"
         found.append(record)
     return found
+
+
+# -- shared by the suites -------------------------------------------------------------
+
+
+def seed_due_token(helper: Helper, ecr: StandIn, **env: str) -> dict[str, str]:
+    """A cached token that is due for refresh but valid for an hour; the environment
+    that sees it so."""
+    ecr.config(ttl=3600)
+    due = with_env(helper, **DUE, **env)
+    helper.answer(env=due)
+    assert ecr.calls() == 1
+    ecr.reset()
+    ecr.config(ttl=3600)
+    return due
+
+
+def refreshers(helper: Helper) -> list[int]:
+    return processes_with(helper.marker)  # type: ignore[attr-defined]
+
+
+def env_for(helper: Helper, docker_dir: Path, **extra: str) -> dict[str, str]:
+    """The helper's environment, with its executable on PATH as an installation has it."""
+    path = f"{Path(helper.exe).parent}{os.pathsep}{helper.env['PATH']}"
+    return {**helper.env, "PATH": path, "DOCKER_CONFIG": str(docker_dir), **extra}
+
+
+def configure(helper: Helper, docker_dir: Path, *args: str, **extra: str) -> Any:
+    return helper.run("configure", *args, stdin="", env=env_for(helper, docker_dir, **extra))
+
+
+def read(docker_dir: Path) -> Any:
+    return json.loads((docker_dir / "config.json").read_text(encoding="utf-8"))
