@@ -55,8 +55,11 @@ TRANSIENT_ATTEMPTS = 3
 # min(cap, base * 2^attempt) seconds.
 BACKOFF = {"throttle": (3.0, 16.0), "transient": (0.5, 8.0)}
 # No retry is started with less time left before the deadline than this, or than the
-# slowest attempt so far took: one that the deadline would cut short tells nobody why.
+# slowest attempt so far took, times RETRY_HEADROOM (an attempt varies; one that ends just
+# at the deadline is killed there): one that the deadline would cut short tells nobody
+# why, and records a timeout where AWS had said what was wrong.
 MIN_CALL_TIME = 1.0
+RETRY_HEADROOM = 1.5
 THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
@@ -251,7 +254,7 @@ class _Client:
                 base, cap = BACKOFF.get(kind or "", (0.0, 0.0))
                 delay = random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311
                 if self.deadline is not None:  # the wait ends in time for one more attempt
-                    delay = min(delay, self.deadline - now - slowest)
+                    delay = min(delay, self.deadline - now - slowest * RETRY_HEADROOM)
                 final = (
                     kind is None
                     or (kind == "transient" and attempt >= TRANSIENT_ATTEMPTS)
