@@ -214,7 +214,7 @@ class _Checker:
         if account is None or region is None:
             missing = "account" if account is None else "region"
             raise self.fail(where, f"an alias needs both account and region; {missing} is missing")
-        if len(account) != 12 or not account.isdigit() or not account.isascii():
+        if not registry.is_account(account):
             raise self.fail([*where, "account"], f"{account!r} is not a 12-digit AWS account id")
         if not registry.is_region(region):
             raise self.fail([*where, "region"], f"{region!r} is not an AWS region name")

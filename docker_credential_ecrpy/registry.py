@@ -126,7 +126,7 @@ def parse(server_url: str) -> Registry | None:
     if len(labels) < 5:
         return None
     account, first = labels[0], labels[1]
-    if len(account) != 12 or not _DIGITS.issuperset(account):
+    if not is_account(account):
         return None
     if first == "dkr":  # <acct>.dkr.ecr[-fips].<region>.<domain>
         service, region, domain = labels[2], labels[3], ".".join(labels[4:])
@@ -144,6 +144,11 @@ def parse(server_url: str) -> Registry | None:
         return None
     fips = service.endswith("-fips")
     return Registry(host, account, region, partition.name, fips=fips, dualstack=dualstack)
+
+
+def is_account(label: str) -> bool:
+    """An AWS account id: exactly twelve ASCII digits."""
+    return len(label) == 12 and _DIGITS.issuperset(label)
 
 
 def is_region(label: str) -> bool:
