@@ -210,7 +210,7 @@ def refusal(path: str, info: os.stat_result) -> str:
         return f"{path} is a symlink"
     if not stat.S_ISREG(info.st_mode):
         return f"{path} is {files.describe(info.st_mode)}, not a regular file"
-    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+    if not files.ours_alone(info):
         return f"{path} is not private to this user (it must be ours, mode 0600)"
     return ""
 

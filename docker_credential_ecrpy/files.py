@@ -83,7 +83,7 @@ def read_regular(
         info = posix.fstat(fd)
         if info.st_mode & TYPE_BITS != REGULAR:
             raise OddFile(f"{path} is {describe(info.st_mode)}, not a regular file")
-        if private and (info.st_uid != posix.geteuid() or info.st_mode & 0o077):
+        if private and not ours_alone(info):
             raise OddFile(f"{path} is not private to this user")
         if info.st_size > limit:
             raise TooLarge(f"{path} is larger than {_size(limit)}", info)
@@ -100,6 +100,12 @@ def read_regular(
         return b"".join(chunks)
     finally:
         posix.close(fd)
+
+
+def ours_alone(info: posix.stat_result) -> bool:
+    """Whether the file whose stat is ``info`` is private: owned by us, with no group or
+    other bits. The rule for every private file we read or append to."""
+    return info.st_uid == posix.geteuid() and not info.st_mode & 0o077
 
 
 def join(directory: str, name: str) -> str:
