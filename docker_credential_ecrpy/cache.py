@@ -37,8 +37,6 @@ SUFFIX = ".token"
 FAILURE_SUFFIX = ".failure"
 LOCK_SUFFIX = ".lock"
 MAX_ENTRY_BYTES = 16 * 1024
-# Temporary files older than this were left by a killed writer.
-STALE_TEMP_AGE = 300.0
 # Failure records whose backoff ended this long ago, and lock files this old with no
 # token or failure beside them, belong to identities no longer in use.
 STALE_RECORD_AGE = 86400.0
@@ -403,9 +401,8 @@ class TokenCache:
         for name in sorted(names):
             path = files.join(self.directory, name)
             try:
-                if name.startswith(".") and name.endswith(files.TEMP_SUFFIX):
-                    if now - posix.lstat(path).st_mtime > STALE_TEMP_AGE:
-                        posix.unlink(path)
+                if files.is_temp(name):
+                    files.remove_stale_temp(path, now)
                 elif name.endswith(SUFFIX):
                     entry = self.read(name.removesuffix(SUFFIX))
                     if entry is None or entry.expires_at <= now:

@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 FILE_NAME = "config.json"
 BACKUP_SUFFIX = ".bak"
-# Temporary files older than this were left by a killed writer.
-STALE_TEMP_AGE = 300.0
 MAX_BYTES = 16 << 20
 # Docker's own keys nest four levels deep. The copy that configure edits and the writer
 # recurse once or twice per level, so a limit far below the interpreter's recursion
@@ -268,17 +266,13 @@ def save(path: str, document: Mapping[str, Any], old_text: str | None) -> str | 
 
 def _remove_stale_temps(directory: str, name: str) -> None:
     """Temporary files of writers killed mid-write (ours, by their name)."""
-    prefixes = (f".{name}.", f".{name}{BACKUP_SUFFIX}.")
+    targets = (name, name + BACKUP_SUFFIX)
     now = time.time()
     try:
         names = os.listdir(directory)
     except OSError:
         return
     for entry in names:
-        if entry.startswith(prefixes) and entry.endswith(".tmp"):
-            path = os.path.join(directory, entry)
-            try:
-                if now - os.lstat(path).st_mtime > STALE_TEMP_AGE:
-                    os.unlink(path)
-            except OSError:
-                continue
+        if files.is_temp(entry, targets):
+            with contextlib.suppress(OSError):
+                files.remove_stale_temp(os.path.join(directory, entry), now)

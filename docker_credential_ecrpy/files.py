@@ -38,6 +38,8 @@ import posix
 import time
 
 TEMP_SUFFIX = ".tmp"
+# Temporary files older than this were left by a killed writer.
+STALE_TEMP_AGE = 300.0
 # The type bits of st_mode (S_IFMT) and their values, as the stat module has them
 # (tests/test_files.py holds the two to the same values).
 TYPE_BITS = 0o170000
@@ -148,6 +150,21 @@ def replace(
         posix.unlink(temp)
         raise
     sync_directory(directory)
+
+
+def is_temp(name: str, targets: tuple[str, ...] | None = None) -> bool:
+    """Whether ``name`` is one of ``replace``'s temporary files: for a target named one
+    of ``targets``, or (None) for any."""
+    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+        return False
+    return targets is None or name.startswith(tuple(f".{target}." for target in targets))
+
+
+def remove_stale_temp(path: str, now: float) -> None:
+    """Unlink the temporary file at ``path`` if it is older than a write could take (its
+    writer was killed); an OSError when it is gone or not ours to remove."""
+    if now - posix.lstat(path).st_mtime > STALE_TEMP_AGE:
+        posix.unlink(path)
 
 
 def lock(fd: int, deadline: float | None, poll: float) -> bool:
