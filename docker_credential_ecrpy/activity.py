@@ -24,8 +24,8 @@ answer, from what the store and its token source recorded as they went
   said was made safe where it entered (``errors.outside``): a message goes in as it is.
 - A log that cannot be written never fails anything: one warning on stderr, and on.
 
-The JSON is written by hand (``protocol.json_string``): importing ``json`` (and the ``re``
-it imports) would cost a ``get`` with the log on more than writing the line does.
+The JSON is written by hand (``protocol.json_string``), without ``json``: importing it
+would cost a ``get`` with the log on more than writing the line does.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The one place that talks to AWS: GetAuthorizationToken (and the STS calls around it),
 retried within a deadline and classified into the error kinds users see.
 
-botocore is imported inside these functions only: it costs more than ten cache hits, and
-only a refresh needs it. They run in a worker process (``children.bounded``) that is
-killed at the ``get``'s deadline, whatever botocore is stuck in; within the deadline they
-retry on their own terms rather than botocore's:
+botocore is imported inside these functions only, since only a refresh needs it. They
+run in a worker process (``children.bounded``) that is killed at the ``get``'s deadline,
+whatever botocore is stuck in; within the deadline they retry on their own terms rather
+than botocore's:
 
 - throttling is retried with exponential backoff and full jitter for as long as the
   deadline allows, waiting up to 6, 12, then 16 seconds: a throttled account is in a

@@ -9,12 +9,11 @@ host reads before calling AWS, so that a failure is seen once and then backed of
 than repeated by every pull; and its lock file (``<key>.lock``), which is what makes one
 process the refresher.
 
-The formats are a few ``name value`` lines parsed with string operations, because the hit
-path runs in a fresh process on every pull and cannot afford ``json``. Files are 0600 in
-a 0700 directory that we own; a directory that is a symlink, someone else's, or open to
-others is refused rather than trusted, and a file in it that is not a private regular
-file of ours is not read. Writes are atomic (``files.replace``). Anything that does not
-parse is treated as absent.
+The formats are a few ``name value`` lines parsed with string operations (no ``json``:
+see the package docstring). Files are 0600 in a 0700 directory that we own; a directory
+that is a symlink, someone else's, or open to others is refused rather than trusted, and
+a file in it that is not a private regular file of ours is not read. Writes are atomic
+(``files.replace``). Anything that does not parse is treated as absent.
 """
 
 from __future__ import annotations

@@ -24,12 +24,9 @@ the umask; one that is a symlink, someone else's, or open to others is refused, 
 whoever can write to it could swap our files out.
 
 This module, and every other one a cache hit runs, calls the ``posix`` module rather than
-``os``, and tests a file's type by its bits rather than with ``stat``: ``os`` re-exports
-the very same functions, but importing it (``os.path``, ``os.environ``, the
-``collections.abc`` it needs) costs a sixth of the interpreter's own start, and the
-executables start Python without the ``site`` that would have imported it already
-(scripts/docker-credential-ecrpy); ``stat`` costs more to import than the few tests it
-would do here. Paths are joined with ``join``.
+``os`` (which re-exports the very same functions, but costs an import: see the package
+docstring), tests a file's type by its bits rather than with ``stat``, and joins paths
+with ``join``.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 A pure function over strings. It runs on every call, including for every registry that is
 not ECR when the helper is Docker's ``credsStore``, so it uses plain string operations
-(importing ``re`` alone would cost more than the rest of a cache hit) and decides without
-any I/O. The rule is strict on purpose: an account is exactly twelve digits and the domain
-must end the hostname, so lookalikes such as ``<acct>.dkr.ecr.<region>.amazonaws.com.evil``
-are not ECR and never cause an AWS call.
+(no ``re``: see the package docstring) and decides without any I/O. The rule is strict
+on purpose: an account is exactly twelve digits and the domain must end the hostname, so
+lookalikes such as ``<acct>.dkr.ecr.<region>.amazonaws.com.evil`` are not ECR and never
+cause an AWS call.
 """
 
 from __future__ import annotations
