@@ -34,7 +34,7 @@ FORMAT = "ecrpy-token 3"
 FAILURE_FORMAT = "ecrpy-failure 3"
 SUFFIX = ".token"
 FAILURE_SUFFIX = ".failure"
-LOCK_SUFFIX = ".lock"
+LOCK_SUFFIX = files.LOCK_SUFFIX
 MAX_ENTRY_BYTES = 16 * 1024
 # Failure records whose backoff ended this long ago, and lock files this old with no
 # token or failure beside them, belong to identities no longer in use.

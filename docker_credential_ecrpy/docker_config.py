@@ -36,7 +36,6 @@ MAX_BYTES = 16 << 20
 # recurse once or twice per level, so a limit far below the interpreter's recursion
 # limit keeps both from failing on a file that the json module could read.
 MAX_DEPTH = 100
-LOCK_SUFFIX = ".lock"
 # An edit holds the lock for milliseconds; this long means its holder is stuck.
 LOCK_TIMEOUT = 10.0
 
@@ -182,7 +181,7 @@ def locked(path: str) -> Iterator[None]:
     that the next reader no longer opens. Other programs that edit the file (the docker
     CLI) do not take it; ours at least never lose each other's entries.
     """
-    lock_path = path + LOCK_SUFFIX
+    lock_path = path + files.LOCK_SUFFIX
     directory = os.path.dirname(lock_path) or "."
     try:
         files.make_private_dirs(directory)

@@ -35,6 +35,8 @@ import posix
 import time
 
 TEMP_SUFFIX = ".tmp"
+# The lock file beside what it guards: a cache key's, Docker's config.json.
+LOCK_SUFFIX = ".lock"
 # Temporary files older than this were left by a killed writer.
 STALE_TEMP_AGE = 300.0
 # The type bits of st_mode (S_IFMT) and their values, as the stat module has them
