@@ -24,8 +24,8 @@ answer, from what the store and its token source recorded as they went
   said was made safe where it entered (``errors.outside``): a message goes in as it is.
 - A log that cannot be written never fails anything: one warning on stderr, and on.
 
-The JSON is written by hand (``protocol.json_string``): importing ``json`` (and the ``re``
-it imports) would cost a ``get`` with the log on more than writing the line does.
+The JSON is written by hand (``protocol.json_string``), without ``json``: importing it
+would cost a ``get`` with the log on more than writing the line does.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def refusal(path: str, info: os.stat_result) -> str:
         return f"{path} is a symlink"
     if not stat.S_ISREG(info.st_mode):
         return f"{path} is {files.describe(info.st_mode)}, not a regular file"
-    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+    if not files.ours_alone(info):
         return f"{path} is not private to this user (it must be ours, mode 0600)"
     return ""
 

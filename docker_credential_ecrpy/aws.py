@@ -1,10 +1,10 @@
 """The one place that talks to AWS: GetAuthorizationToken (and the STS calls around it),
 retried within a deadline and classified into the error kinds users see.
 
-botocore is imported inside these functions only: it costs more than ten cache hits, and
-only a refresh needs it. They run in a worker process (``children.bounded``) that is
-killed at the ``get``'s deadline, whatever botocore is stuck in; within the deadline they
-retry on their own terms rather than botocore's:
+botocore is imported inside these functions only, since only a refresh needs it. They
+run in a worker process (``children.bounded``) that is killed at the ``get``'s deadline,
+whatever botocore is stuck in; within the deadline they retry on their own terms rather
+than botocore's:
 
 - throttling is retried with exponential backoff and full jitter for as long as the
   deadline allows, waiting up to 6, 12, then 16 seconds: a throttled account is in a
@@ -38,7 +38,7 @@ from .registry import Registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from .config import Identity
@@ -129,16 +129,18 @@ def caller_account(
     """(account id of the current AWS identity, its configured region or None), for
     ``configure`` without hosts: one STS GetCallerIdentity call."""
     client = _Client(None, deadline, report)
-    region = (
-        os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or client.session.get_config_variable("region")
-    )
+    region = configured_region(os.environ, client.session.get_config_variable("region"))
     where = Registry("sts", "000000000000", region or "us-east-1")
     sts = client.create("sts", where.region, where)
     doing = f"calling sts:GetCallerIdentity at {_endpoint_of(sts)}"
     answer = client.call(sts.get_caller_identity, where, "sts:GetCallerIdentity", doing)
     return str(answer["Account"]), (str(region) if region else None)
+
+
+def configured_region(env: Mapping[str, str], profile_region: str | None) -> str | None:
+    """The region the AWS SDK would use: ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then
+    the profile's ``region``; for ``configure`` and ``doctor`` alike."""
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or profile_region or None
 
 
 class _Client:

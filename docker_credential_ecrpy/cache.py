@@ -9,12 +9,11 @@ host reads before calling AWS, so that a failure is seen once and then backed of
 than repeated by every pull; and its lock file (``<key>.lock``), which is what makes one
 process the refresher.
 
-The formats are a few ``name value`` lines parsed with string operations, because the hit
-path runs in a fresh process on every pull and cannot afford ``json``. Files are 0600 in
-a 0700 directory that we own; a directory that is a symlink, someone else's, or open to
-others is refused rather than trusted, and a file in it that is not a private regular
-file of ours is not read. Writes are atomic (``files.replace``). Anything that does not
-parse is treated as absent.
+The formats are a few ``name value`` lines parsed with string operations (no ``json``:
+see the package docstring). Files are 0600 in a 0700 directory that we own; a directory
+that is a symlink, someone else's, or open to others is refused rather than trusted, and
+a file in it that is not a private regular file of ours is not read. Writes are atomic
+(``files.replace``). Anything that does not parse is treated as absent.
 """
 
 from __future__ import annotations
@@ -35,10 +34,8 @@ FORMAT = "ecrpy-token 3"
 FAILURE_FORMAT = "ecrpy-failure 3"
 SUFFIX = ".token"
 FAILURE_SUFFIX = ".failure"
-LOCK_SUFFIX = ".lock"
+LOCK_SUFFIX = files.LOCK_SUFFIX
 MAX_ENTRY_BYTES = 16 * 1024
-# Temporary files older than this were left by a killed writer.
-STALE_TEMP_AGE = 300.0
 # Failure records whose backoff ended this long ago, and lock files this old with no
 # token or failure beside them, belong to identities no longer in use.
 STALE_RECORD_AGE = 86400.0
@@ -403,9 +400,8 @@ class TokenCache:
         for name in sorted(names):
             path = files.join(self.directory, name)
             try:
-                if name.startswith(".") and name.endswith(files.TEMP_SUFFIX):
-                    if now - posix.lstat(path).st_mtime > STALE_TEMP_AGE:
-                        posix.unlink(path)
+                if files.is_temp(name):
+                    files.remove_stale_temp(path, now)
                 elif name.endswith(SUFFIX):
                     entry = self.read(name.removesuffix(SUFFIX))
                     if entry is None or entry.expires_at <= now:

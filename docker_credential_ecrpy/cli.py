@@ -1,8 +1,9 @@
 """Entry point: the command line to a protocol action, and failures to one clear line.
 
-Docker runs ``docker-credential-ecrpy <action>`` for every pull and push, so everything
-here is imported lazily: the cache-hit path loads only the protocol, the registry parser,
-the settings, the identity fingerprint and the cache reader.
+Docker runs ``docker-credential-ecrpy <action>`` for every pull and push, so each
+action's and each command's modules are imported only when it runs: a cache hit loads 12
+of ours besides the package, a not-found answer 8 (the package docstring lists them, and
+says why that matters).
 """
 
 from __future__ import annotations

@@ -25,13 +25,9 @@ from __future__ import annotations
 import marshal
 
 from . import files
+from .keys import cache_key, hashed
 
-try:  # the C module behind hashlib.blake2b; hashlib itself would load OpenSSL
-    from _blake2 import blake2b
-except ImportError:  # pragma: no cover - interpreters without the builtin module
-    from hashlib import blake2b
-
-MAGIC = b"ecrpy-config 2\n"  # the format version: any other is ignored
+MAGIC = b"ecrpy-config 3\n"  # the format version: any other is ignored
 MARSHAL_VERSION = 4
 DIGEST_SIZE = 32
 # A document serialises to about the size of its text; far more means not ours.
@@ -39,8 +35,6 @@ MAX_BYTES = 4 << 20
 
 
 def compiled_path(directory: str, path: str) -> str:
-    from .keys import cache_key  # noqa: PLC0415
-
     return files.join(directory, f"config-{cache_key('config', path)}.compiled")
 
 
@@ -94,9 +88,4 @@ def decode(copy: bytes, data: bytes) -> bytes | None:
 
 
 def _digest(data: bytes, payload: bytes) -> bytes:
-    digest = blake2b(digest_size=DIGEST_SIZE, person=b"ecrpy-config")
-    # Length-prefixed, so no split of the same bytes between the two digests alike.
-    digest.update(len(data).to_bytes(8, "big"))
-    digest.update(data)
-    digest.update(payload)
-    return digest.digest()
+    return hashed((data, payload), DIGEST_SIZE, b"ecrpy-config").digest()

@@ -147,17 +147,14 @@ class _Checker:
         path = settings.absolute_path(text)
         if path is None:
             raise self.fail([*where, "path"], f"{text!r} is not an absolute path")
-        if level is not None and settings.log_level(level) is None:
-            levels = ", ".join(settings.LOG_LEVELS)
-            raise self.fail([*where, "level"], f"{level!r} is not a log level; use {levels}")
         size = table.get("max_size")
-        max_bytes = None
-        if size is not None:
-            text = str(size) if isinstance(size, int) and not isinstance(size, bool) else size
-            max_bytes = settings.size_bytes(text) if isinstance(text, str) else None
-            if max_bytes is None:
-                raise self.fail([*where, "max_size"], f"is not a size; use {settings.SIZE_FORMS}")
-        return settings.LogSettings(path, level and settings.log_level(level), max_bytes)
+
+        def bad(key: str, what: str) -> errors.ConfigError:
+            value = level if key == "level" else size
+            return self.fail([*where, key], f"{value!r} {what}")
+
+        chosen, max_bytes = settings.log_values(level, size, bad)
+        return settings.LogSettings(path, chosen, max_bytes)
 
     def entry(self, name: str, table: object) -> RegistryConfig:
         where = ["registries", name]
@@ -214,7 +211,7 @@ class _Checker:
         if account is None or region is None:
             missing = "account" if account is None else "region"
             raise self.fail(where, f"an alias needs both account and region; {missing} is missing")
-        if len(account) != 12 or not account.isdigit() or not account.isascii():
+        if not registry.is_account(account):
             raise self.fail([*where, "account"], f"{account!r} is not a 12-digit AWS account id")
         if not registry.is_region(region):
             raise self.fail([*where, "region"], f"{region!r} is not an AWS region name")

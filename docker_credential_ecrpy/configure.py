@@ -174,9 +174,7 @@ def discovered_hosts(configured: config.Config, env: Mapping[str, str]) -> list[
             lambda report: aws.caller_account(deadline, report), deadline, "starting the AWS SDK"
         )
     except errors.DeadlineExceeded as err:
-        raise errors.DeadlineExceeded(
-            f"timed out after {timeout:g}s {err.message}; ECRPY_TIMEOUT sets the limit"
-        ) from None
+        raise errors.timed_out(timeout, err.message) from None
     if region is None:
         raise errors.ConfigError(
             "no AWS region configured: set AWS_REGION, or `region` in ~/.aws/config, "

@@ -31,14 +31,11 @@ if TYPE_CHECKING:
 
 FILE_NAME = "config.json"
 BACKUP_SUFFIX = ".bak"
-# Temporary files older than this were left by a killed writer.
-STALE_TEMP_AGE = 300.0
 MAX_BYTES = 16 << 20
 # Docker's own keys nest four levels deep. The copy that configure edits and the writer
 # recurse once or twice per level, so a limit far below the interpreter's recursion
 # limit keeps both from failing on a file that the json module could read.
 MAX_DEPTH = 100
-LOCK_SUFFIX = ".lock"
 # An edit holds the lock for milliseconds; this long means its holder is stuck.
 LOCK_TIMEOUT = 10.0
 
@@ -184,7 +181,7 @@ def locked(path: str) -> Iterator[None]:
     that the next reader no longer opens. Other programs that edit the file (the docker
     CLI) do not take it; ours at least never lose each other's entries.
     """
-    lock_path = path + LOCK_SUFFIX
+    lock_path = path + files.LOCK_SUFFIX
     directory = os.path.dirname(lock_path) or "."
     try:
         files.make_private_dirs(directory)
@@ -268,17 +265,13 @@ def save(path: str, document: Mapping[str, Any], old_text: str | None) -> str | 
 
 def _remove_stale_temps(directory: str, name: str) -> None:
     """Temporary files of writers killed mid-write (ours, by their name)."""
-    prefixes = (f".{name}.", f".{name}{BACKUP_SUFFIX}.")
+    targets = (name, name + BACKUP_SUFFIX)
     now = time.time()
     try:
         names = os.listdir(directory)
     except OSError:
         return
     for entry in names:
-        if entry.startswith(prefixes) and entry.endswith(".tmp"):
-            path = os.path.join(directory, entry)
-            try:
-                if now - os.lstat(path).st_mtime > STALE_TEMP_AGE:
-                    os.unlink(path)
-            except OSError:
-                continue
+        if files.is_temp(entry, targets):
+            with contextlib.suppress(OSError):
+                files.remove_stale_temp(os.path.join(directory, entry), now)

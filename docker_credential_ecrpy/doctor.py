@@ -257,6 +257,7 @@ def examine_executable(env: Mapping[str, str]) -> list[Check]:
 
 def examine_aws(env: Mapping[str, str]) -> list[Check]:
     from . import keys  # noqa: PLC0415
+    from .aws import ca_bundle_trouble, configured_region  # noqa: PLC0415 - botocore stays unloaded
 
     section = "aws"
     status, detail, source = credential_source(env)
@@ -272,7 +273,7 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
     config_file, _ = keys.aws_files(env)
     profile = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
     conf = _profile_section(config_file, profile, config=True)
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or conf.get("region")
+    region = configured_region(env, conf.get("region"))
     checks.append(
         Check(
             section,
@@ -287,8 +288,6 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
             checks.append(Check(section, name, INFO, env[name], variable=name))
     bundle = env.get("AWS_CA_BUNDLE") or conf.get("ca_bundle")
     if bundle:
-        from .aws import ca_bundle_trouble  # noqa: PLC0415 - botocore stays unloaded
-
         trouble = ca_bundle_trouble(bundle, bool(env.get("AWS_CA_BUNDLE")), profile)
         status, detail = (FAIL, trouble) if trouble else (INFO, bundle)
         checks.append(Check(section, "CA bundle", status, detail, path=bundle))

@@ -205,23 +205,32 @@ def worker_ended(doing: str, signal_number: int) -> InternalError:
     )
 
 
+# The end of every message for a bug of ours.
+_REPORT_IT = "run with ECRPY_DEBUG=1 for details and please report it"
+
+
 def worker_crashed(kind: str, doing: str) -> InternalError:
     """The AWS worker raised ``kind``, an exception that is not a classified AWS error:
     a bug of ours (or the SDK's), named by type only (its text could carry a secret)."""
     return InternalError(
-        f"getting a token failed with an internal error ({kind}) while {doing}; "
-        "run with ECRPY_DEBUG=1 for details and please report it"
+        f"getting a token failed with an internal error ({kind}) while {doing}; {_REPORT_IT}"
     )
+
+
+def timed_out(seconds: float, doing: str) -> DeadlineExceeded:
+    """The action ran out of its ``seconds`` (``ECRPY_TIMEOUT``) while ``doing``."""
+    return DeadlineExceeded(_timed_out(seconds, doing))
 
 
 def input_timed_out(seconds: float, expected: str, line: bool) -> BadInput:
     """The client did not end its input (by closing stdin or, for a ``line``, with a
     newline) within the action's budget."""
     end = "a newline or by closing stdin" if line else "closing stdin"
-    return BadInput(
-        f"timed out after {seconds:g}s reading stdin: expected {expected}, ended by {end}; "
-        "ECRPY_TIMEOUT sets the limit"
-    )
+    return BadInput(_timed_out(seconds, f"reading stdin: expected {expected}, ended by {end}"))
+
+
+def _timed_out(seconds: float, doing: str) -> str:
+    return f"timed out after {seconds:g}s {doing}; ECRPY_TIMEOUT sets the limit"
 
 
 def from_kind(kind: str, message: str, hint: str = "") -> HelperError:
@@ -242,10 +251,7 @@ def internal_error(err: BaseException, program: str = PROGRAM) -> str:
 
     if os.environ.get("ECRPY_DEBUG"):
         traceback.print_exception(err)
-    return (
-        f"{program}: internal error ({type(err).__name__}); "
-        "run with ECRPY_DEBUG=1 for details and please report it"
-    )
+    return f"{program}: internal error ({type(err).__name__}); {_REPORT_IT}"
 
 
 def unwritable_stdout(err: OSError, program: str = PROGRAM) -> int:

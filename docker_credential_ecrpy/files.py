@@ -24,12 +24,9 @@ the umask; one that is a symlink, someone else's, or open to others is refused, 
 whoever can write to it could swap our files out.
 
 This module, and every other one a cache hit runs, calls the ``posix`` module rather than
-``os``, and tests a file's type by its bits rather than with ``stat``: ``os`` re-exports
-the very same functions, but importing it (``os.path``, ``os.environ``, the
-``collections.abc`` it needs) costs a sixth of the interpreter's own start, and the
-executables start Python without the ``site`` that would have imported it already
-(scripts/docker-credential-ecrpy); ``stat`` costs more to import than the few tests it
-would do here. Paths are joined with ``join``.
+``os`` (which re-exports the very same functions, but costs an import: see the package
+docstring), tests a file's type by its bits rather than with ``stat``, and joins paths
+with ``join``.
 """
 
 from __future__ import annotations
@@ -38,6 +35,10 @@ import posix
 import time
 
 TEMP_SUFFIX = ".tmp"
+# The lock file beside what it guards: a cache key's, Docker's config.json.
+LOCK_SUFFIX = ".lock"
+# Temporary files older than this were left by a killed writer.
+STALE_TEMP_AGE = 300.0
 # The type bits of st_mode (S_IFMT) and their values, as the stat module has them
 # (tests/test_files.py holds the two to the same values).
 TYPE_BITS = 0o170000
@@ -83,7 +84,7 @@ def read_regular(
         info = posix.fstat(fd)
         if info.st_mode & TYPE_BITS != REGULAR:
             raise OddFile(f"{path} is {describe(info.st_mode)}, not a regular file")
-        if private and (info.st_uid != posix.geteuid() or info.st_mode & 0o077):
+        if private and not ours_alone(info):
             raise OddFile(f"{path} is not private to this user")
         if info.st_size > limit:
             raise TooLarge(f"{path} is larger than {_size(limit)}", info)
@@ -100,6 +101,12 @@ def read_regular(
         return b"".join(chunks)
     finally:
         posix.close(fd)
+
+
+def ours_alone(info: posix.stat_result) -> bool:
+    """Whether the file whose stat is ``info`` is private: owned by us, with no group or
+    other bits. The rule for every private file we read or append to."""
+    return info.st_uid == posix.geteuid() and not info.st_mode & 0o077
 
 
 def join(directory: str, name: str) -> str:
@@ -142,6 +149,21 @@ def replace(
         posix.unlink(temp)
         raise
     sync_directory(directory)
+
+
+def is_temp(name: str, targets: tuple[str, ...] | None = None) -> bool:
+    """Whether ``name`` is one of ``replace``'s temporary files: for a target named one
+    of ``targets``, or (None) for any."""
+    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+        return False
+    return targets is None or name.startswith(tuple(f".{target}." for target in targets))
+
+
+def remove_stale_temp(path: str, now: float) -> None:
+    """Unlink the temporary file at ``path`` if it is older than a write could take (its
+    writer was killed); an OSError when it is gone or not ours to remove."""
+    if now - posix.lstat(path).st_mtime > STALE_TEMP_AGE:
+        posix.unlink(path)
 
 
 def lock(fd: int, deadline: float | None, poll: float) -> bool:

@@ -19,7 +19,7 @@ from . import files, settings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
 try:  # the C module behind hashlib.blake2b; hashlib itself would load OpenSSL
     from _blake2 import blake2b
@@ -79,17 +79,21 @@ def fingerprint(
     ``extra`` carries identity settings from elsewhere (a per-registry profile or role);
     ``warn`` hears about a config or credentials file that is not a regular file.
     """
-    digest = blake2b(digest_size=20, person=b"ecrpy-identity")
+    return hashed(_identity(env, extra, warn), 20, b"ecrpy-identity").hexdigest()
+
+
+def _identity(
+    env: Mapping[str, str], extra: Iterable[str], warn: Callable[[str], None] | None
+) -> Iterator[bytes]:
     for name in IDENTITY_VARIABLES:
         value = env.get(name)
         if value is not None:
-            _feed(digest, f"{name}={value}".encode())
+            yield f"{name}={value}".encode()
     for path in aws_files(env):
-        _feed(digest, path.encode())
-        _feed(digest, _contents(path, warn))
+        yield path.encode()
+        yield _contents(path, warn)
     for item in extra:
-        _feed(digest, item.encode())
-    return digest.hexdigest()
+        yield item.encode()
 
 
 # The short form of a fingerprint that people see (doctor, the activity log, the cache
@@ -110,16 +114,17 @@ def is_short(text: str) -> bool:
 
 def cache_key(*parts: str) -> str:
     """A short file-name-safe digest of registry and identity."""
-    digest = blake2b(digest_size=16, person=b"ecrpy-cachekey")
-    for part in parts:
-        _feed(digest, part.encode())
-    return digest.hexdigest()
+    return hashed((part.encode() for part in parts), 16, b"ecrpy-cachekey").hexdigest()
 
 
-def _feed(digest: blake2b, data: bytes) -> None:
-    # Length-prefixed, so ("ab", "c") and ("a", "bc") never hash alike.
-    digest.update(len(data).to_bytes(8, "big"))
-    digest.update(data)
+def hashed(parts: Iterable[bytes], size: int, person: bytes) -> blake2b:
+    """The BLAKE2b digest of ``parts``, each length-prefixed so that ("ab", "c") and
+    ("a", "bc") never hash alike: every digest of ours (``person`` tells them apart)."""
+    digest = blake2b(digest_size=size, person=person)
+    for data in parts:
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest
 
 
 def _contents(path: str, warn: Callable[[str], None] | None) -> bytes:

@@ -9,8 +9,8 @@ anonymously"). The docker CLI drops that line on pull and push, so failures othe
 This module owns that contract, as ``credentials/`` does in docker-credential-helpers;
 what a store does for each action is the ``Store`` given to ``serve``.
 
-The ``get`` path avoids ``json`` (and the ``re`` it imports): every pull starts a new
-process, and the answer is three short strings.
+The ``get`` answer, three short strings, is written without ``json`` (see the package
+docstring).
 
 Reading the input is part of the get's deadline: Docker writes the server URL and closes
 stdin, but some clients write ``host\n`` and keep stdin open. A server URL is one line,

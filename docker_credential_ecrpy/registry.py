@@ -2,10 +2,10 @@
 
 A pure function over strings. It runs on every call, including for every registry that is
 not ECR when the helper is Docker's ``credsStore``, so it uses plain string operations
-(importing ``re`` alone would cost more than the rest of a cache hit) and decides without
-any I/O. The rule is strict on purpose: an account is exactly twelve digits and the domain
-must end the hostname, so lookalikes such as ``<acct>.dkr.ecr.<region>.amazonaws.com.evil``
-are not ECR and never cause an AWS call.
+(no ``re``: see the package docstring) and decides without any I/O. The rule is strict
+on purpose: an account is exactly twelve digits and the domain must end the hostname, so
+lookalikes such as ``<acct>.dkr.ecr.<region>.amazonaws.com.evil`` are not ECR and never
+cause an AWS call.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def parse(server_url: str) -> Registry | None:
     if len(labels) < 5:
         return None
     account, first = labels[0], labels[1]
-    if len(account) != 12 or not _DIGITS.issuperset(account):
+    if not is_account(account):
         return None
     if first == "dkr":  # <acct>.dkr.ecr[-fips].<region>.<domain>
         service, region, domain = labels[2], labels[3], ".".join(labels[4:])
@@ -144,6 +144,11 @@ def parse(server_url: str) -> Registry | None:
         return None
     fips = service.endswith("-fips")
     return Registry(host, account, region, partition.name, fips=fips, dualstack=dualstack)
+
+
+def is_account(label: str) -> bool:
+    """An AWS account id: exactly twelve ASCII digits."""
+    return len(label) == 12 and _DIGITS.issuperset(label)
 
 
 def is_region(label: str) -> bool:

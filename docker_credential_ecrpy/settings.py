@@ -50,7 +50,7 @@ from . import PROGRAM, errors, files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 DEFAULT_MIN_VALIDITY = 15 * 60.0
 DEFAULT_TIMEOUT = 20.0
@@ -188,17 +188,31 @@ def _log_settings(env: Mapping[str, str]) -> LogSettings:
     """The ``ECRPY_LOG*`` variables, checked: a few string operations when they are unset."""
     level, size = (env.get(name, "").strip() for name in ("ECRPY_LOG_LEVEL", "ECRPY_LOG_MAX_SIZE"))
     path = _path_setting(env, "ECRPY_LOG", "the log")
-    chosen = log_level(level) if level else None
-    if level and chosen is None:
-        raise errors.ConfigError(
-            f"ECRPY_LOG_LEVEL={level!r} is not a log level; use {', '.join(LOG_LEVELS)}"
-        )
-    max_bytes = None
-    if size:
-        max_bytes = size_bytes(size)
-        if max_bytes is None:
-            raise errors.ConfigError(f"ECRPY_LOG_MAX_SIZE={size!r} is not a size; use {SIZE_FORMS}")
+
+    def bad(key: str, what: str) -> errors.ConfigError:
+        name, value = ("ECRPY_LOG_LEVEL", level) if key == "level" else ("ECRPY_LOG_MAX_SIZE", size)
+        return errors.ConfigError(f"{name}={value!r} {what}")
+
+    chosen, max_bytes = log_values(level or None, size or None, bad)
     return LogSettings(path, chosen, max_bytes)
+
+
+def log_values(
+    level: str | None, size: object, bad: Callable[[str, str], Exception]
+) -> tuple[str | None, int | None]:
+    """The log's level and size (None: not set) from the ``ECRPY_LOG*`` variables or the
+    file's ``[log]`` table alike; for a value that is not one, ``bad(key, what is wrong)``
+    (key ``level`` or ``max_size``) makes the error to raise, which names its own source."""
+    chosen = None if level is None else log_level(level)
+    if level is not None and chosen is None:
+        raise bad("level", f"is not a log level; use {', '.join(LOG_LEVELS)}")
+    if size is None:
+        return chosen, None
+    text = str(size) if isinstance(size, int) and not isinstance(size, bool) else size
+    max_bytes = size_bytes(text) if isinstance(text, str) else None
+    if max_bytes is None:
+        raise bad("max_size", f"is not a size; use {SIZE_FORMS}")
+    return chosen, max_bytes
 
 
 def _path_setting(env: Mapping[str, str], name: str, what: str) -> str | None:

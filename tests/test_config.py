@@ -215,7 +215,7 @@ BAD_FILES = [
     ('[log]\nlevel = "info"\n', 1, "needs path"),
     ('[log]\npath = "activity.log"\n', 2, "not an absolute path"),
     ('[log]\npath = "/x.log"\nlevel = "loud"\n', 3, "not a log level"),
-    ('[log]\npath = "/x.log"\nmax_size = "huge"\n', 3, "max_size: is not a size"),
+    ('[log]\npath = "/x.log"\nmax_size = "huge"\n', 3, "max_size: 'huge' is not a size"),
     ('[log]\npath = "/x.log"\nmax_size = 10\n', 3, "at least 4KiB"),
     ('[log]\npath = "/x.log"\nmax_size = true\n', 3, "max_size"),
     ('[log]\npath = "/x.log"\nrotate = 2\n', 3, "log.rotate: unknown setting"),

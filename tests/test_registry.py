@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docker_credential_ecrpy.registry import Registry, hostname, parse, partition_of, registry_host
+from docker_credential_ecrpy.registry import (
+    Registry,
+    hostname,
+    is_account,
+    parse,
+    partition_of,
+    registry_host,
+)
 
 A = "123456789012"
 
@@ -192,3 +199,17 @@ def test_the_standard_hostname_of_each_partition_parses_back(
 )
 def test_region_and_domain_must_agree(host: str) -> None:
     assert parse(host) is None
+
+
+@pytest.mark.parametrize(
+    ("label", "account"),
+    [
+        ("123456789012", True),
+        ("12345678901", False),
+        ("1234567890123", False),
+        ("12345678901a", False),
+        ("١٢٣٤٥٦٧٨٩٠١٢", False),  # Arabic-Indic digits: isdigit, not ASCII
+    ],
+)
+def test_is_account_takes_twelve_ascii_digits(label: str, account: bool) -> None:
+    assert is_account(label) is account
