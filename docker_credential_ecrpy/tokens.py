@@ -84,37 +84,6 @@ class Activity:
         self.phases[phase] = self.phases.get(phase, 0.0) + seconds
 
 
-class NoCache:
-    """The cache when it is turned off or unusable: nothing read, nothing kept, no lock."""
-
-    def read(self, key: str) -> cache.Entry | None:
-        return None
-
-    def read_failure(self, key: str) -> cache.Failure | None:
-        return None
-
-    def write(self, key: str, entry: cache.Entry) -> None:
-        pass
-
-    def record_failure(self, key: str, failure: cache.Failure) -> None:
-        pass
-
-    def entries(self) -> list[cache.Entry]:
-        return []
-
-    def failures(self) -> list[cache.Failure]:
-        return []
-
-    def remove_scope(self, scope: str) -> int:
-        return 0
-
-    def prune(self, now: float) -> None:
-        pass
-
-    def lock(self, key: str) -> cache.KeyLock:
-        return cache.KeyLock(None)
-
-
 def fetch_in_worker(
     registry: Registry,
     who: Identity | None,
@@ -186,8 +155,8 @@ class TokenSource:
         self.detach = detach
         self._draw = draw
         self.sleep = sleep
-        self.cache: cache.TokenCache | NoCache = (
-            NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
+        self.cache: cache.Cache = (
+            cache.NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
         )
         self.activity = Activity()
         self.refreshed: Callable[[errors.HelperError | None], None] | None = None
@@ -515,7 +484,7 @@ class TokenSource:
                 else (f"cache directory {self.settings.cache_dir}: {err.strerror or err}")
             )
             self.stderr.write(f"{self.program}: {reason}; working without the cache\n")
-            self.cache = NoCache()
+            self.cache = cache.NoCache()
             return fallback
 
     def _warn(self, message: str) -> None:

@@ -23,7 +23,8 @@ import time
 from . import HELPER, docker_config, errors, policy, registry
 from . import PROGRAM as EXECUTABLE
 from .arguments import ArgumentParser
-from .tokens import FETCHED, STALE_SERVED, NoCache, span
+from .cache import NoCache
+from .tokens import FETCHED, STALE_SERVED, span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
