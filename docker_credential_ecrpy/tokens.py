@@ -83,6 +83,11 @@ class Activity:
     def add(self, phase: str, seconds: float) -> None:
         self.phases[phase] = self.phases.get(phase, 0.0) + seconds
 
+    def answered_despite(self, reason: errors.HelperError) -> None:
+        """Note the failure behind an answer that is not that failure: a token served
+        stale, or (noted by the store) an anonymous pull from ECR Public."""
+        self.reason = reason
+
 
 def fetch_in_worker(
     registry: Registry,
@@ -127,8 +132,9 @@ class TokenSource:
     ``clock`` (wall time, for token lifetimes), ``fetch``, ``detach`` (how a background
     refresh is started), ``draw`` (random numbers for jitter) and ``sleep`` are there for
     tests of the policy; ``deadline`` is the ``time.monotonic()`` instant every wait ends.
-    ``refreshed``, when set, hears in the detached refresher how its refresh ended (None:
-    a token was fetched), after it is done: that is where its activity is logged.
+    ``refreshed``, when given, hears in the detached refresher how its refresh ended
+    (None: a token was fetched), after it is done: that is where its owner logs its
+    activity.
     """
 
     def __init__(
@@ -144,6 +150,7 @@ class TokenSource:
         detach: Detach = detach,
         draw: Callable[[], float] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        refreshed: Callable[[errors.HelperError | None], None] | None = None,
     ) -> None:
         self.settings = settings
         self.env = env
@@ -159,9 +166,7 @@ class TokenSource:
             cache.NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
         )
         self.activity = Activity()
-        self.refreshed: Callable[[errors.HelperError | None], None] | None = None
-        # Tokens issued before this instant count as due (``warm`` without --if-due).
-        self.renew_before: float | None = None
+        self._refreshed = refreshed
 
     def key(self, registry: Registry, who: Identity | None = None) -> str:
         """The cache key: the token's scope (one token serves every registry of a region:
@@ -190,17 +195,20 @@ class TokenSource:
             self._refresh_behind(registry, who, key)
         return self._settle(action, registry, entry, failure, now)
 
-    def warm(self, registry: Registry, who: Identity | None = None) -> cache.Entry:
+    def warm(
+        self, registry: Registry, who: Identity | None = None, renew_before: float | None = None
+    ) -> cache.Entry:
         """A get that refreshes in the foreground, never behind (``warm``): a due token
-        (with ``renew_before``, an older one) is replaced before answering, under the same
-        lock, backoff and deadline as a get's refresh; a fresh one is the answer."""
+        (with ``renew_before``, one issued before that instant too: ``warm`` without
+        --if-due) is replaced before answering, under the same lock, backoff and deadline
+        as a get's refresh; a fresh one is the answer."""
         key = self.key(registry, who)
         entry = self._cached(key, registry)
         failure = self._failure(key)
         now = self.clock()
-        action = self._plan(entry, failure, now, background=False)
+        action = self._plan(entry, failure, now, background=False, renew_before=renew_before)
         if action == policy.REFRESH_NOW:
-            return self._refresh_now(registry, who, key)
+            return self._refresh_now(registry, who, key, renew_before)
         return self._settle(action, registry, entry, failure, now)
 
     def forget(self, registry: Registry) -> int:
@@ -216,7 +224,12 @@ class TokenSource:
 
     # -- decisions -------------------------------------------------------------------------
     def _plan(
-        self, entry: cache.Entry | None, failure: cache.Failure | None, now: float, background: bool
+        self,
+        entry: cache.Entry | None,
+        failure: cache.Failure | None,
+        now: float,
+        background: bool,
+        renew_before: float | None = None,
     ) -> str:
         return policy.plan(
             entry,
@@ -225,11 +238,11 @@ class TokenSource:
             window=self.settings.refresh_window,
             min_validity=self.settings.min_validity,
             background=background,
-            renew_before=self.renew_before,
+            renew_before=renew_before,
         )
 
     def _look_again(
-        self, key: str, registry: Registry
+        self, key: str, registry: Registry, renew_before: float | None = None
     ) -> tuple[str, cache.Entry | None, cache.Failure | None, float]:
         """The plan for ``key`` as a refresher sees it (it is the refresh, so never one
         behind): after waiting for the lock, another process may have refreshed the token
@@ -237,7 +250,8 @@ class TokenSource:
         entry = self._cached(key, registry)
         failure = self._failure(key)
         now = self.clock()
-        return self._plan(entry, failure, now, background=False), entry, failure, now
+        action = self._plan(entry, failure, now, background=False, renew_before=renew_before)
+        return action, entry, failure, now
 
     def _settle(
         self,
@@ -253,7 +267,7 @@ class TokenSource:
             self.activity.outcome = HIT
             if action == policy.SERVE_STALE and failure is not None:
                 self.activity.outcome = STALE_SERVED
-                self.activity.reason = errors.from_kind(failure.kind, failure.message)
+                self.activity.answered_despite(errors.from_kind(failure.kind, failure.message))
                 self._warn(
                     f"refreshing the token for {registry.host} failed "
                     f"{span(now - failure.failed_at)} ago ({failure.message}); using the "
@@ -300,12 +314,18 @@ class TokenSource:
             self.activity.outcome = REFRESHED
         except errors.AwsError as err:
             ended = err  # recorded for the next get to see
-        if self.refreshed is not None:
-            self.refreshed(ended)
+        if self._refreshed is not None:
+            self._refreshed(ended)
 
-    def _refresh_now(self, registry: Registry, who: Identity | None, key: str) -> cache.Entry:
+    def _refresh_now(
+        self,
+        registry: Registry,
+        who: Identity | None,
+        key: str,
+        renew_before: float | None = None,
+    ) -> cache.Entry:
         """Refresh before answering: under the key's lock, unless another process has
-        refreshed (or failed to) while we waited for it."""
+        refreshed (or failed to) while we waited for it (``renew_before``: see warm)."""
         lock = self._guard(lambda: self.cache.lock(key), cache.KeyLock(None))
         with lock:
             started = time.monotonic()
@@ -315,7 +335,7 @@ class TokenSource:
                 if time.monotonic() >= self.deadline:
                     # The refresh we waited for may have ended just now: its token or
                     # its failure is the answer; else say what we waited for.
-                    action, entry, failure, now = self._look_again(key, registry)
+                    action, entry, failure, now = self._look_again(key, registry, renew_before)
                     if action != policy.REFRESH_NOW:
                         return self._settle(action, registry, entry, failure, now)
                     doing = (
@@ -328,7 +348,7 @@ class TokenSource:
                     f"{self.settings.lock_timeout:g}s (another process may be stuck); "
                     "fetching directly"
                 )
-            action, entry, failure, now = self._look_again(key, registry)
+            action, entry, failure, now = self._look_again(key, registry, renew_before)
             if action != policy.REFRESH_NOW:
                 return self._settle(action, registry, entry, failure, now)
             if entry is None and failure is None and self.settings.spread:
@@ -406,7 +426,7 @@ class TokenSource:
         if stale is None or not policy.usable(stale, now, self.settings.min_validity):
             raise err
         self.activity.outcome = STALE_SERVED
-        self.activity.reason = err
+        self.activity.answered_despite(err)
         self._warn(
             f"refreshing the token for {registry.host} failed ({err.message}); using the "
             f"cached token, valid for {span(stale.expires_at - now)} more"

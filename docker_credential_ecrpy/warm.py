@@ -148,8 +148,7 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
                 "configuration file"
             )
         tokens = store.tokens
-        tokens.renew_before = renew_before
-        entry = tokens.warm(target, store.identity_for(target))
+        entry = tokens.warm(target, store.identity_for(target), renew_before)
         if isinstance(tokens.cache, NoCache):
             raise errors.ConfigError(
                 "the token is not kept: the token cache is turned off (AWS_ECR_DISABLE_CACHE) "
