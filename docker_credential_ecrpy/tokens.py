@@ -42,12 +42,6 @@ if TYPE_CHECKING:
     Fetch = Callable[[Registry, Identity | None, float, bool, "Activity"], Token]
     Detach = Callable[[Callable[[], None], Iterable[int]], None]
 
-# Seconds of a get's budget kept back from the AWS worker (see _fetch_and_record).
-WORKER_RESERVE = 1.0
-# Consecutive failures count towards a longer backoff while each comes within this long
-# after the previous one's backoff ended; an older record starts the count again.
-FAILURE_MEMORY = 3600.0
-
 # What a source did, by Activity.outcome (a failure is the error it raised):
 HIT = "hit"  # answered from the cache, with no call
 FETCHED = "fetched"  # answered with a token just fetched
@@ -381,9 +375,7 @@ class TokenSource:
     ) -> cache.Entry:
         """Call AWS (the caller holds the key's lock) and keep the token; or record the
         failure, with its backoff after ``previous``, and raise it."""
-        # The AWS work ends a little before the get must: time to record its result, so
-        # that the processes waiting for it (whose deadlines are no earlier) see it.
-        reserve = min(WORKER_RESERVE, self.settings.timeout / 4)
+        reserve = policy.worker_reserve(self.settings.timeout)  # to record what came of it
         try:
             debug = bool(self.env.get("ECRPY_DEBUG"))
             token = self.fetch(registry, who, self.deadline - reserve, debug, self.activity)
@@ -442,9 +434,7 @@ class TokenSource:
     ) -> None:
         now = self.clock()
         kind = type(err).__name__
-        count = 1
-        if previous is not None and now - previous.retry_at < FAILURE_MEMORY:
-            count = previous.count + 1
+        count = policy.failure_count(previous, now)
         delay = policy.backoff(kind, count, self.draw())
         failure = cache.Failure(
             registry.scope,
