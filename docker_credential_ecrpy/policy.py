@@ -68,6 +68,30 @@ REFRESH_NOW = "refresh-now"  # fetch before answering
 FAIL = "fail"  # nothing usable and a refresh just failed: fail with its reason
 
 
+class Deadline:
+    """The ``time.monotonic()`` instant ``at`` which every wait of one get ends (the lock,
+    a spread, the AWS worker): made once, by the store, ``timeout`` seconds after the get
+    started, and passed down to whatever waits."""
+
+    __slots__ = ("at", "timeout")
+
+    def __init__(self, at: float, timeout: float) -> None:
+        self.at = at
+        self.timeout = timeout
+
+    def left(self, now: float) -> float:
+        """Seconds from ``now`` to the deadline (negative once it has passed)."""
+        return self.at - now
+
+    def passed(self, now: float) -> bool:
+        return now >= self.at
+
+    def restarted(self, now: float) -> Deadline:
+        """The same budget from ``now``: for a background refresh, which starts after the
+        get it serves has answered."""
+        return Deadline(now + self.timeout, self.timeout)
+
+
 def refresh_due(entry: Entry, now: float, window: float | None = None) -> bool:
     """Whether to fetch a new token before serving this one.
 

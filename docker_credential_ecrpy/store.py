@@ -68,7 +68,8 @@ class EcrStore:
     @property
     def tokens(self) -> TokenSource:
         if self._tokens is None:
-            from .tokens import TokenSource  # noqa: PLC0415 - see the class docstring
+            from .policy import Deadline  # noqa: PLC0415 - see the class docstring
+            from .tokens import TokenSource  # noqa: PLC0415
 
             env = {} if self.env is None else self.env
             self._tokens = TokenSource(
@@ -76,7 +77,7 @@ class EcrStore:
                 env,
                 self.stderr,
                 program=self.program,
-                deadline=self._deadline,
+                deadline=Deadline(self._deadline, self.settings.timeout),
                 refreshed=lambda error: self.log_activity("refresh", error),
             )
         return self._tokens

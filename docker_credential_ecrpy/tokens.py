@@ -125,7 +125,7 @@ class TokenSource:
 
     ``clock`` (wall time, for token lifetimes), ``fetch``, ``detach`` (how a background
     refresh is started), ``draw`` (random numbers for jitter) and ``sleep`` are there for
-    tests of the policy; ``deadline`` is the ``time.monotonic()`` instant every wait ends.
+    tests of the policy; ``deadline`` is the get's (by default, one starting now).
     ``refreshed``, when given, hears in the detached refresher how its refresh ended
     (None: a token was fetched), after it is done: that is where its owner logs its
     activity.
@@ -138,7 +138,7 @@ class TokenSource:
         stderr: TextIO = sys.stderr,
         *,
         program: str = PROGRAM,
-        deadline: float | None = None,
+        deadline: policy.Deadline | None = None,
         clock: Callable[[], float] = time.time,
         fetch: Fetch = fetch_in_worker,
         detach: Detach = detach,
@@ -150,7 +150,9 @@ class TokenSource:
         self.env = env
         self.stderr = stderr
         self.program = program
-        self.deadline = time.monotonic() + settings.timeout if deadline is None else deadline
+        if deadline is None:
+            deadline = policy.Deadline(time.monotonic() + settings.timeout, settings.timeout)
+        self.deadline = deadline
         self.clock = clock
         self.fetch = fetch
         self.detach = detach
@@ -297,7 +299,7 @@ class TokenSource:
         """The detached refresher, holding the key's lock: the same re-check and the same
         bounded fetch as a refresh in the foreground, with a deadline and an activity of
         its own."""
-        self.deadline = time.monotonic() + self.settings.timeout
+        self.deadline = self.deadline.restarted(time.monotonic())
         self.activity = Activity(self.activity.identity)
         action, _, failure, _ = self._look_again(key, registry)
         if action != policy.REFRESH_NOW:
@@ -326,7 +328,7 @@ class TokenSource:
             acquired = self._guard(lambda: lock.acquire(self._lock_deadline(started)), True)
             self.activity.add("lock_wait", time.monotonic() - started)
             if not acquired:
-                if time.monotonic() >= self.deadline:
+                if self.deadline.passed(time.monotonic()):
                     # The refresh we waited for may have ended just now: its token or
                     # its failure is the answer; else say what we waited for.
                     action, entry, failure, now = self._look_again(key, registry, renew_before)
@@ -347,7 +349,7 @@ class TokenSource:
                 return self._settle(action, registry, entry, failure, now)
             if entry is None and failure is None and self.settings.spread:
                 # The host's first call for this key: spread a fleet's first calls out.
-                left = self.deadline - time.monotonic()
+                left = self.deadline.left(time.monotonic())
                 delay = policy.spread_delay(self.settings.spread, self.draw(), left)
                 self.sleep(delay)
                 self.activity.add("spread", delay)
@@ -363,8 +365,8 @@ class TokenSource:
 
     def _lock_deadline(self, started: float) -> float:
         if self.settings.lock_timeout is None:
-            return self.deadline
-        return min(self.deadline, started + self.settings.lock_timeout)
+            return self.deadline.at
+        return min(self.deadline.at, started + self.settings.lock_timeout)
 
     def _fetch_and_record(
         self,
@@ -378,7 +380,7 @@ class TokenSource:
         reserve = policy.worker_reserve(self.settings.timeout)  # to record what came of it
         try:
             debug = bool(self.env.get("ECRPY_DEBUG"))
-            token = self.fetch(registry, who, self.deadline - reserve, debug, self.activity)
+            token = self.fetch(registry, who, self.deadline.at - reserve, debug, self.activity)
             now = self.clock()
             if token.expires_at <= now:
                 raise errors.BadToken(

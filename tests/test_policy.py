@@ -184,6 +184,13 @@ def failure(failed: float = T0, wait: float = 60.0) -> Failure:
     )
 
 
+def test_a_deadline_is_one_instant_and_a_background_refresh_gets_the_same_budget() -> None:
+    deadline = policy.Deadline(100.0, 20.0)
+    assert (deadline.left(95.0), deadline.passed(99.9), deadline.passed(100.0)) == (5, False, True)
+    later = deadline.restarted(500.0)
+    assert (later.at, later.timeout, deadline.at) == (520.0, 20.0, 100.0)
+
+
 def test_failures_count_on_while_the_last_is_recent() -> None:
     last = failure(wait=60.0)  # count 1, its backoff over at T0 + 60
     assert policy.failure_count(None, T0) == 1

@@ -108,7 +108,7 @@ class World:
             self.settings,
             self.env,
             self.stderr,
-            deadline=deadline,
+            deadline=None if deadline is None else policy.Deadline(deadline, self.settings.timeout),
             clock=self.clock,
             fetch=self.fetch,
             detach=self.background,
