@@ -32,7 +32,7 @@ import os
 import random
 import time
 
-from . import PROGRAM, __version__, errors, sitepaths
+from . import PROGRAM, __version__, errors, policy, sitepaths
 from .children import CALL
 from .registry import Registry
 
@@ -49,17 +49,6 @@ CONNECT_TIMEOUT = 2.0
 # Reads wait as long as the deadline allows; this long without one.
 READ_TIMEOUT = 30.0
 METADATA_TIMEOUT = 1.0
-# Attempts for transient failures other than throttling.
-TRANSIENT_ATTEMPTS = 3
-# Full-jitter backoff between attempts, by kind: a random wait of up to
-# min(cap, base * 2^attempt) seconds.
-BACKOFF = {"throttle": (3.0, 16.0), "transient": (0.5, 8.0)}
-# No retry is started with less time left before the deadline than this, or than the
-# slowest attempt so far took, times RETRY_HEADROOM (an attempt varies; one that ends just
-# at the deadline is killed there): one that the deadline would cut short tells nobody
-# why, and records a timeout where AWS had said what was wrong.
-MIN_CALL_TIME = 1.0
-RETRY_HEADROOM = 1.5
 THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
@@ -241,7 +230,7 @@ class _Client:
         """``request()``, retried as the module docstring says; a classified error when
         it fails for good. Every attempt is reported as a ``CALL``, the first as ``doing``."""
         started = time.monotonic()
-        slowest = MIN_CALL_TIME
+        slowest = 0.0
         attempt = 0
         while True:
             attempt += 1
@@ -253,16 +242,9 @@ class _Client:
                 now = time.monotonic()
                 slowest = max(slowest, now - began)
                 kind = retry_kind(err)
-                base, cap = BACKOFF.get(kind or "", (0.0, 0.0))
-                delay = random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311
-                if self.deadline is not None:  # the wait ends in time for one more attempt
-                    delay = min(delay, self.deadline - now - slowest * RETRY_HEADROOM)
-                final = (
-                    kind is None
-                    or (kind == "transient" and attempt >= TRANSIENT_ATTEMPTS)
-                    or delay < 0
-                )
-                if final:
+                left = None if self.deadline is None else self.deadline - now
+                delay = policy.retry_delay(kind, attempt, random.random(), left, slowest)  # noqa: S311
+                if delay is None:
                     tries = Tries(attempt, now - started)
                     raise classify(err, self.session, registry, what, tries, role_arn) from None
             reason = "throttling" if kind == "throttle" else "a transient failure"

@@ -25,9 +25,24 @@ from . import errors, files, keys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import TypeVar
+    from typing import Protocol, TypeVar
 
     _T = TypeVar("_T")
+
+    class Cache(Protocol):
+        """What the token source needs of a cache, which ``TokenCache`` and ``NoCache``
+        both are. A type for the checker only: ``typing`` costs a hit more than its work."""
+
+        def read(self, key: str) -> Entry | None: ...
+        def read_failure(self, key: str) -> Failure | None: ...
+        def write(self, key: str, entry: Entry) -> None: ...
+        def record_failure(self, key: str, failure: Failure) -> None: ...
+        def entries(self) -> list[Entry]: ...
+        def failures(self) -> list[Failure]: ...
+        def remove_scope(self, scope: str) -> int: ...
+        def prune(self, now: float) -> None: ...
+        def lock(self, key: str) -> KeyLock: ...
+
 
 # 3: with the identity line; files of an older format read as absent (one fetch).
 FORMAT = "ecrpy-token 3"
@@ -440,3 +455,35 @@ class TokenCache:
         if not self._checked:
             self._checked = files.private_directory(self.directory, "cache", create=create)
         return self._checked
+
+
+class NoCache:
+    """The cache when it is turned off or unusable: nothing read, nothing kept, no lock.
+    The other ``Cache``, beside ``TokenCache``."""
+
+    def read(self, key: str) -> Entry | None:
+        return None
+
+    def read_failure(self, key: str) -> Failure | None:
+        return None
+
+    def write(self, key: str, entry: Entry) -> None:
+        pass
+
+    def record_failure(self, key: str, failure: Failure) -> None:
+        pass
+
+    def entries(self) -> list[Entry]:
+        return []
+
+    def failures(self) -> list[Failure]:
+        return []
+
+    def remove_scope(self, scope: str) -> int:
+        return 0
+
+    def prune(self, now: float) -> None:
+        pass
+
+    def lock(self, key: str) -> KeyLock:
+        return KeyLock(None)

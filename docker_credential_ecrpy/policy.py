@@ -35,9 +35,30 @@ MAX_BACKOFF = 15 * 60.0
 # by this policy (a hand-edited or foreign file, a clock that jumped), and gets no more.
 LONGEST_BACKOFF = max(SHORT_BACKOFF, MAX_BACKOFF)
 
+# Consecutive failures count towards a longer backoff while each comes within this long
+# after the previous one's backoff ended; an older record starts the count again.
+FAILURE_MEMORY = 3600.0
+
 # The share of a get's budget (what is left of it) that ECRPY_SPREAD's wait may take; the
 # token call needs the rest.
 SPREAD_SHARE = 0.5
+# Seconds of a get's budget (at most a quarter of it) kept back from the AWS worker: time
+# to record its result, so that the processes waiting for it (whose deadlines are no
+# earlier) see it.
+WORKER_RESERVE = 1.0
+
+# Retries of one AWS call within a get. Attempts for transient failures other than
+# throttling:
+TRANSIENT_ATTEMPTS = 3
+# Full-jitter backoff between attempts, by kind: a random wait of up to
+# min(cap, base * 2^attempt) seconds.
+RETRY_BACKOFF = {"throttle": (3.0, 16.0), "transient": (0.5, 8.0)}
+# No retry is started with less time left before the deadline than this, or than the
+# slowest attempt so far took, times RETRY_HEADROOM (an attempt varies; one that ends just
+# at the deadline is killed there): one that the deadline would cut short tells nobody
+# why, and records a timeout where AWS had said what was wrong.
+MIN_CALL_TIME = 1.0
+RETRY_HEADROOM = 1.5
 
 # What a get does, by plan():
 SERVE = "serve"  # the token is fresh
@@ -45,6 +66,30 @@ REFRESH_BEHIND = "refresh-behind"  # serve it, refresh in the background
 SERVE_STALE = "serve-stale"  # serve it with a warning: a refresh failed, backoff runs
 REFRESH_NOW = "refresh-now"  # fetch before answering
 FAIL = "fail"  # nothing usable and a refresh just failed: fail with its reason
+
+
+class Deadline:
+    """The ``time.monotonic()`` instant ``at`` which every wait of one get ends (the lock,
+    a spread, the AWS worker): made once, by the store, ``timeout`` seconds after the get
+    started, and passed down to whatever waits."""
+
+    __slots__ = ("at", "timeout")
+
+    def __init__(self, at: float, timeout: float) -> None:
+        self.at = at
+        self.timeout = timeout
+
+    def left(self, now: float) -> float:
+        """Seconds from ``now`` to the deadline (negative once it has passed)."""
+        return self.at - now
+
+    def passed(self, now: float) -> bool:
+        return now >= self.at
+
+    def restarted(self, now: float) -> Deadline:
+        """The same budget from ``now``: for a background refresh, which starts after the
+        get it serves has answered."""
+        return Deadline(now + self.timeout, self.timeout)
 
 
 def refresh_due(entry: Entry, now: float, window: float | None = None) -> bool:
@@ -85,6 +130,37 @@ def backoff(kind: str, failures: int, draw: float) -> float:
     else:
         delay = min(MAX_BACKOFF, LONG_BACKOFF * 2.0 ** min(max(failures, 1) - 1, 16))
     return delay * (0.5 + draw / 2)
+
+
+def failure_count(previous: Failure | None, now: float) -> int:
+    """How many refreshes of a key have failed in a row with one failing at ``now``, after
+    the ``previous`` record (if any): its count goes on while it is recent (FAILURE_MEMORY
+    after its backoff ended), so a key that keeps failing backs off longer and longer."""
+    if previous is not None and now - previous.retry_at < FAILURE_MEMORY:
+        return previous.count + 1
+    return 1
+
+
+def worker_reserve(timeout: float) -> float:
+    """Seconds before a get's deadline at which its AWS worker must be done."""
+    return min(WORKER_RESERVE, timeout / 4)
+
+
+def retry_delay(
+    kind: str | None, attempt: int, draw: float, left: float | None, slowest: float
+) -> float | None:
+    """Seconds to wait before attempting an AWS call again, or None to give up: after
+    attempt number ``attempt`` failed as ``kind`` ("throttle", "transient" or None: a
+    failure no retry helps), with ``left`` seconds before the deadline (None: none) and
+    the slowest attempt so far having taken ``slowest``; ``draw`` in [0, 1). The wait
+    ends in time for one more attempt, or there is none."""
+    if kind is None or (kind == "transient" and attempt >= TRANSIENT_ATTEMPTS):
+        return None
+    base, cap = RETRY_BACKOFF.get(kind, (0.0, 0.0))
+    delay = min(cap, base * 2**attempt) * draw
+    if left is not None:
+        delay = min(delay, left - max(slowest, MIN_CALL_TIME) * RETRY_HEADROOM)
+    return None if delay < 0 else delay
 
 
 def longest_spread(timeout: float) -> float:

@@ -32,14 +32,14 @@ class EcrStore:
 
     ``env`` locates the configuration file (aliases, per-registry identities); without it
     (or without the file) only ECR's own hostnames are served, with the default identity.
-    Without ``tokens``, the token source is made from ``settings`` and ``env`` when first
-    needed: a not-found answer never loads it (nor the cache, key and policy modules).
+    The token source is made from ``settings`` and ``env`` when first needed: a
+    not-found answer never loads it (nor the cache, key and policy modules). It is given
+    the store's deadline and, for its background refresh, where to report how it ended.
     """
 
     def __init__(
         self,
         settings: Settings,
-        tokens: TokenSource | None,
         stderr: TextIO,
         env: Mapping[str, str] | None = None,
         program: str = PROGRAM,
@@ -53,12 +53,12 @@ class EcrStore:
         # The server URL the action was about, for the activity log.
         self.asked: str | None = None
         self._deadline = time.monotonic() + settings.timeout  # the get's, from its start
-        self._tokens = None if tokens is None else self._watch(tokens)
+        self._tokens: TokenSource | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], stderr: TextIO, program: str = PROGRAM) -> EcrStore:
         """The store as the environment configures it; ConfigError for a bad setting."""
-        return cls(Settings.from_env(env), None, stderr, env, program)
+        return cls(Settings.from_env(env), stderr, env, program)
 
     @property
     def deadline(self) -> float:
@@ -68,19 +68,19 @@ class EcrStore:
     @property
     def tokens(self) -> TokenSource:
         if self._tokens is None:
-            from .tokens import TokenSource  # noqa: PLC0415 - see the class docstring
+            from .policy import Deadline  # noqa: PLC0415 - see the class docstring
+            from .tokens import TokenSource  # noqa: PLC0415
 
             env = {} if self.env is None else self.env
-            self._tokens = self._watch(
-                TokenSource(
-                    self.settings, env, self.stderr, program=self.program, deadline=self._deadline
-                )
+            self._tokens = TokenSource(
+                self.settings,
+                env,
+                self.stderr,
+                program=self.program,
+                deadline=Deadline(self._deadline, self.settings.timeout),
+                refreshed=lambda error: self.log_activity("refresh", error),
             )
         return self._tokens
-
-    def _watch(self, tokens: TokenSource) -> TokenSource:
-        tokens.refreshed = lambda error: self.log_activity("refresh", error)
-        return tokens
 
     @property
     def config(self) -> Config | None:
@@ -119,7 +119,7 @@ class EcrStore:
         except errors.AwsError as err:
             if not target.public:
                 raise
-            self.tokens.activity.reason = err
+            self.tokens.activity.answered_despite(err)
             # Anonymous pulls from ECR Public work (with lower rate limits): better a
             # slower pull than a failed one.
             raise errors.CredentialsNotFound(

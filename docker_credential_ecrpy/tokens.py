@@ -42,12 +42,6 @@ if TYPE_CHECKING:
     Fetch = Callable[[Registry, Identity | None, float, bool, "Activity"], Token]
     Detach = Callable[[Callable[[], None], Iterable[int]], None]
 
-# Seconds of a get's budget kept back from the AWS worker (see _fetch_and_record).
-WORKER_RESERVE = 1.0
-# Consecutive failures count towards a longer backoff while each comes within this long
-# after the previous one's backoff ended; an older record starts the count again.
-FAILURE_MEMORY = 3600.0
-
 # What a source did, by Activity.outcome (a failure is the error it raised):
 HIT = "hit"  # answered from the cache, with no call
 FETCHED = "fetched"  # answered with a token just fetched
@@ -83,36 +77,10 @@ class Activity:
     def add(self, phase: str, seconds: float) -> None:
         self.phases[phase] = self.phases.get(phase, 0.0) + seconds
 
-
-class NoCache:
-    """The cache when it is turned off or unusable: nothing read, nothing kept, no lock."""
-
-    def read(self, key: str) -> cache.Entry | None:
-        return None
-
-    def read_failure(self, key: str) -> cache.Failure | None:
-        return None
-
-    def write(self, key: str, entry: cache.Entry) -> None:
-        pass
-
-    def record_failure(self, key: str, failure: cache.Failure) -> None:
-        pass
-
-    def entries(self) -> list[cache.Entry]:
-        return []
-
-    def failures(self) -> list[cache.Failure]:
-        return []
-
-    def remove_scope(self, scope: str) -> int:
-        return 0
-
-    def prune(self, now: float) -> None:
-        pass
-
-    def lock(self, key: str) -> cache.KeyLock:
-        return cache.KeyLock(None)
+    def answered_despite(self, reason: errors.HelperError) -> None:
+        """Note the failure behind an answer that is not that failure: a token served
+        stale, or (noted by the store) an anonymous pull from ECR Public."""
+        self.reason = reason
 
 
 def fetch_in_worker(
@@ -157,9 +125,10 @@ class TokenSource:
 
     ``clock`` (wall time, for token lifetimes), ``fetch``, ``detach`` (how a background
     refresh is started), ``draw`` (random numbers for jitter) and ``sleep`` are there for
-    tests of the policy; ``deadline`` is the ``time.monotonic()`` instant every wait ends.
-    ``refreshed``, when set, hears in the detached refresher how its refresh ended (None:
-    a token was fetched), after it is done: that is where its activity is logged.
+    tests of the policy; ``deadline`` is the get's (by default, one starting now).
+    ``refreshed``, when given, hears in the detached refresher how its refresh ended
+    (None: a token was fetched), after it is done: that is where its owner logs its
+    activity.
     """
 
     def __init__(
@@ -169,30 +138,31 @@ class TokenSource:
         stderr: TextIO = sys.stderr,
         *,
         program: str = PROGRAM,
-        deadline: float | None = None,
+        deadline: policy.Deadline | None = None,
         clock: Callable[[], float] = time.time,
         fetch: Fetch = fetch_in_worker,
         detach: Detach = detach,
         draw: Callable[[], float] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        refreshed: Callable[[errors.HelperError | None], None] | None = None,
     ) -> None:
         self.settings = settings
         self.env = env
         self.stderr = stderr
         self.program = program
-        self.deadline = time.monotonic() + settings.timeout if deadline is None else deadline
+        if deadline is None:
+            deadline = policy.Deadline(time.monotonic() + settings.timeout, settings.timeout)
+        self.deadline = deadline
         self.clock = clock
         self.fetch = fetch
         self.detach = detach
         self._draw = draw
         self.sleep = sleep
-        self.cache: cache.TokenCache | NoCache = (
-            NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
+        self.cache: cache.Cache = (
+            cache.NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
         )
         self.activity = Activity()
-        self.refreshed: Callable[[errors.HelperError | None], None] | None = None
-        # Tokens issued before this instant count as due (``warm`` without --if-due).
-        self.renew_before: float | None = None
+        self._refreshed = refreshed
 
     def key(self, registry: Registry, who: Identity | None = None) -> str:
         """The cache key: the token's scope (one token serves every registry of a region:
@@ -221,17 +191,20 @@ class TokenSource:
             self._refresh_behind(registry, who, key)
         return self._settle(action, registry, entry, failure, now)
 
-    def warm(self, registry: Registry, who: Identity | None = None) -> cache.Entry:
+    def warm(
+        self, registry: Registry, who: Identity | None = None, renew_before: float | None = None
+    ) -> cache.Entry:
         """A get that refreshes in the foreground, never behind (``warm``): a due token
-        (with ``renew_before``, an older one) is replaced before answering, under the same
-        lock, backoff and deadline as a get's refresh; a fresh one is the answer."""
+        (with ``renew_before``, one issued before that instant too: ``warm`` without
+        --if-due) is replaced before answering, under the same lock, backoff and deadline
+        as a get's refresh; a fresh one is the answer."""
         key = self.key(registry, who)
         entry = self._cached(key, registry)
         failure = self._failure(key)
         now = self.clock()
-        action = self._plan(entry, failure, now, background=False)
+        action = self._plan(entry, failure, now, background=False, renew_before=renew_before)
         if action == policy.REFRESH_NOW:
-            return self._refresh_now(registry, who, key)
+            return self._refresh_now(registry, who, key, renew_before)
         return self._settle(action, registry, entry, failure, now)
 
     def forget(self, registry: Registry) -> int:
@@ -247,7 +220,12 @@ class TokenSource:
 
     # -- decisions -------------------------------------------------------------------------
     def _plan(
-        self, entry: cache.Entry | None, failure: cache.Failure | None, now: float, background: bool
+        self,
+        entry: cache.Entry | None,
+        failure: cache.Failure | None,
+        now: float,
+        background: bool,
+        renew_before: float | None = None,
     ) -> str:
         return policy.plan(
             entry,
@@ -256,11 +234,11 @@ class TokenSource:
             window=self.settings.refresh_window,
             min_validity=self.settings.min_validity,
             background=background,
-            renew_before=self.renew_before,
+            renew_before=renew_before,
         )
 
     def _look_again(
-        self, key: str, registry: Registry
+        self, key: str, registry: Registry, renew_before: float | None = None
     ) -> tuple[str, cache.Entry | None, cache.Failure | None, float]:
         """The plan for ``key`` as a refresher sees it (it is the refresh, so never one
         behind): after waiting for the lock, another process may have refreshed the token
@@ -268,7 +246,8 @@ class TokenSource:
         entry = self._cached(key, registry)
         failure = self._failure(key)
         now = self.clock()
-        return self._plan(entry, failure, now, background=False), entry, failure, now
+        action = self._plan(entry, failure, now, background=False, renew_before=renew_before)
+        return action, entry, failure, now
 
     def _settle(
         self,
@@ -284,7 +263,7 @@ class TokenSource:
             self.activity.outcome = HIT
             if action == policy.SERVE_STALE and failure is not None:
                 self.activity.outcome = STALE_SERVED
-                self.activity.reason = errors.from_kind(failure.kind, failure.message)
+                self.activity.answered_despite(errors.from_kind(failure.kind, failure.message))
                 self._warn(
                     f"refreshing the token for {registry.host} failed "
                     f"{span(now - failure.failed_at)} ago ({failure.message}); using the "
@@ -320,7 +299,7 @@ class TokenSource:
         """The detached refresher, holding the key's lock: the same re-check and the same
         bounded fetch as a refresh in the foreground, with a deadline and an activity of
         its own."""
-        self.deadline = time.monotonic() + self.settings.timeout
+        self.deadline = self.deadline.restarted(time.monotonic())
         self.activity = Activity(self.activity.identity)
         action, _, failure, _ = self._look_again(key, registry)
         if action != policy.REFRESH_NOW:
@@ -331,22 +310,28 @@ class TokenSource:
             self.activity.outcome = REFRESHED
         except errors.AwsError as err:
             ended = err  # recorded for the next get to see
-        if self.refreshed is not None:
-            self.refreshed(ended)
+        if self._refreshed is not None:
+            self._refreshed(ended)
 
-    def _refresh_now(self, registry: Registry, who: Identity | None, key: str) -> cache.Entry:
+    def _refresh_now(
+        self,
+        registry: Registry,
+        who: Identity | None,
+        key: str,
+        renew_before: float | None = None,
+    ) -> cache.Entry:
         """Refresh before answering: under the key's lock, unless another process has
-        refreshed (or failed to) while we waited for it."""
+        refreshed (or failed to) while we waited for it (``renew_before``: see warm)."""
         lock = self._guard(lambda: self.cache.lock(key), cache.KeyLock(None))
         with lock:
             started = time.monotonic()
             acquired = self._guard(lambda: lock.acquire(self._lock_deadline(started)), True)
             self.activity.add("lock_wait", time.monotonic() - started)
             if not acquired:
-                if time.monotonic() >= self.deadline:
+                if self.deadline.passed(time.monotonic()):
                     # The refresh we waited for may have ended just now: its token or
                     # its failure is the answer; else say what we waited for.
-                    action, entry, failure, now = self._look_again(key, registry)
+                    action, entry, failure, now = self._look_again(key, registry, renew_before)
                     if action != policy.REFRESH_NOW:
                         return self._settle(action, registry, entry, failure, now)
                     doing = (
@@ -359,12 +344,12 @@ class TokenSource:
                     f"{self.settings.lock_timeout:g}s (another process may be stuck); "
                     "fetching directly"
                 )
-            action, entry, failure, now = self._look_again(key, registry)
+            action, entry, failure, now = self._look_again(key, registry, renew_before)
             if action != policy.REFRESH_NOW:
                 return self._settle(action, registry, entry, failure, now)
             if entry is None and failure is None and self.settings.spread:
                 # The host's first call for this key: spread a fleet's first calls out.
-                left = self.deadline - time.monotonic()
+                left = self.deadline.left(time.monotonic())
                 delay = policy.spread_delay(self.settings.spread, self.draw(), left)
                 self.sleep(delay)
                 self.activity.add("spread", delay)
@@ -380,8 +365,8 @@ class TokenSource:
 
     def _lock_deadline(self, started: float) -> float:
         if self.settings.lock_timeout is None:
-            return self.deadline
-        return min(self.deadline, started + self.settings.lock_timeout)
+            return self.deadline.at
+        return min(self.deadline.at, started + self.settings.lock_timeout)
 
     def _fetch_and_record(
         self,
@@ -392,12 +377,10 @@ class TokenSource:
     ) -> cache.Entry:
         """Call AWS (the caller holds the key's lock) and keep the token; or record the
         failure, with its backoff after ``previous``, and raise it."""
-        # The AWS work ends a little before the get must: time to record its result, so
-        # that the processes waiting for it (whose deadlines are no earlier) see it.
-        reserve = min(WORKER_RESERVE, self.settings.timeout / 4)
+        reserve = policy.worker_reserve(self.settings.timeout)  # to record what came of it
         try:
             debug = bool(self.env.get("ECRPY_DEBUG"))
-            token = self.fetch(registry, who, self.deadline - reserve, debug, self.activity)
+            token = self.fetch(registry, who, self.deadline.at - reserve, debug, self.activity)
             now = self.clock()
             if token.expires_at <= now:
                 raise errors.BadToken(
@@ -437,7 +420,7 @@ class TokenSource:
         if stale is None or not policy.usable(stale, now, self.settings.min_validity):
             raise err
         self.activity.outcome = STALE_SERVED
-        self.activity.reason = err
+        self.activity.answered_despite(err)
         self._warn(
             f"refreshing the token for {registry.host} failed ({err.message}); using the "
             f"cached token, valid for {span(stale.expires_at - now)} more"
@@ -453,9 +436,7 @@ class TokenSource:
     ) -> None:
         now = self.clock()
         kind = type(err).__name__
-        count = 1
-        if previous is not None and now - previous.retry_at < FAILURE_MEMORY:
-            count = previous.count + 1
+        count = policy.failure_count(previous, now)
         delay = policy.backoff(kind, count, self.draw())
         failure = cache.Failure(
             registry.scope,
@@ -515,7 +496,7 @@ class TokenSource:
                 else (f"cache directory {self.settings.cache_dir}: {err.strerror or err}")
             )
             self.stderr.write(f"{self.program}: {reason}; working without the cache\n")
-            self.cache = NoCache()
+            self.cache = cache.NoCache()
             return fallback
 
     def _warn(self, message: str) -> None:

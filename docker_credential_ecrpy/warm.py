@@ -23,7 +23,8 @@ import time
 from . import HELPER, docker_config, errors, policy, registry
 from . import PROGRAM as EXECUTABLE
 from .arguments import ArgumentParser
-from .tokens import FETCHED, STALE_SERVED, NoCache, span
+from .cache import NoCache
+from .tokens import FETCHED, STALE_SERVED, span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -147,8 +148,7 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
                 "configuration file"
             )
         tokens = store.tokens
-        tokens.renew_before = renew_before
-        entry = tokens.warm(target, store.identity_for(target))
+        entry = tokens.warm(target, store.identity_for(target), renew_before)
         if isinstance(tokens.cache, NoCache):
             raise errors.ConfigError(
                 "the token is not kept: the token cache is turned off (AWS_ECR_DISABLE_CACHE) "

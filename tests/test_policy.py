@@ -184,6 +184,51 @@ def failure(failed: float = T0, wait: float = 60.0) -> Failure:
     )
 
 
+def test_a_deadline_is_one_instant_and_a_background_refresh_gets_the_same_budget() -> None:
+    deadline = policy.Deadline(100.0, 20.0)
+    assert (deadline.left(95.0), deadline.passed(99.9), deadline.passed(100.0)) == (5, False, True)
+    later = deadline.restarted(500.0)
+    assert (later.at, later.timeout, deadline.at) == (520.0, 20.0, 100.0)
+
+
+def test_failures_count_on_while_the_last_is_recent() -> None:
+    last = failure(wait=60.0)  # count 1, its backoff over at T0 + 60
+    assert policy.failure_count(None, T0) == 1
+    assert policy.failure_count(last, T0 + 60 + policy.FAILURE_MEMORY - 1) == 2
+    assert policy.failure_count(last, T0 + 60 + policy.FAILURE_MEMORY) == 1  # forgotten
+
+
+def test_the_worker_keeps_back_a_second_or_a_quarter_of_a_short_budget() -> None:
+    assert policy.worker_reserve(30.0) == policy.WORKER_RESERVE
+    assert policy.worker_reserve(2.0) == 0.5
+
+
+@pytest.mark.parametrize("kind", ["throttle", "transient"])
+def test_retries_wait_with_full_jitter_up_to_a_cap(kind: str) -> None:
+    base, cap = policy.RETRY_BACKOFF[kind]
+    assert policy.retry_delay(kind, 1, 0.0, None, 0.0) == 0.0
+    assert policy.retry_delay(kind, 1, 0.5, None, 0.0) == pytest.approx(base)
+    assert policy.retry_delay(kind, 2, 0.5, None, 0.0) == pytest.approx(min(cap, base * 4) / 2)
+    assert policy.retry_delay("throttle", 50, 0.5, None, 0.0) == pytest.approx(16.0 / 2)
+
+
+def test_what_no_retry_helps_and_spent_transient_attempts_end_the_call() -> None:
+    assert policy.retry_delay(None, 1, 0.5, None, 0.0) is None
+    assert policy.retry_delay("transient", policy.TRANSIENT_ATTEMPTS, 0.5, None, 0.0) is None
+    assert policy.retry_delay("throttle", 40, 0.5, None, 0.0) is not None  # as time allows
+
+
+def test_a_retry_waits_only_as_long_as_leaves_time_for_one_more_attempt() -> None:
+    headroom = policy.RETRY_HEADROOM
+    # 10s left, the slowest attempt took 4s: at most 10 - 6 = 4s of waiting.
+    assert policy.retry_delay("throttle", 3, 0.99, 10.0, 4.0) == pytest.approx(10 - 4 * headroom)
+    # An attempt counts as taking at least MIN_CALL_TIME.
+    least = policy.MIN_CALL_TIME * headroom
+    assert policy.retry_delay("throttle", 3, 0.99, 5.0, 0.01) == pytest.approx(5 - least)
+    # Less left than one more attempt needs: no retry.
+    assert policy.retry_delay("throttle", 1, 0.0, least - 0.01, 0.0) is None
+
+
 @pytest.mark.parametrize(
     ("offset", "backing"),
     [

@@ -99,17 +99,22 @@ class World:
             "AWS_ACCESS_KEY_ID": "AKIDEXAMPLETOKENS01",
         }
 
-    def source(self, deadline: float | None = None) -> TokenSource:
+    def source(
+        self,
+        deadline: float | None = None,
+        refreshed: Callable[[errors.HelperError | None], None] | None = None,
+    ) -> TokenSource:
         return TokenSource(
             self.settings,
             self.env,
             self.stderr,
-            deadline=deadline,
+            deadline=None if deadline is None else policy.Deadline(deadline, self.settings.timeout),
             clock=self.clock,
             fetch=self.fetch,
             detach=self.background,
             draw=lambda: 0.5,
             sleep=self.slept.append,
+            refreshed=refreshed,
         )
 
     def get(self) -> cache.Entry:
@@ -422,11 +427,10 @@ def refreshing_behind(world: World) -> tuple[TokenSource, list[errors.HelperErro
     its ``refreshed`` hook will hear."""
     world.get()
     world.clock.now += LIFE / 2 + 1
-    source = world.source()
+    ended: list[errors.HelperError | None] = []
+    source = world.source(refreshed=ended.append)
     assert TARGET is not None
     source.get(TARGET)
-    ended: list[errors.HelperError | None] = []
-    source.refreshed = ended.append
     return source, ended
 
 
