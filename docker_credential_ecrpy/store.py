@@ -33,7 +33,8 @@ class EcrStore:
     ``env`` locates the configuration file (aliases, per-registry identities); without it
     (or without the file) only ECR's own hostnames are served, with the default identity.
     The token source is made from ``settings`` and ``env`` when first needed: a
-    not-found answer never loads it (nor the cache, key and policy modules). It is given
+    not-found answer loads it (and the cache, key and policy modules) only when the
+    activity log is on, to record what the answer was; without a log, never. It is given
     the store's deadline and, for its background refresh, where to report how it ended.
     """
 
