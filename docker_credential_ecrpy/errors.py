@@ -222,6 +222,18 @@ def timed_out(seconds: float, doing: str) -> DeadlineExceeded:
     return DeadlineExceeded(_timed_out(seconds, doing))
 
 
+def serving_stale(host: str, reason: str, left: str, ago: str = "", retry: str = "") -> str:
+    """The warning for a due token served because its refresh failed (``reason``), which
+    failed ``ago`` (a recorded failure) or just now, with ``left`` of its validity and
+    the next attempt in ``retry``, when a backoff says so."""
+    when = f" {ago} ago" if ago else ""
+    text = (
+        f"refreshing the token for {host} failed{when} ({reason}); using the cached token, "
+        f"valid for {left} more"
+    )
+    return f"{text}; next attempt in {retry}" if retry else text
+
+
 def input_timed_out(seconds: float, expected: str, line: bool) -> BadInput:
     """The client did not end its input (by closing stdin or, for a ``line``, with a
     newline) within the action's budget."""

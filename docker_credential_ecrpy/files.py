@@ -237,12 +237,13 @@ def private_directory(path: str, what: str, *, create: bool) -> bool:
     return True
 
 
-def make_private_dirs(path: str) -> None:
+def make_private_dirs(path: str, made: list[str] | None = None) -> None:
     """Create ``path`` and any missing parents 0700, whatever the umask: a parent such as
     ``~/.cache`` or ``~/.docker`` made world-writable (``os.makedirs`` gives parents the
     umask's mode, 0777 under umask 000) would let others swap our files out. Directories
-    that exist are left as they are. The one way this project creates directories.
-    OSError when one cannot be made (its ``filename`` says which)."""
+    that exist are left as they are; each one made is appended to ``made``. The one way
+    this project creates directories. OSError when one cannot be made (its ``filename``
+    says which)."""
     import os  # noqa: PLC0415 - only a miss or an edit creates directories
 
     for directory in reversed(_missing(path)):
@@ -250,6 +251,8 @@ def make_private_dirs(path: str) -> None:
             os.mkdir(directory, 0o700)
         except FileExistsError:
             continue  # made by a concurrent process; the caller inspects it next
+        if made is not None:
+            made.append(directory)
         os.chmod(directory, 0o700)  # the umask may have taken bits away
 
 
@@ -261,16 +264,11 @@ def unwritable(path: str) -> str | None:
     import contextlib  # noqa: PLC0415 - doctor only
     import os  # noqa: PLC0415
 
-    missing = _missing(path)
-    if not missing:
+    if not _missing(path):
         return None if os.access(path, os.W_OK | os.X_OK) else f"{path} is not writable by us"
     made: list[str] = []
     try:
-        for directory in reversed(missing):
-            os.mkdir(directory, 0o700)
-            made.append(directory)
-    except FileExistsError:
-        return None  # made meanwhile, by a get: it could
+        make_private_dirs(path, made)
     except OSError as err:
         return f"cannot create {err.filename}: {err.strerror}"
     finally:

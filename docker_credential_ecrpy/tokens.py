@@ -265,10 +265,13 @@ class TokenSource:
                 self.activity.outcome = STALE_SERVED
                 self.activity.answered_despite(errors.from_kind(failure.kind, failure.message))
                 self._warn(
-                    f"refreshing the token for {registry.host} failed "
-                    f"{span(now - failure.failed_at)} ago ({failure.message}); using the "
-                    f"cached token, valid for {span(entry.expires_at - now)} more; next "
-                    f"attempt in {span(failure.retry_at - now)}"
+                    errors.serving_stale(
+                        registry.host,
+                        failure.message,
+                        span(entry.expires_at - now),
+                        ago=span(now - failure.failed_at),
+                        retry=span(failure.retry_at - now),
+                    )
                 )
             return entry
         if failure is None:  # FAIL always comes with one; this only narrows the types
@@ -359,9 +362,7 @@ class TokenSource:
                 return self._stale_or_fail(registry, key, err, entry)
 
     def _timed_out(self, doing: str) -> errors.DeadlineExceeded:
-        return errors.DeadlineExceeded(
-            f"timed out after {self.settings.timeout:g}s {doing}; ECRPY_TIMEOUT sets the limit"
-        )
+        return errors.timed_out(self.settings.timeout, doing)
 
     def _lock_deadline(self, started: float) -> float:
         if self.settings.lock_timeout is None:
@@ -421,10 +422,7 @@ class TokenSource:
             raise err
         self.activity.outcome = STALE_SERVED
         self.activity.answered_despite(err)
-        self._warn(
-            f"refreshing the token for {registry.host} failed ({err.message}); using the "
-            f"cached token, valid for {span(stale.expires_at - now)} more"
-        )
+        self._warn(errors.serving_stale(registry.host, err.message, span(stale.expires_at - now)))
         return stale
 
     def _record(
