@@ -114,15 +114,15 @@ def _version() -> str:
 def _command(name: str, args: list[str]) -> int:
     """A command for people or for kubelet: its own module, imported only when asked."""
     if name == "configure":
-        from . import configure  # noqa: PLC0415
+        from .commands import configure  # noqa: PLC0415
 
         return configure.main(args)
     if name == "doctor":
-        from . import doctor  # noqa: PLC0415
+        from .commands import doctor  # noqa: PLC0415
 
         return doctor.main(args)
     if name == "warm":
-        from . import warm  # noqa: PLC0415
+        from .commands import warm  # noqa: PLC0415
 
         return warm.main(args)
     from . import kubelet  # noqa: PLC0415

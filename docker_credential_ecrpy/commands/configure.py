@@ -23,8 +23,9 @@ import shutil
 import sys
 from typing import NamedTuple
 
-from . import HELPER, config, config_file, docker_config, errors, registry
-from . import PROGRAM as EXECUTABLE
+from .. import HELPER, config, config_file, errors, registry
+from .. import PROGRAM as EXECUTABLE
+from . import docker_config
 from .arguments import ArgumentParser
 
 TYPE_CHECKING = False
@@ -164,8 +165,8 @@ def discovered_hosts(configured: config.Config, env: Mapping[str, str]) -> list[
     a stuck credential source must not hang a person's command either."""
     import time  # noqa: PLC0415
 
-    from . import aws, children  # noqa: PLC0415 - aws imports botocore, in the worker
-    from .settings import Settings  # noqa: PLC0415
+    from .. import aws, children  # noqa: PLC0415 - aws imports botocore, in the worker
+    from ..settings import Settings  # noqa: PLC0415
 
     timeout = Settings.from_env(env).timeout
     deadline = time.monotonic() + timeout

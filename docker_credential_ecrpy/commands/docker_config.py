@@ -22,7 +22,7 @@ import os
 import stat
 import time
 
-from . import cache, errors, files
+from .. import cache, errors, files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -20,19 +20,20 @@ import os
 import sys
 import time
 
-from . import HELPER, docker_config, errors, policy, registry
-from . import PROGRAM as EXECUTABLE
+from .. import HELPER, errors, policy, registry
+from .. import PROGRAM as EXECUTABLE
+from ..cache import NoCache
+from ..tokens import FETCHED, STALE_SERVED, span
+from . import docker_config
 from .arguments import ArgumentParser
-from .cache import NoCache
-from .tokens import FETCHED, STALE_SERVED, span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, TextIO
 
-    from .registry import Registry
-    from .tokens import TokenSource
+    from ..registry import Registry
+    from ..tokens import TokenSource
 
 # The statuses of a registry, as printed and in --json:
 OK = "ok"  # a fresh token was cached already: no call
@@ -109,7 +110,7 @@ def configured_hosts(env: Mapping[str, str]) -> list[str]:
     if isinstance(helpers, dict):
         hosts = [registry.hostname(str(host)) for host, name in helpers.items() if name == HELPER]
     if document.get("credsStore") == HELPER:
-        from .store import EcrStore  # noqa: PLC0415
+        from ..store import EcrStore  # noqa: PLC0415
 
         hosts.extend(EcrStore.from_env(env, sys.stderr).list())
     hosts = list(dict.fromkeys(hosts))
@@ -126,7 +127,7 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
     """Warm one registry as a get would refresh it, with a store (and a deadline) of its
     own; what came of it, as printed and in --json. ``renew_before``: replace a token
     issued before then even when it is fresh (None: only a due one)."""
-    from .store import EcrStore  # noqa: PLC0415
+    from ..store import EcrStore  # noqa: PLC0415
 
     result: dict[str, Any] = {
         "registry": host,
@@ -202,7 +203,8 @@ def render(results: list[dict[str, Any]], out: TextIO) -> None:
 def write_metrics(path: str, env: Mapping[str, str]) -> int:
     """Write the cache's metrics to ``path`` (temp, fsync, rename: the collector never
     reads half a file), readable by the collector's user; the exit status."""
-    from . import doctor, files, metrics  # noqa: PLC0415
+    from .. import files  # noqa: PLC0415
+    from . import doctor, metrics  # noqa: PLC0415
 
     text = metrics.render(check.as_dict() for check in doctor.examine_cache(env))
     try:

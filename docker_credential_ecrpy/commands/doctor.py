@@ -23,21 +23,21 @@ import subprocess
 import sys
 import time
 
-from . import (
+from .. import (
     HELPER,
     cache,
     config,
     config_check,
     config_file,
-    docker_config,
     errors,
     files,
     policy,
     registry,
 )
-from . import PROGRAM as EXECUTABLE
+from .. import PROGRAM as EXECUTABLE
+from ..tokens import span
+from . import docker_config
 from .arguments import ArgumentParser
-from .tokens import span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -256,8 +256,8 @@ def examine_executable(env: Mapping[str, str]) -> list[Check]:
 
 
 def examine_aws(env: Mapping[str, str]) -> list[Check]:
-    from . import keys  # noqa: PLC0415
-    from .aws import ca_bundle_trouble, configured_region  # noqa: PLC0415 - botocore stays unloaded
+    from .. import keys  # noqa: PLC0415
+    from ..aws import ca_bundle_trouble, configured_region  # noqa: PLC0415 - botocore stays unloaded
 
     section = "aws"
     status, detail, source = credential_source(env)
@@ -332,8 +332,8 @@ def examine_sso(
     import hashlib  # noqa: PLC0415
     import json  # noqa: PLC0415
 
-    from .files import OddFile, read_regular  # noqa: PLC0415
-    from .settings import expanduser  # noqa: PLC0415
+    from ..files import OddFile, read_regular  # noqa: PLC0415
+    from ..settings import expanduser  # noqa: PLC0415
 
     session = conf.get("sso_session")
     key = session or conf["sso_start_url"]
@@ -372,7 +372,7 @@ def examine_sso(
 def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
     """(status, description, source kind) of what botocore's default chain would use,
     from environment variables and the shared files alone: no network, no secrets."""
-    from . import keys  # noqa: PLC0415
+    from .. import keys  # noqa: PLC0415
 
     if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
         session = " with AWS_SESSION_TOKEN" if env.get("AWS_SESSION_TOKEN") else ""
@@ -457,7 +457,7 @@ def _profile_section(path: str, profile: str, config: bool) -> dict[str, str]:
     not a regular file: botocore skips those too)."""
     import configparser  # noqa: PLC0415
 
-    from .files import OddFile, read_regular  # noqa: PLC0415
+    from ..files import OddFile, read_regular  # noqa: PLC0415
 
     parser = configparser.RawConfigParser()
     try:
@@ -508,7 +508,7 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
 def _entry_profile(env: Mapping[str, str], name: str, profile: str) -> list[Check]:
     """The profile an entry of the configuration file names: defined (or every get for
     the registry fails), and its SSO session current."""
-    from . import keys  # noqa: PLC0415
+    from .. import keys  # noqa: PLC0415
 
     config_file, credentials_file = keys.aws_files(env)
     check = f"{name} profile"
@@ -528,7 +528,7 @@ def _entry_profile(env: Mapping[str, str], name: str, profile: str) -> list[Chec
 
 
 def examine_cache(env: Mapping[str, str]) -> list[Check]:
-    from .settings import Settings  # noqa: PLC0415
+    from ..settings import Settings  # noqa: PLC0415
 
     section = "cache"
     try:
@@ -617,8 +617,8 @@ def _current_identity(env: Mapping[str, str]) -> Callable[[str], str | None]:
     reads any more."""
     import io  # noqa: PLC0415
 
-    from . import keys  # noqa: PLC0415
-    from .store import EcrStore  # noqa: PLC0415
+    from .. import keys  # noqa: PLC0415
+    from ..store import EcrStore  # noqa: PLC0415
 
     try:
         store = EcrStore.from_env(env, io.StringIO())
@@ -726,8 +726,8 @@ def examine_log(env: Mapping[str, str]) -> list[Check]:
     it: one it cannot is a warning on every get's stderr."""
     import io  # noqa: PLC0415
 
-    from . import activity, settings  # noqa: PLC0415
-    from .store import EcrStore  # noqa: PLC0415
+    from .. import activity, settings  # noqa: PLC0415
+    from ..store import EcrStore  # noqa: PLC0415
 
     section = "log"
     try:
@@ -776,7 +776,7 @@ def examine_host(env: Mapping[str, str], host: str) -> list[Check]:
     """How the store resolves ``host`` (asked, not re-derived), then two live gets."""
     import io  # noqa: PLC0415
 
-    from .store import EcrStore  # noqa: PLC0415
+    from ..store import EcrStore  # noqa: PLC0415
 
     section = "get"
     bare = registry.hostname(host)
