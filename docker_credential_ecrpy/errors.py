@@ -13,6 +13,10 @@ import sys
 
 from . import PROGRAM
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 NOT_FOUND = "credentials not found in native keychain"
 # How AWS access key ids begin (long-term, temporary, bearer, context keys), what follows,
 # and what stands for one in a message.
@@ -253,6 +257,38 @@ def from_kind(kind: str, message: str, hint: str = "") -> HelperError:
     if not (isinstance(found, type) and issubclass(found, AwsError)):
         found = AwsError
     return found(message, hint)
+
+
+def guarded(run: Callable[[], int], program: str = PROGRAM) -> int:
+    """Run an action or a command for ``program``; the exit status. Whatever escapes it
+    ends as one line, never a traceback: a HelperError as its message on stdout (its hint
+    on stderr), a bug as ``internal_error``, an interrupt as 130, argparse's exit (``--help``,
+    a usage error) as its status. Every entry point runs under it: ``cli`` and ``kubelet``.
+
+    stdout is flushed here rather than by the interpreter at exit, where a failure
+    (``> /dev/full``, a full disk) would print "Exception ignored" and a traceback and
+    exit 120: any failed write to stdout, now or earlier, ends as one line on stderr.
+    """
+    try:
+        try:
+            status = run()
+        except KeyboardInterrupt:
+            status = 130
+        except SystemExit as exit:
+            status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        except HelperError as err:
+            sys.stdout.write(err.message + "\n")
+            if err.hint:
+                sys.stderr.write(err.hint.rstrip("\n") + "\n")
+            status = 1
+        except Exception as err:  # the last line of defence
+            # When err came from writing stdout, this write fails too and says so below.
+            sys.stdout.write(internal_error(err, program) + "\n")
+            status = 1
+        sys.stdout.flush()
+    except OSError as err:  # BrokenPipeError included: the reader is gone
+        return unwritable_stdout(err, program)
+    return status
 
 
 def internal_error(err: BaseException, program: str = PROGRAM) -> str:

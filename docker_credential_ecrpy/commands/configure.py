@@ -63,21 +63,16 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """The command; a HelperError is for ``errors.guarded``, which ``cli`` runs it under."""
     args = build_parser().parse_args(argv)
-    try:
-        return run(
-            args.hosts,
-            dry_run=args.dry_run,
-            remove_stale_auths=args.remove_stale_auths,
-            env=os.environ,
-            out=sys.stdout,
-            err=sys.stderr,
-        )
-    except errors.HelperError as error:
-        sys.stdout.write(error.message + "\n")
-        if error.hint:
-            sys.stderr.write(error.hint.rstrip("\n") + "\n")
-        return 1
+    return run(
+        args.hosts,
+        dry_run=args.dry_run,
+        remove_stale_auths=args.remove_stale_auths,
+        env=os.environ,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
 
 
 def run(
