@@ -226,6 +226,17 @@ def timed_out(seconds: float, doing: str) -> DeadlineExceeded:
     return DeadlineExceeded(_timed_out(seconds, doing))
 
 
+def span(seconds: float) -> str:
+    """``45s``, ``12m``, ``5h03m``: how long, for a person (a warning, doctor, warm)."""
+    seconds = max(seconds, 0)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    minutes = int(seconds // 60)
+    if minutes < 90:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 def serving_stale(host: str, reason: str, left: str, ago: str = "", retry: str = "") -> str:
     """The warning for a due token served because its refresh failed (``reason``), which
     failed ``ago`` (a recorded failure) or just now, with ``left`` of its validity and

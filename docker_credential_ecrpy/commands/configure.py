@@ -19,12 +19,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import shutil
 import sys
 from typing import NamedTuple
 
-from .. import HELPER, config, config_file, errors, registry
-from .. import PROGRAM as EXECUTABLE
+from .. import HELPER, PROGRAM, config, config_file, errors, registry
 from . import docker_config
 from .arguments import ArgumentParser
 
@@ -42,7 +40,7 @@ SECRET_KEYS = ("auth", "identitytoken", "registrytoken", "password")
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
-        prog=f"{EXECUTABLE} configure",
+        prog=f"{PROGRAM} configure",
         description="Add credHelpers entries for Amazon ECR registries to Docker's "
         "config.json ($DOCKER_CONFIG/config.json, default ~/.docker/config.json). "
         "Without HOST: the registry of the current AWS identity (one STS call) in the "
@@ -103,11 +101,8 @@ def run(
         else:
             write_diff(current.text or "", docker_config.dumps(edit.document), path, out)
             write(path, current, edit, dry_run, out)
-    if shutil.which(EXECUTABLE, path=env.get("PATH")) is None:
-        err.write(
-            f"warning: {EXECUTABLE} is not on PATH ({env.get('PATH', '')}); Docker will "
-            "fail with `executable file not found`: add its directory to PATH\n"
-        )
+    if docker_config.on_path(env) is None:
+        err.write(f"warning: {docker_config.not_on_path(env)}\n")
     return 0
 
 
@@ -130,7 +125,7 @@ def write(
     if edit.switched:
         out.write(
             f"Switched {edit.switched} entr{'y' if edit.switched == 1 else 'ies'} from "
-            f"docker-credential-{GO_HELPER} to {EXECUTABLE}. To switch back, copy {backup} "
+            f"docker-credential-{GO_HELPER} to {PROGRAM}. To switch back, copy {backup} "
             f"over {path}, or set those entries to {GO_HELPER} again.\n"
         )
 
@@ -222,31 +217,16 @@ def updated(
         new["credsStore"] = HELPER
         switched += 1
         changes.append(f"+ credsStore: {HELPER} (was {GO_HELPER})")
-    auths = new.get("auths")
-    if remove_stale_auths and isinstance(auths, dict):
-        for key in list(auths):
-            if registry.hostname(key) in served:
-                del auths[key]
-                changes.append(f"- auths[{key}] (stored credentials of an old docker login)")
+    if remove_stale_auths:
+        for key in docker_config.stale_auths(new, served):
+            del new["auths"][key]
+            changes.append(f"- auths[{key}] (stored credentials of an old docker login)")
     return Edit(new, changes, served, switched)
 
 
-def stale_auths(document: Mapping[str, Any], hosts: list[str]) -> list[str]:
-    """``auths`` keys for the hosts: stored logins that may shadow the helper."""
-    auths = document.get("auths")
-    if not isinstance(auths, dict):
-        return []
-    return [key for key in auths if registry.hostname(key) in hosts]
-
-
 def warn_shadowing(document: Mapping[str, Any], hosts: list[str], err: TextIO) -> None:
-    for key in stale_auths(document, hosts):
-        err.write(
-            f"warning: auths has stored credentials for {key} (an old `docker login`); "
-            "some clients use them instead of the helper, and they expire after 12 hours: "
-            "rerun with --remove-stale-auths, or run `docker logout "
-            f"{registry.hostname(key)}`\n"
-        )
+    for key in docker_config.stale_auths(document, hosts):
+        err.write(f"warning: {docker_config.shadowing(key)}\n")
 
 
 def write_diff(old: str, new: str, path: str, out: TextIO) -> None:

@@ -18,13 +18,13 @@ backoff. Never a secret: a token's secret is not even read into what is shown.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 from .. import (
     HELPER,
+    PROGRAM,
     cache,
     config,
     config_check,
@@ -34,8 +34,7 @@ from .. import (
     policy,
     registry,
 )
-from .. import PROGRAM as EXECUTABLE
-from ..tokens import span
+from ..errors import span
 from . import docker_config
 from .arguments import ArgumentParser
 
@@ -73,7 +72,7 @@ class Check:
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
-        prog=f"{EXECUTABLE} doctor",
+        prog=f"{PROGRAM} doctor",
         description="Explain how Docker, AWS and this helper are set up, without secrets; "
         "with HOST, run a live `get` for it. Exit status 1 when something is broken.",
     )
@@ -150,19 +149,20 @@ def examine_docker(
                 section,
                 "config file",
                 WARN,
-                f"{path} does not exist: run `{EXECUTABLE} configure`",
+                f"{path} does not exist: run `{PROGRAM} configure`",
                 path=path,
             )
         )
     document = current.document
     helpers = _object(document, "credHelpers")
     auths = _object(document, "auths")
-    store = document.get("credsStore") if isinstance(document.get("credsStore"), str) else None
-    if store:
-        detail = f"{store}: used for every registry without a credHelpers entry"
-        if store == HELPER:
+    creds_store = document.get("credsStore")
+    creds_store = creds_store if isinstance(creds_store, str) else None
+    if creds_store:
+        detail = f"{creds_store}: used for every registry without a credHelpers entry"
+        if creds_store == HELPER:
             detail += " (we answer 'not found' for non-ECR hosts, so they pull anonymously)"
-        checks.append(Check(section, "credsStore", INFO, detail, credsStore=store))
+        checks.append(Check(section, "credsStore", INFO, detail, credsStore=creds_store))
     wanted = registry.hostname(host) if host else None
     hosts: list[str] = []
     for name in [*helpers, *auths, *([host] if host else [])]:
@@ -174,15 +174,16 @@ def examine_docker(
         ):
             hosts.append(bare)
     for bare in hosts:
-        checks.append(_host_helper(bare, helpers, auths, store, required=bare == wanted))
-    uses_us = store == HELPER or any(check.data.get("helper") == HELPER for check in checks)
+        stale = docker_config.stale_auths(document, [bare])
+        checks.append(_host_helper(bare, helpers, stale, creds_store, required=bare == wanted))
+    uses_us = creds_store == HELPER or any(check.data.get("helper") == HELPER for check in checks)
     if not uses_us:
         checks.append(
             Check(
                 section,
                 "helper in use",
                 WARN,
-                f"no registry uses docker-credential-{HELPER}: run `{EXECUTABLE} configure`",
+                f"no registry uses docker-credential-{HELPER}: run `{PROGRAM} configure`",
             )
         )
     return checks
@@ -196,51 +197,39 @@ def _object(document: dict[str, Any], key: str) -> dict[str, Any]:
 def _host_helper(
     bare: str,
     helpers: dict[str, Any],
-    auths: dict[str, Any],
-    store: str | None,
+    stale: list[str],
+    creds_store: str | None,
     required: bool,
 ) -> Check:
-    """Which helper Docker uses for one registry, and whether stored auths interfere."""
+    """Which helper Docker uses for one registry, and whether ``stale`` auths (the
+    registry's stored logins) interfere."""
     helper = helpers.get(bare)
     via = "credHelpers"
-    if helper is None and store:
-        helper, via = store, "credsStore"
-    shadowing = [key for key in auths if registry.hostname(str(key)) == bare]
+    if helper is None and creds_store:
+        helper, via = creds_store, "credsStore"
     if helper == HELPER:
         status, detail = OK, f"{via} -> docker-credential-{HELPER}"
     elif helper:
         status, detail = WARN, f"{via} -> docker-credential-{helper}, not {HELPER}"
     else:
         status = FAIL if required else WARN
-        detail = f"no credential helper: run `{EXECUTABLE} configure {bare}`"
-    if shadowing:
+        detail = f"no credential helper: run `{PROGRAM} configure {bare}`"
+    if stale:
         status = WARN if status == OK else status
-        detail += (
-            f"; auths has stored credentials for {shadowing[0]} (an old docker login) "
-            f"that can shadow the helper: `{EXECUTABLE} configure --remove-stale-auths "
-            f"{bare}` or `docker logout {bare}`"
-        )
-    return Check("docker", bare, status, detail, host=bare, helper=helper, stale_auths=shadowing)
+        detail += f"; {docker_config.shadowing(stale[0])}"
+    return Check("docker", bare, status, detail, host=bare, helper=helper, stale_auths=stale)
 
 
 # -- PATH ---------------------------------------------------------------------------------
 
 
 def examine_executable(env: Mapping[str, str]) -> list[Check]:
-    found = shutil.which(EXECUTABLE, path=env.get("PATH"))
+    found = docker_config.on_path(env)
     if found is None:
-        return [
-            Check(
-                "executable",
-                "on PATH",
-                FAIL,
-                f"{EXECUTABLE} is not on PATH: Docker reports `executable file not found`; "
-                "add its directory to PATH",
-            )
-        ]
+        return [Check("executable", "on PATH", FAIL, docker_config.not_on_path(env))]
     checks = [Check("executable", "on PATH", OK, found, path=found)]
     me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    if me and os.path.basename(me) == EXECUTABLE and os.path.realpath(found) != me:
+    if me and os.path.basename(me) == PROGRAM and os.path.realpath(found) != me:
         checks.append(
             Check(
                 "executable",
@@ -442,7 +431,7 @@ def _process_source(
         words = shlex.split(command)
     except ValueError as err:
         return FAIL, f"{what} cannot be split into words ({err}): every get fails", "process"
-    if not words or shutil.which(words[0], path=env.get("PATH")) is None:
+    if not words or docker_config.on_path(env, words[0]) is None:
         program = words[0] if words else "nothing"
         detail = (
             f"{what} runs {program}, which is not an executable file (looked on PATH): "
@@ -538,9 +527,9 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
     if settings.cache_disabled:
         return [Check(section, "directory", INFO, "disabled (AWS_ECR_DISABLE_CACHE)")]
     directory = settings.cache_dir
-    store = cache.TokenCache(directory)
+    token_cache = cache.TokenCache(directory)
     try:
-        entries = store.entries()
+        entries = token_cache.entries()
     except (cache.UnsafeCacheDir, OSError) as err:
         reason = str(err) if isinstance(err, cache.UnsafeCacheDir) else f"{directory}: {err}"
         return [
@@ -575,7 +564,7 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
         checks.append(
             _token_check(section, entry, now, settings.refresh_window, current(entry.host))
         )
-    for failure in store.failures():
+    for failure in token_cache.failures():
         checks.append(_failure_check(section, failure, now, current(failure.host)))
     checks.extend(_ignored_files(section, directory))
     return checks
@@ -879,7 +868,7 @@ def _judge_get(
 
 def _helper_command(env: Mapping[str, str]) -> list[str]:
     """What Docker would run; this copy when none is on PATH."""
-    found = shutil.which(EXECUTABLE, path=env.get("PATH"))
+    found = docker_config.on_path(env)
     if found:
         return [found]
     if getattr(sys, "frozen", False):  # a PyInstaller build: the executable itself

@@ -20,10 +20,10 @@ import os
 import sys
 import time
 
-from .. import HELPER, errors, policy, registry
-from .. import PROGRAM as EXECUTABLE
+from .. import HELPER, PROGRAM, errors, policy, registry
 from ..cache import NoCache
-from ..tokens import FETCHED, STALE_SERVED, span
+from ..errors import span
+from ..tokens import FETCHED, STALE_SERVED
 from . import docker_config
 from .arguments import ArgumentParser
 
@@ -46,7 +46,7 @@ PROMETHEUS_FILE = "ECRPY_PROMETHEUS_FILE"
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
-        prog=f"{EXECUTABLE} warm",
+        prog=f"{PROGRAM} warm",
         description="Make sure a usable token is cached for each registry, so that no pull "
         "waits on AWS. Without HOST: every registry Docker's config.json sends to this "
         f'helper ("credHelpers" entries "{HELPER}", and with "credsStore": "{HELPER}" the '
@@ -112,9 +112,9 @@ def configured_hosts(env: Mapping[str, str]) -> list[str]:
     hosts = list(dict.fromkeys(hosts))
     if not hosts:
         raise errors.ConfigError(
-            f"no registry to warm: {path} sends none to {EXECUTABLE} (no credHelpers "
+            f"no registry to warm: {path} sends none to {PROGRAM} (no credHelpers "
             f'entry "{HELPER}", nor a cached token with credsStore "{HELPER}"); name them '
-            f"(warm HOST ...) or run `{EXECUTABLE} configure`"
+            f"(warm HOST ...) or run `{PROGRAM} configure`"
         )
     return hosts
 
@@ -149,7 +149,7 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
         if isinstance(tokens.cache, NoCache):
             raise errors.ConfigError(
                 "the token is not kept: the token cache is turned off (AWS_ECR_DISABLE_CACHE) "
-                f"or unusable; `{EXECUTABLE} doctor --tokens` says why"
+                f"or unusable; `{PROGRAM} doctor --tokens` says why"
             )
     except errors.HelperError as err:
         failed = err
