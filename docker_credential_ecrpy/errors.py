@@ -4,7 +4,8 @@ That line (on stdout for the client, repeated on stderr for the docker CLI, whic
 stdout on pull and push) is all most users will ever read: it must say what went wrong
 and what to do, and it must never carry a secret. Longer explanations go to stderr as a
 ``hint``. The Go helper folds every failure into "credentials not found"; keeping the
-kinds apart here is what lets us do better.
+kinds apart here is what lets us do better. Every entry point runs under ``guarded``, so
+that nothing else, not even a bug of ours, reaches the user as a traceback.
 """
 
 from __future__ import annotations

@@ -235,8 +235,8 @@ def write_diff(old: str, new: str, path: str, out: TextIO) -> None:
     import difflib  # noqa: PLC0415
     import re  # noqa: PLC0415
 
-    keys = "|".join(SECRET_KEYS)
-    secret = re.compile(rf'("(?:{keys})"\s*:\s*)"(?:[^"\\]|\\.)*"')
+    names = "|".join(SECRET_KEYS)
+    secret = re.compile(rf'("(?:{names})"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
     if old and not old.endswith("\n"):
         old += "\n"  # Docker writes no final newline; do not show that as a change

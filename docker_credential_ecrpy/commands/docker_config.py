@@ -12,6 +12,9 @@ so is one that only Python's lenient reader takes (NaN, Infinity, a key given tw
 numbers are written back exactly as they were read.
 Concurrent edits (a provisioning script configuring registries in parallel) take a lock,
 so that no writer replaces the file with an edit of contents another has since changed.
+
+What ``configure`` and ``doctor`` both say of a Docker setup is decided here once: where
+Docker finds the helper on PATH, and which ``auths`` entries shadow it.
 """
 
 from __future__ import annotations

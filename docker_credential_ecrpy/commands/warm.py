@@ -10,8 +10,7 @@ and costs nothing in between. Without ``--if-due`` every token is replaced by a 
 Each registry is warmed as a get refreshes it (``TokenSource.warm``): the same cache,
 the same key lock, the same recorded failures and backoff, the same deadline per
 registry. So a warm beside 32 pulls still makes one call per identity and region, and a
-warm in a brownout does not call AWS until the backoff ends. A command for people and
-timers: no pull ever imports this module.
+warm in a brownout does not call AWS until the backoff ends.
 """
 
 from __future__ import annotations
