@@ -259,9 +259,9 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
             "AWS_CONFIG_FILE or AWS_SHARED_CREDENTIALS_FILE elsewhere"
         )
         checks.append(Check(section, "shared files", WARN, detail))
-    config_file, _ = keys.aws_files(env)
+    aws_config, _ = keys.aws_files(env)
     profile = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    conf = _profile_section(config_file, profile, config=True)
+    conf = _profile_section(aws_config, profile, config=True)
     region = configured_region(env, conf.get("region"))
     checks.append(
         Check(
@@ -280,7 +280,7 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
         trouble = ca_bundle_trouble(bundle, bool(env.get("AWS_CA_BUNDLE")), profile)
         status, detail = (FAIL, trouble) if trouble else (INFO, bundle)
         checks.append(Check(section, "CA bundle", status, detail, path=bundle))
-    checks.extend(examine_sso(env, config_file, profile))
+    checks.extend(examine_sso(env, aws_config, profile))
     return checks
 
 
@@ -293,7 +293,7 @@ MAX_SOURCE_PROFILES = 10
 
 def examine_sso(
     env: Mapping[str, str],
-    config_file: str,
+    aws_config: str,
     profile: str,
     section: str = "aws",
     check: str = "SSO session",
@@ -311,7 +311,7 @@ def examine_sso(
     conf: dict[str, str] = {}
     while holder and holder not in seen and len(seen) < MAX_SOURCE_PROFILES:
         seen.append(holder)
-        conf = _profile_section(config_file, holder, config=True)
+        conf = _profile_section(aws_config, holder, config=True)
         if conf.get("sso_session") or conf.get("sso_start_url"):
             break
         holder = conf.get("source_profile")
@@ -368,11 +368,11 @@ def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
         return OK, f"environment variables (AWS_ACCESS_KEY_ID{session})", "env"
     if env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_SECRET_ACCESS_KEY"):
         return FAIL, "only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set", "env"
-    config_file, credentials_file = keys.aws_files(env)
+    aws_config, aws_credentials = keys.aws_files(env)
     explicit = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE")
     profile = explicit or "default"
-    conf = _profile_section(config_file, profile, config=True)
-    creds = _profile_section(credentials_file, profile, config=False)
+    conf = _profile_section(aws_config, profile, config=True)
+    creds = _profile_section(aws_credentials, profile, config=False)
     if conf.get("role_arn"):
         base = conf.get("source_profile") or conf.get("credential_source") or "web identity"
         return OK, f"profile {profile}: assume role {conf['role_arn']} from {base}", "assume-role"
@@ -389,15 +389,15 @@ def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
             "sso",
         )
     if creds.get("aws_access_key_id"):
-        return OK, f"profile {profile}: keys in {credentials_file}", "shared-credentials-file"
+        return OK, f"profile {profile}: keys in {aws_credentials}", "shared-credentials-file"
     if conf.get("credential_process"):
-        return _process_source(env, profile, conf["credential_process"], config_file)
+        return _process_source(env, profile, conf["credential_process"], aws_config)
     if conf.get("aws_access_key_id"):
-        return OK, f"profile {profile}: keys in {config_file}", "config-file"
+        return OK, f"profile {profile}: keys in {aws_config}", "config-file"
     if explicit and not conf and not creds:
         return (
             FAIL,
-            f"AWS_PROFILE={explicit} is not defined in {config_file} or {credentials_file}",
+            f"AWS_PROFILE={explicit} is not defined in {aws_config} or {aws_credentials}",
             "profile",
         )
     if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get(
@@ -420,7 +420,7 @@ def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
 
 
 def _process_source(
-    env: Mapping[str, str], profile: str, command: str, config_file: str
+    env: Mapping[str, str], profile: str, command: str, aws_config: str
 ) -> tuple[str, str, str]:
     """A ``credential_process``, and whether botocore can start it: it splits the
     command as a shell would and runs the first word from PATH, without a shell."""
@@ -438,7 +438,7 @@ def _process_source(
             "every get fails; install it or give its full path"
         )
         return FAIL, detail, "process"
-    return OK, f"{what} in {config_file}", "process"
+    return OK, f"{what} in {aws_config}", "process"
 
 
 def _profile_section(path: str, profile: str, config: bool) -> dict[str, str]:
@@ -499,18 +499,18 @@ def _entry_profile(env: Mapping[str, str], name: str, profile: str) -> list[Chec
     the registry fails), and its SSO session current."""
     from .. import keys  # noqa: PLC0415
 
-    config_file, credentials_file = keys.aws_files(env)
+    aws_config, aws_credentials = keys.aws_files(env)
     check = f"{name} profile"
     if not (
-        _profile_section(config_file, profile, config=True)
-        or _profile_section(credentials_file, profile, config=False)
+        _profile_section(aws_config, profile, config=True)
+        or _profile_section(aws_credentials, profile, config=False)
     ):
         detail = (
-            f"profile {profile} is not defined in {config_file} or {credentials_file}: "
+            f"profile {profile} is not defined in {aws_config} or {aws_credentials}: "
             f"every get for {name} fails"
         )
         return [Check("config", check, FAIL, detail, profile=profile)]
-    return examine_sso(env, config_file, profile, "config", check, explicit=True)
+    return examine_sso(env, aws_config, profile, "config", check, explicit=True)
 
 
 # -- the token cache --------------------------------------------------------------------
