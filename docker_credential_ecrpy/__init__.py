@@ -14,7 +14,8 @@ a sixth of the interpreter's own start, and botocore more than ten hits. So:
   written with string operations.
 - Everything else is imported inside the function that needs it, when it does: botocore
   for a refresh (``aws``), the configuration file's checker for a file to parse
-  (``config_file``), the activity log when it is on, the commands people run.
+  (``config_file``), the activity log when it is on, the commands people run (the
+  ``commands`` subpackage, which no pull imports).
 - Besides this package, a hit loads 12 of our modules (``cli``, ``protocol``, ``store``,
   ``config_file``, ``settings``, ``registry``, ``errors``, ``files``, ``tokens``,
   ``cache``, ``keys``, ``policy``) and a not-found answer the first 8 of them

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
         def failures(self) -> list[Failure]: ...
         def remove_scope(self, scope: str) -> int: ...
         def prune(self, now: float) -> None: ...
-        def lock(self, key: str) -> KeyLock: ...
+        def lock(self, key: str) -> files.KeyLock: ...
 
 
 # 3: with the identity line; files of an older format read as absent (one fetch).
@@ -54,9 +54,6 @@ MAX_ENTRY_BYTES = 16 * 1024
 # Failure records whose backoff ended this long ago, and lock files this old with no
 # token or failure beside them, belong to identities no longer in use.
 STALE_RECORD_AGE = 86400.0
-# How often a process waiting for another's refresh looks at the lock again: often
-# enough to follow at once, seldom enough that 64 waiters cost next to no CPU.
-LOCK_POLL = 0.05
 _FOREVER = float("inf")
 
 
@@ -240,58 +237,6 @@ def _fields(data: bytes, header: str, names: tuple[str, ...]) -> dict[str, str] 
     return fields
 
 
-# -- locks -------------------------------------------------------------------------------
-
-
-class KeyLock:
-    """The exclusive refresh lock of one key: a ``flock`` on a lock file, released by the
-    kernel when every process holding it has exited or been killed. A KeyLock without a
-    path (no cache) is always granted.
-
-    ``flock`` is in the standard library, where the ``filelock`` package costs a waiting
-    process an import longer than a cache hit. The lock follows the open file, so a child
-    forked by the holder (the background refresher, the AWS worker) holds it too.
-    """
-
-    def __init__(self, path: str | None, fd: int | None = None) -> None:
-        self.path = path
-        self.fd = fd
-
-    def acquire(self, deadline: float | None = None) -> bool:
-        """Take the lock, waiting until the monotonic ``deadline`` (None: not at all);
-        False when it could not be had by then."""
-        if self.path is None:
-            return True
-        while True:
-            if self.fd is None:
-                self.fd = _open_lock_file(self.path)
-            if not files.lock(self.fd, deadline, LOCK_POLL):
-                return False
-            if files.still_linked(self.path, self.fd):
-                return True
-            # Pruned (unlinked) between our open and our flock: the lock that counts is
-            # the one on the file now at the path.
-            self.release()
-
-    def release(self) -> None:
-        """Close our descriptor: the lock ends when no process holds one any more."""
-        if self.fd is not None:
-            posix.close(self.fd)
-            self.fd = None
-
-    def __enter__(self) -> KeyLock:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
-
-
-def _open_lock_file(path: str) -> int:
-    return posix.open(
-        path, posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o600
-    )
-
-
 # -- storage -------------------------------------------------------------------------------
 
 
@@ -354,13 +299,13 @@ class TokenCache:
         ]
 
     # writing: the miss path -----------------------------------------------------------
-    def lock(self, key: str) -> KeyLock:
+    def lock(self, key: str) -> files.KeyLock:
         """The refresh lock of one key, its file opened (not yet locked) here, so that a
         directory we cannot write to is reported as cache trouble (and the cache dropped)
         rather than as a lock held by another."""
         self._check(create=True)
         path = files.join(self.directory, key + LOCK_SUFFIX)
-        return KeyLock(path, _open_lock_file(path))
+        return files.KeyLock(path, files.open_lock_file(path))
 
     def write(self, key: str, entry: Entry) -> None:
         """Replace the entry atomically and durably; a success ends any failure record."""
@@ -437,12 +382,12 @@ class TokenCache:
     @staticmethod
     def _prune_lock(path: str, now: float) -> None:
         """Unlink an old lock file nobody holds. Holding it while unlinking, together
-        with KeyLock's check that the locked file is still the one at the path, keeps a
+        with files.KeyLock's check that the locked file is still the one at the path, keeps a
         process that opened it just before from refreshing beside a newcomer."""
         try:
             if now - posix.lstat(path).st_mtime <= STALE_RECORD_AGE:
                 return
-            lock = KeyLock(path, _open_lock_file(path))
+            lock = files.KeyLock(path, files.open_lock_file(path))
         except OSError:
             return
         with lock:
@@ -485,5 +430,5 @@ class NoCache:
     def prune(self, now: float) -> None:
         pass
 
-    def lock(self, key: str) -> KeyLock:
-        return KeyLock(None)
+    def lock(self, key: str) -> files.KeyLock:
+        return files.KeyLock(None)

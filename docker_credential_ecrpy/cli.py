@@ -1,4 +1,5 @@
-"""Entry point: the command line to a protocol action, and failures to one clear line.
+"""Entry point: the command line to a protocol action or a command, each run under
+``errors.guarded`` (whatever escapes is one clear line).
 
 Docker runs ``docker-credential-ecrpy <action>`` for every pull and push, so each
 action's and each command's modules are imported only when it runs: a cache hit loads 12
@@ -11,10 +12,7 @@ from __future__ import annotations
 import sys
 
 from . import PROGRAM, __version__
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from .errors import guarded
 
 USAGE = """\
 Usage: docker-credential-ecrpy <action>
@@ -49,49 +47,21 @@ COMMANDS = ("configure", "doctor", "warm", "kubelet")
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in COMMANDS:
-        return _guarded(lambda: _command(args[0], args[1:]))
+        return guarded(lambda: _command(args[0], args[1:]))
     if len(args) != 1:
         sys.stderr.write(USAGE)
         return 1
     action = args[0]
     if action in ("version", "-v", "--version"):
-        return _guarded(lambda: _print(f"{PROGRAM} {_version()}\n"))
+        return guarded(lambda: _print(f"{PROGRAM} {_version()}\n"))
     if action in ("help", "-h", "--help"):
-        return _guarded(lambda: _print(USAGE))
-    return _guarded(lambda: _serve(action))
+        return guarded(lambda: _print(USAGE))
+    return guarded(lambda: _serve(action))
 
 
 def _print(text: str) -> int:
     sys.stdout.write(text)
     return 0
-
-
-def _guarded(run: Callable[[], int]) -> int:
-    """Run an action or command; whatever escapes becomes one line, never a traceback.
-
-    stdout is flushed here rather than by the interpreter at exit, where a failure
-    (``> /dev/full``, a full disk) would print "Exception ignored" and a traceback and
-    exit 120: any failed write to stdout, now or earlier, ends as one line on stderr.
-    """
-    try:
-        try:
-            status = run()
-        except KeyboardInterrupt:
-            status = 130
-        except SystemExit as exit:  # argparse's --help and usage errors, in commands
-            status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
-        except Exception as err:  # the last line of defence: one line, never a traceback
-            from .errors import internal_error  # noqa: PLC0415
-
-            # When err came from writing stdout, this write fails too and says so below.
-            sys.stdout.write(internal_error(err) + "\n")
-            status = 1
-        sys.stdout.flush()
-    except OSError as err:  # BrokenPipeError included: the reader is gone
-        from .errors import unwritable_stdout  # noqa: PLC0415
-
-        return unwritable_stdout(err)
-    return status
 
 
 def _version() -> str:
@@ -114,15 +84,15 @@ def _version() -> str:
 def _command(name: str, args: list[str]) -> int:
     """A command for people or for kubelet: its own module, imported only when asked."""
     if name == "configure":
-        from . import configure  # noqa: PLC0415
+        from .commands import configure  # noqa: PLC0415
 
         return configure.main(args)
     if name == "doctor":
-        from . import doctor  # noqa: PLC0415
+        from .commands import doctor  # noqa: PLC0415
 
         return doctor.main(args)
     if name == "warm":
-        from . import warm  # noqa: PLC0415
+        from .commands import warm  # noqa: PLC0415
 
         return warm.main(args)
     from . import kubelet  # noqa: PLC0415

@@ -4,7 +4,8 @@ That line (on stdout for the client, repeated on stderr for the docker CLI, whic
 stdout on pull and push) is all most users will ever read: it must say what went wrong
 and what to do, and it must never carry a secret. Longer explanations go to stderr as a
 ``hint``. The Go helper folds every failure into "credentials not found"; keeping the
-kinds apart here is what lets us do better.
+kinds apart here is what lets us do better. Every entry point runs under ``guarded``, so
+that nothing else, not even a bug of ours, reaches the user as a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from __future__ import annotations
 import sys
 
 from . import PROGRAM
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 NOT_FOUND = "credentials not found in native keychain"
 # How AWS access key ids begin (long-term, temporary, bearer, context keys), what follows,
@@ -222,6 +227,17 @@ def timed_out(seconds: float, doing: str) -> DeadlineExceeded:
     return DeadlineExceeded(_timed_out(seconds, doing))
 
 
+def span(seconds: float) -> str:
+    """``45s``, ``12m``, ``5h03m``: how long, for a person (a warning, doctor, warm)."""
+    seconds = max(seconds, 0)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    minutes = int(seconds // 60)
+    if minutes < 90:
+        return f"{minutes}m"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 def serving_stale(host: str, reason: str, left: str, ago: str = "", retry: str = "") -> str:
     """The warning for a due token served because its refresh failed (``reason``), which
     failed ``ago`` (a recorded failure) or just now, with ``left`` of its validity and
@@ -253,6 +269,38 @@ def from_kind(kind: str, message: str, hint: str = "") -> HelperError:
     if not (isinstance(found, type) and issubclass(found, AwsError)):
         found = AwsError
     return found(message, hint)
+
+
+def guarded(run: Callable[[], int], program: str = PROGRAM) -> int:
+    """Run an action or a command for ``program``; the exit status. Whatever escapes it
+    ends as one line, never a traceback: a HelperError as its message on stdout (its hint
+    on stderr), a bug as ``internal_error``, an interrupt as 130, argparse's exit (``--help``,
+    a usage error) as its status. Every entry point runs under it: ``cli`` and ``kubelet``.
+
+    stdout is flushed here rather than by the interpreter at exit, where a failure
+    (``> /dev/full``, a full disk) would print "Exception ignored" and a traceback and
+    exit 120: any failed write to stdout, now or earlier, ends as one line on stderr.
+    """
+    try:
+        try:
+            status = run()
+        except KeyboardInterrupt:
+            status = 130
+        except SystemExit as exit:
+            status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        except HelperError as err:
+            sys.stdout.write(err.message + "\n")
+            if err.hint:
+                sys.stderr.write(err.hint.rstrip("\n") + "\n")
+            status = 1
+        except Exception as err:  # the last line of defence
+            # When err came from writing stdout, this write fails too and says so below.
+            sys.stdout.write(internal_error(err, program) + "\n")
+            status = 1
+        sys.stdout.flush()
+    except OSError as err:  # BrokenPipeError included: the reader is gone
+        return unwritable_stdout(err, program)
+    return status
 
 
 def internal_error(err: BaseException, program: str = PROGRAM) -> str:

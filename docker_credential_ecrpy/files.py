@@ -16,7 +16,8 @@ file named ``.<name>.<pid>.<random>.tmp``, which its owner's clean-up removes la
 
 Locks: an exclusive ``flock`` taken within a deadline, and the check that the file locked
 is still the one at its path (renamed or unlinked meanwhile, it no longer stands for it):
-for the cache's refresh locks and the activity log's rotation.
+``KeyLock`` for the cache's refresh locks and the edits of Docker's ``config.json``, the
+``flock`` alone for the activity log's rotation.
 
 Private directories: what holds tokens (the cache) or says what the helper did (the
 activity log) lives in a directory that is ours and closed to others, created so whatever
@@ -39,6 +40,9 @@ TEMP_SUFFIX = ".tmp"
 LOCK_SUFFIX = ".lock"
 # Temporary files older than this were left by a killed writer.
 STALE_TEMP_AGE = 300.0
+# How often a process waiting for a KeyLock (another's refresh, say) looks at it again:
+# often enough to follow at once, seldom enough that 64 waiters cost next to no CPU.
+LOCK_POLL = 0.05
 # The type bits of st_mode (S_IFMT) and their values, as the stat module has them
 # (tests/test_files.py holds the two to the same values).
 TYPE_BITS = 0o170000
@@ -190,6 +194,57 @@ def still_linked(path: str, fd: int) -> bool:
         return False
     held = posix.fstat(fd)
     return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
+class KeyLock:
+    """The exclusive lock of one thing (a cache key's refresh, an edit of Docker's
+    ``config.json``): a ``flock`` on a lock file beside it, released by the kernel when
+    every process holding it has exited or been killed. A KeyLock without a path (no
+    cache) is always granted.
+
+    ``flock`` is in the standard library, where the ``filelock`` package costs a waiting
+    process an import longer than a cache hit. The lock follows the open file, so a child
+    forked by the holder (the background refresher, the AWS worker) holds it too.
+    """
+
+    def __init__(self, path: str | None, fd: int | None = None) -> None:
+        self.path = path
+        self.fd = fd
+
+    def acquire(self, deadline: float | None = None) -> bool:
+        """Take the lock, waiting until the monotonic ``deadline`` (None: not at all);
+        False when it could not be had by then."""
+        if self.path is None:
+            return True
+        while True:
+            if self.fd is None:
+                self.fd = open_lock_file(self.path)
+            if not lock(self.fd, deadline, LOCK_POLL):
+                return False
+            if still_linked(self.path, self.fd):
+                return True
+            # Unlinked (a prune) between our open and our flock: the lock that counts is
+            # the one on the file now at the path.
+            self.release()
+
+    def release(self) -> None:
+        """Close our descriptor: the lock ends when no process holds one any more."""
+        if self.fd is not None:
+            posix.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> KeyLock:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def open_lock_file(path: str) -> int:
+    """The lock file at ``path``, made 0600 if absent, never through a symlink."""
+    return posix.open(
+        path, posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o600
+    )
 
 
 def sync_directory(directory: str) -> None:

@@ -61,18 +61,9 @@ NO_CACHE = "0s"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``ecr-credential-provider-py`` and ``docker-credential-ecrpy kubelet``.
-
-    stdout is flushed here, not by the interpreter at exit, so that an answer that
-    cannot be written is one line in kubelet's log rather than a traceback.
-    """
+    """Entry point of ``ecr-credential-provider-py`` and ``docker-credential-ecrpy kubelet``."""
     args = sys.argv[1:] if argv is None else argv
-    try:
-        status = _main(args)
-        sys.stdout.flush()
-    except OSError as err:
-        return errors.unwritable_stdout(err, PROGRAM)
-    return status
+    return errors.guarded(lambda: _main(args), PROGRAM)
 
 
 def _main(args: list[str]) -> int:
@@ -94,9 +85,7 @@ def _main(args: list[str]) -> int:
         answered.append(err)
         sys.stderr.write(f"{PROGRAM}: {err.message}\n")
         status = 1
-    except KeyboardInterrupt:
-        return 130
-    except Exception as err:  # never a traceback in kubelet's log
+    except Exception as err:  # a bug too is for kubelet's log, with nothing on stdout
         sys.stderr.write(errors.internal_error(err, PROGRAM) + "\n")
         return 1
     else:

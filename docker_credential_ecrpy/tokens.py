@@ -26,7 +26,7 @@ from __future__ import annotations
 import sys
 import time
 
-from . import PROGRAM, cache, errors, keys, policy
+from . import PROGRAM, cache, errors, files, keys, policy
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -268,9 +268,9 @@ class TokenSource:
                     errors.serving_stale(
                         registry.host,
                         failure.message,
-                        span(entry.expires_at - now),
-                        ago=span(now - failure.failed_at),
-                        retry=span(failure.retry_at - now),
+                        errors.span(entry.expires_at - now),
+                        ago=errors.span(now - failure.failed_at),
+                        retry=errors.span(failure.retry_at - now),
                     )
                 )
             return entry
@@ -278,8 +278,8 @@ class TokenSource:
             raise errors.AwsError(f"no usable token for {registry.host}")
         raise errors.from_kind(
             failure.kind,
-            f"{failure.message} (failed {span(now - failure.failed_at)} ago; next attempt "
-            f"in {span(failure.retry_at - now)})",
+            f"{failure.message} (failed {errors.span(now - failure.failed_at)} ago; next attempt "
+            f"in {errors.span(failure.retry_at - now)})",
         )
 
     # -- refreshing ------------------------------------------------------------------------
@@ -325,7 +325,7 @@ class TokenSource:
     ) -> cache.Entry:
         """Refresh before answering: under the key's lock, unless another process has
         refreshed (or failed to) while we waited for it (``renew_before``: see warm)."""
-        lock = self._guard(lambda: self.cache.lock(key), cache.KeyLock(None))
+        lock = self._guard(lambda: self.cache.lock(key), files.KeyLock(None))
         with lock:
             started = time.monotonic()
             acquired = self._guard(lambda: lock.acquire(self._lock_deadline(started)), True)
@@ -422,7 +422,9 @@ class TokenSource:
             raise err
         self.activity.outcome = STALE_SERVED
         self.activity.answered_despite(err)
-        self._warn(errors.serving_stale(registry.host, err.message, span(stale.expires_at - now)))
+        self._warn(
+            errors.serving_stale(registry.host, err.message, errors.span(stale.expires_at - now))
+        )
         return stale
 
     def _record(
@@ -499,14 +501,3 @@ class TokenSource:
 
     def _warn(self, message: str) -> None:
         self.stderr.write(f"{self.program}: warning: {message}\n")
-
-
-def span(seconds: float) -> str:
-    """``45s``, ``12m``, ``5h03m``: how long, for a person (warnings here, doctor)."""
-    seconds = max(seconds, 0)
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    minutes = int(seconds // 60)
-    if minutes < 90:
-        return f"{minutes}m"
-    return f"{minutes // 60}h{minutes % 60:02d}m"

@@ -24,17 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from docker_credential_ecrpy import (  # noqa: E402
-    PROGRAM,
-    __version__,
-    cli,
-    config_file,
-    configure,
-    doctor,
-    kubelet,
-    settings,
-    warm,
-)
+from docker_credential_ecrpy import PROGRAM, __version__, cli, config_file, kubelet, settings  # noqa: E402
+from docker_credential_ecrpy.commands import configure, doctor, warm  # noqa: E402
 
 MANUAL = "User Commands"
 HOME = "https://github.com/docker-credential-ecrpy/docker-credential-ecrpy"

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docker_credential_ecrpy import docker_config
+from docker_credential_ecrpy.commands import docker_config
 from tests.support.standin import StandIn
 
 from .conftest import HOST, Helper

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from docker_credential_ecrpy import doctor, keys
+from docker_credential_ecrpy import keys
+from docker_credential_ecrpy.commands import doctor
 from tests.support.standin import StandIn
 
 from .conftest import HOST, Helper

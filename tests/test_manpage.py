@@ -87,7 +87,7 @@ def test_every_variable_the_package_reads_is_documented(pages: dict[str, str]) -
     section = pages["docker-credential-ecrpy"].partition(" ENVIRONMENT ")[2]
     section = section.partition(" FILES ")[0]
     named = set()
-    for module in PACKAGE.glob("*.py"):
+    for module in PACKAGE.rglob("*.py"):
         named |= set(re.findall(r"\b(?:ECRPY|AWS_ECR)_[A-Z_]*[A-Z]\b", module.read_text()))
     assert named, "the scan found no variables at all"
     missing = sorted(name for name in named if name not in section)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docker_credential_ecrpy import configure as configure_module
+from docker_credential_ecrpy.commands import configure as configure_module
 from tests.support.standin import StandIn
 
 from .conftest import HOST, Helper

@@ -10,8 +10,7 @@ and costs nothing in between. Without ``--if-due`` every token is replaced by a 
 Each registry is warmed as a get refreshes it (``TokenSource.warm``): the same cache,
 the same key lock, the same recorded failures and backoff, the same deadline per
 registry. So a warm beside 32 pulls still makes one call per identity and region, and a
-warm in a brownout does not call AWS until the backoff ends. A command for people and
-timers: no pull ever imports this module.
+warm in a brownout does not call AWS until the backoff ends.
 """
 
 from __future__ import annotations
@@ -20,19 +19,20 @@ import os
 import sys
 import time
 
-from . import HELPER, docker_config, errors, policy, registry
-from . import PROGRAM as EXECUTABLE
+from .. import HELPER, PROGRAM, errors, policy, registry
+from ..cache import NoCache
+from ..errors import span
+from ..tokens import FETCHED, STALE_SERVED
+from . import docker_config
 from .arguments import ArgumentParser
-from .cache import NoCache
-from .tokens import FETCHED, STALE_SERVED, span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, TextIO
 
-    from .registry import Registry
-    from .tokens import TokenSource
+    from ..registry import Registry
+    from ..tokens import TokenSource
 
 # The statuses of a registry, as printed and in --json:
 OK = "ok"  # a fresh token was cached already: no call
@@ -45,7 +45,7 @@ PROMETHEUS_FILE = "ECRPY_PROMETHEUS_FILE"
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
-        prog=f"{EXECUTABLE} warm",
+        prog=f"{PROGRAM} warm",
         description="Make sure a usable token is cached for each registry, so that no pull "
         "waits on AWS. Without HOST: every registry Docker's config.json sends to this "
         f'helper ("credHelpers" entries "{HELPER}", and with "credsStore": "{HELPER}" the '
@@ -74,11 +74,7 @@ def main(argv: list[str]) -> int:
     started = time.time()
     args = build_parser().parse_args(argv)
     env = os.environ
-    try:
-        hosts = args.hosts or configured_hosts(env)
-    except errors.HelperError as err:
-        sys.stdout.write(err.message + "\n")
-        return 1
+    hosts = args.hosts or configured_hosts(env)  # a HelperError is for errors.guarded
     results = [warm(host, env, None if args.if_due else started) for host in hosts]
     if args.json:
         import json  # noqa: PLC0415
@@ -109,15 +105,15 @@ def configured_hosts(env: Mapping[str, str]) -> list[str]:
     if isinstance(helpers, dict):
         hosts = [registry.hostname(str(host)) for host, name in helpers.items() if name == HELPER]
     if document.get("credsStore") == HELPER:
-        from .store import EcrStore  # noqa: PLC0415
+        from ..store import EcrStore  # noqa: PLC0415
 
         hosts.extend(EcrStore.from_env(env, sys.stderr).list())
     hosts = list(dict.fromkeys(hosts))
     if not hosts:
         raise errors.ConfigError(
-            f"no registry to warm: {path} sends none to {EXECUTABLE} (no credHelpers "
+            f"no registry to warm: {path} sends none to {PROGRAM} (no credHelpers "
             f'entry "{HELPER}", nor a cached token with credsStore "{HELPER}"); name them '
-            f"(warm HOST ...) or run `{EXECUTABLE} configure`"
+            f"(warm HOST ...) or run `{PROGRAM} configure`"
         )
     return hosts
 
@@ -126,7 +122,7 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
     """Warm one registry as a get would refresh it, with a store (and a deadline) of its
     own; what came of it, as printed and in --json. ``renew_before``: replace a token
     issued before then even when it is fresh (None: only a due one)."""
-    from .store import EcrStore  # noqa: PLC0415
+    from ..store import EcrStore  # noqa: PLC0415
 
     result: dict[str, Any] = {
         "registry": host,
@@ -152,7 +148,7 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
         if isinstance(tokens.cache, NoCache):
             raise errors.ConfigError(
                 "the token is not kept: the token cache is turned off (AWS_ECR_DISABLE_CACHE) "
-                f"or unusable; `{EXECUTABLE} doctor --tokens` says why"
+                f"or unusable; `{PROGRAM} doctor --tokens` says why"
             )
     except errors.HelperError as err:
         failed = err
@@ -202,7 +198,8 @@ def render(results: list[dict[str, Any]], out: TextIO) -> None:
 def write_metrics(path: str, env: Mapping[str, str]) -> int:
     """Write the cache's metrics to ``path`` (temp, fsync, rename: the collector never
     reads half a file), readable by the collector's user; the exit status."""
-    from . import doctor, files, metrics  # noqa: PLC0415
+    from .. import files  # noqa: PLC0415
+    from . import doctor, metrics  # noqa: PLC0415
 
     text = metrics.render(check.as_dict() for check in doctor.examine_cache(env))
     try:

@@ -19,12 +19,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import shutil
 import sys
 from typing import NamedTuple
 
-from . import HELPER, config, config_file, docker_config, errors, registry
-from . import PROGRAM as EXECUTABLE
+from .. import HELPER, PROGRAM, config, config_file, errors, registry
+from . import docker_config
 from .arguments import ArgumentParser
 
 TYPE_CHECKING = False
@@ -41,7 +40,7 @@ SECRET_KEYS = ("auth", "identitytoken", "registrytoken", "password")
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
-        prog=f"{EXECUTABLE} configure",
+        prog=f"{PROGRAM} configure",
         description="Add credHelpers entries for Amazon ECR registries to Docker's "
         "config.json ($DOCKER_CONFIG/config.json, default ~/.docker/config.json). "
         "Without HOST: the registry of the current AWS identity (one STS call) in the "
@@ -62,21 +61,16 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """The command; a HelperError is for ``errors.guarded``, which ``cli`` runs it under."""
     args = build_parser().parse_args(argv)
-    try:
-        return run(
-            args.hosts,
-            dry_run=args.dry_run,
-            remove_stale_auths=args.remove_stale_auths,
-            env=os.environ,
-            out=sys.stdout,
-            err=sys.stderr,
-        )
-    except errors.HelperError as error:
-        sys.stdout.write(error.message + "\n")
-        if error.hint:
-            sys.stderr.write(error.hint.rstrip("\n") + "\n")
-        return 1
+    return run(
+        args.hosts,
+        dry_run=args.dry_run,
+        remove_stale_auths=args.remove_stale_auths,
+        env=os.environ,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
 
 
 def run(
@@ -107,11 +101,8 @@ def run(
         else:
             write_diff(current.text or "", docker_config.dumps(edit.document), path, out)
             write(path, current, edit, dry_run, out)
-    if shutil.which(EXECUTABLE, path=env.get("PATH")) is None:
-        err.write(
-            f"warning: {EXECUTABLE} is not on PATH ({env.get('PATH', '')}); Docker will "
-            "fail with `executable file not found`: add its directory to PATH\n"
-        )
+    if docker_config.on_path(env) is None:
+        err.write(f"warning: {docker_config.not_on_path(env)}\n")
     return 0
 
 
@@ -134,7 +125,7 @@ def write(
     if edit.switched:
         out.write(
             f"Switched {edit.switched} entr{'y' if edit.switched == 1 else 'ies'} from "
-            f"docker-credential-{GO_HELPER} to {EXECUTABLE}. To switch back, copy {backup} "
+            f"docker-credential-{GO_HELPER} to {PROGRAM}. To switch back, copy {backup} "
             f"over {path}, or set those entries to {GO_HELPER} again.\n"
         )
 
@@ -164,8 +155,8 @@ def discovered_hosts(configured: config.Config, env: Mapping[str, str]) -> list[
     a stuck credential source must not hang a person's command either."""
     import time  # noqa: PLC0415
 
-    from . import aws, children  # noqa: PLC0415 - aws imports botocore, in the worker
-    from .settings import Settings  # noqa: PLC0415
+    from .. import aws, children  # noqa: PLC0415 - aws imports botocore, in the worker
+    from ..settings import Settings  # noqa: PLC0415
 
     timeout = Settings.from_env(env).timeout
     deadline = time.monotonic() + timeout
@@ -226,31 +217,16 @@ def updated(
         new["credsStore"] = HELPER
         switched += 1
         changes.append(f"+ credsStore: {HELPER} (was {GO_HELPER})")
-    auths = new.get("auths")
-    if remove_stale_auths and isinstance(auths, dict):
-        for key in list(auths):
-            if registry.hostname(key) in served:
-                del auths[key]
-                changes.append(f"- auths[{key}] (stored credentials of an old docker login)")
+    if remove_stale_auths:
+        for key in docker_config.stale_auths(new, served):
+            del new["auths"][key]
+            changes.append(f"- auths[{key}] (stored credentials of an old docker login)")
     return Edit(new, changes, served, switched)
 
 
-def stale_auths(document: Mapping[str, Any], hosts: list[str]) -> list[str]:
-    """``auths`` keys for the hosts: stored logins that may shadow the helper."""
-    auths = document.get("auths")
-    if not isinstance(auths, dict):
-        return []
-    return [key for key in auths if registry.hostname(key) in hosts]
-
-
 def warn_shadowing(document: Mapping[str, Any], hosts: list[str], err: TextIO) -> None:
-    for key in stale_auths(document, hosts):
-        err.write(
-            f"warning: auths has stored credentials for {key} (an old `docker login`); "
-            "some clients use them instead of the helper, and they expire after 12 hours: "
-            "rerun with --remove-stale-auths, or run `docker logout "
-            f"{registry.hostname(key)}`\n"
-        )
+    for key in docker_config.stale_auths(document, hosts):
+        err.write(f"warning: {docker_config.shadowing(key)}\n")
 
 
 def write_diff(old: str, new: str, path: str, out: TextIO) -> None:
@@ -259,8 +235,8 @@ def write_diff(old: str, new: str, path: str, out: TextIO) -> None:
     import difflib  # noqa: PLC0415
     import re  # noqa: PLC0415
 
-    keys = "|".join(SECRET_KEYS)
-    secret = re.compile(rf'("(?:{keys})"\s*:\s*)"(?:[^"\\]|\\.)*"')
+    names = "|".join(SECRET_KEYS)
+    secret = re.compile(rf'("(?:{names})"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
     if old and not old.endswith("\n"):
         old += "\n"  # Docker writes no final newline; do not show that as a change

@@ -1,4 +1,4 @@
-"""Argument parsing for the commands for people (``configure``, ``doctor``).
+"""Argument parsing for the commands (``configure``, ``doctor``, ``warm``).
 
 argparse, adjusted to this program's contract: a usage error is one line on stdout and
 exit status 1, like every other failure, and help that cannot be written (a full disk)

@@ -12,6 +12,9 @@ so is one that only Python's lenient reader takes (NaN, Infinity, a key given tw
 numbers are written back exactly as they were read.
 Concurrent edits (a provisioning script configuring registries in parallel) take a lock,
 so that no writer replaces the file with an edit of contents another has since changed.
+
+What ``configure`` and ``doctor`` both say of a Docker setup is decided here once: where
+Docker finds the helper on PATH, and which ``auths`` entries shadow it.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import stat
 import time
 
-from . import cache, errors, files
+from .. import PROGRAM, errors, files, registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,6 +51,40 @@ def config_dir(env: Mapping[str, str]) -> str:
 
 def config_path(env: Mapping[str, str]) -> str:
     return os.path.join(config_dir(env), FILE_NAME)
+
+
+def on_path(env: Mapping[str, str], program: str = PROGRAM) -> str | None:
+    """Where ``program`` (this helper's executable) is on ``env``'s PATH, as Docker finds
+    the ``docker-credential-<name>`` a credHelpers entry names (and botocore the first word
+    of a ``credential_process``); None when it is not there."""
+    return shutil.which(program, path=env.get("PATH"))
+
+
+def not_on_path(env: Mapping[str, str]) -> str:
+    """What it means for Docker that this helper is not on PATH, and the fix."""
+    return (
+        f"{PROGRAM} is not on PATH ({env.get('PATH', '')}): Docker fails with `executable "
+        "file not found`; add its directory to PATH"
+    )
+
+
+def stale_auths(document: Mapping[str, Any], hosts: list[str]) -> list[str]:
+    """The ``auths`` keys for ``hosts``: stored logins (an old ``docker login``) that some
+    clients use instead of the helper."""
+    auths = document.get("auths")
+    if not isinstance(auths, dict):
+        return []
+    return [key for key in auths if registry.hostname(key) in hosts]
+
+
+def shadowing(key: str) -> str:
+    """What the stored login ``key`` of ``auths`` does, and the two ways to remove it."""
+    host = registry.hostname(key)
+    return (
+        f"auths has stored credentials for {key} (an old `docker login`) that some clients "
+        "use instead of the helper, and that expire after 12 hours: run "
+        f"`{PROGRAM} configure --remove-stale-auths {host}` or `docker logout {host}`"
+    )
 
 
 class DockerConfig:
@@ -185,8 +223,7 @@ def locked(path: str) -> Iterator[None]:
     directory = os.path.dirname(lock_path) or "."
     try:
         files.make_private_dirs(directory)
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(lock_path, flags, 0o600)
+        fd = files.open_lock_file(lock_path)
     except OSError as err:
         raise errors.ConfigError(
             f"cannot open the lock file {lock_path}: {err.strerror or err}; nothing was changed"
@@ -197,7 +234,7 @@ def locked(path: str) -> Iterator[None]:
             # Run with sudo in someone's directory: a root-owned 0600 lock file would
             # lock its owner out of every later run.
             os.fchown(fd, info.st_uid, info.st_gid)
-    with cache.KeyLock(lock_path, fd) as lock:
+    with files.KeyLock(lock_path, fd) as lock:
         if not lock.acquire(time.monotonic() + LOCK_TIMEOUT):
             raise errors.ConfigError(
                 f"another process has been changing {path} for more than "

@@ -18,26 +18,25 @@ backoff. Never a secret: a token's secret is not even read into what is shown.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 
-from . import (
+from .. import (
     HELPER,
+    PROGRAM,
     cache,
     config,
     config_check,
     config_file,
-    docker_config,
     errors,
     files,
     policy,
     registry,
 )
-from . import PROGRAM as EXECUTABLE
+from ..errors import span
+from . import docker_config
 from .arguments import ArgumentParser
-from .tokens import span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,7 +72,7 @@ class Check:
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
-        prog=f"{EXECUTABLE} doctor",
+        prog=f"{PROGRAM} doctor",
         description="Explain how Docker, AWS and this helper are set up, without secrets; "
         "with HOST, run a live `get` for it. Exit status 1 when something is broken.",
     )
@@ -150,19 +149,20 @@ def examine_docker(
                 section,
                 "config file",
                 WARN,
-                f"{path} does not exist: run `{EXECUTABLE} configure`",
+                f"{path} does not exist: run `{PROGRAM} configure`",
                 path=path,
             )
         )
     document = current.document
     helpers = _object(document, "credHelpers")
     auths = _object(document, "auths")
-    store = document.get("credsStore") if isinstance(document.get("credsStore"), str) else None
-    if store:
-        detail = f"{store}: used for every registry without a credHelpers entry"
-        if store == HELPER:
+    creds_store = document.get("credsStore")
+    creds_store = creds_store if isinstance(creds_store, str) else None
+    if creds_store:
+        detail = f"{creds_store}: used for every registry without a credHelpers entry"
+        if creds_store == HELPER:
             detail += " (we answer 'not found' for non-ECR hosts, so they pull anonymously)"
-        checks.append(Check(section, "credsStore", INFO, detail, credsStore=store))
+        checks.append(Check(section, "credsStore", INFO, detail, credsStore=creds_store))
     wanted = registry.hostname(host) if host else None
     hosts: list[str] = []
     for name in [*helpers, *auths, *([host] if host else [])]:
@@ -174,15 +174,16 @@ def examine_docker(
         ):
             hosts.append(bare)
     for bare in hosts:
-        checks.append(_host_helper(bare, helpers, auths, store, required=bare == wanted))
-    uses_us = store == HELPER or any(check.data.get("helper") == HELPER for check in checks)
+        stale = docker_config.stale_auths(document, [bare])
+        checks.append(_host_helper(bare, helpers, stale, creds_store, required=bare == wanted))
+    uses_us = creds_store == HELPER or any(check.data.get("helper") == HELPER for check in checks)
     if not uses_us:
         checks.append(
             Check(
                 section,
                 "helper in use",
                 WARN,
-                f"no registry uses docker-credential-{HELPER}: run `{EXECUTABLE} configure`",
+                f"no registry uses docker-credential-{HELPER}: run `{PROGRAM} configure`",
             )
         )
     return checks
@@ -196,51 +197,39 @@ def _object(document: dict[str, Any], key: str) -> dict[str, Any]:
 def _host_helper(
     bare: str,
     helpers: dict[str, Any],
-    auths: dict[str, Any],
-    store: str | None,
+    stale: list[str],
+    creds_store: str | None,
     required: bool,
 ) -> Check:
-    """Which helper Docker uses for one registry, and whether stored auths interfere."""
+    """Which helper Docker uses for one registry, and whether ``stale`` auths (the
+    registry's stored logins) interfere."""
     helper = helpers.get(bare)
     via = "credHelpers"
-    if helper is None and store:
-        helper, via = store, "credsStore"
-    shadowing = [key for key in auths if registry.hostname(str(key)) == bare]
+    if helper is None and creds_store:
+        helper, via = creds_store, "credsStore"
     if helper == HELPER:
         status, detail = OK, f"{via} -> docker-credential-{HELPER}"
     elif helper:
         status, detail = WARN, f"{via} -> docker-credential-{helper}, not {HELPER}"
     else:
         status = FAIL if required else WARN
-        detail = f"no credential helper: run `{EXECUTABLE} configure {bare}`"
-    if shadowing:
+        detail = f"no credential helper: run `{PROGRAM} configure {bare}`"
+    if stale:
         status = WARN if status == OK else status
-        detail += (
-            f"; auths has stored credentials for {shadowing[0]} (an old docker login) "
-            f"that can shadow the helper: `{EXECUTABLE} configure --remove-stale-auths "
-            f"{bare}` or `docker logout {bare}`"
-        )
-    return Check("docker", bare, status, detail, host=bare, helper=helper, stale_auths=shadowing)
+        detail += f"; {docker_config.shadowing(stale[0])}"
+    return Check("docker", bare, status, detail, host=bare, helper=helper, stale_auths=stale)
 
 
 # -- PATH ---------------------------------------------------------------------------------
 
 
 def examine_executable(env: Mapping[str, str]) -> list[Check]:
-    found = shutil.which(EXECUTABLE, path=env.get("PATH"))
+    found = docker_config.on_path(env)
     if found is None:
-        return [
-            Check(
-                "executable",
-                "on PATH",
-                FAIL,
-                f"{EXECUTABLE} is not on PATH: Docker reports `executable file not found`; "
-                "add its directory to PATH",
-            )
-        ]
+        return [Check("executable", "on PATH", FAIL, docker_config.not_on_path(env))]
     checks = [Check("executable", "on PATH", OK, found, path=found)]
     me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    if me and os.path.basename(me) == EXECUTABLE and os.path.realpath(found) != me:
+    if me and os.path.basename(me) == PROGRAM and os.path.realpath(found) != me:
         checks.append(
             Check(
                 "executable",
@@ -256,8 +245,8 @@ def examine_executable(env: Mapping[str, str]) -> list[Check]:
 
 
 def examine_aws(env: Mapping[str, str]) -> list[Check]:
-    from . import keys  # noqa: PLC0415
-    from .aws import ca_bundle_trouble, configured_region  # noqa: PLC0415 - botocore stays unloaded
+    from .. import keys  # noqa: PLC0415
+    from ..aws import ca_bundle_trouble, configured_region  # noqa: PLC0415 - botocore stays unloaded
 
     section = "aws"
     status, detail, source = credential_source(env)
@@ -270,9 +259,9 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
             "AWS_CONFIG_FILE or AWS_SHARED_CREDENTIALS_FILE elsewhere"
         )
         checks.append(Check(section, "shared files", WARN, detail))
-    config_file, _ = keys.aws_files(env)
+    aws_config, _ = keys.aws_files(env)
     profile = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    conf = _profile_section(config_file, profile, config=True)
+    conf = _profile_section(aws_config, profile, config=True)
     region = configured_region(env, conf.get("region"))
     checks.append(
         Check(
@@ -291,7 +280,7 @@ def examine_aws(env: Mapping[str, str]) -> list[Check]:
         trouble = ca_bundle_trouble(bundle, bool(env.get("AWS_CA_BUNDLE")), profile)
         status, detail = (FAIL, trouble) if trouble else (INFO, bundle)
         checks.append(Check(section, "CA bundle", status, detail, path=bundle))
-    checks.extend(examine_sso(env, config_file, profile))
+    checks.extend(examine_sso(env, aws_config, profile))
     return checks
 
 
@@ -304,7 +293,7 @@ MAX_SOURCE_PROFILES = 10
 
 def examine_sso(
     env: Mapping[str, str],
-    config_file: str,
+    aws_config: str,
     profile: str,
     section: str = "aws",
     check: str = "SSO session",
@@ -322,7 +311,7 @@ def examine_sso(
     conf: dict[str, str] = {}
     while holder and holder not in seen and len(seen) < MAX_SOURCE_PROFILES:
         seen.append(holder)
-        conf = _profile_section(config_file, holder, config=True)
+        conf = _profile_section(aws_config, holder, config=True)
         if conf.get("sso_session") or conf.get("sso_start_url"):
             break
         holder = conf.get("source_profile")
@@ -332,8 +321,8 @@ def examine_sso(
     import hashlib  # noqa: PLC0415
     import json  # noqa: PLC0415
 
-    from .files import OddFile, read_regular  # noqa: PLC0415
-    from .settings import expanduser  # noqa: PLC0415
+    from ..files import OddFile, read_regular  # noqa: PLC0415
+    from ..settings import expanduser  # noqa: PLC0415
 
     session = conf.get("sso_session")
     key = session or conf["sso_start_url"]
@@ -372,18 +361,18 @@ def examine_sso(
 def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
     """(status, description, source kind) of what botocore's default chain would use,
     from environment variables and the shared files alone: no network, no secrets."""
-    from . import keys  # noqa: PLC0415
+    from .. import keys  # noqa: PLC0415
 
     if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
         session = " with AWS_SESSION_TOKEN" if env.get("AWS_SESSION_TOKEN") else ""
         return OK, f"environment variables (AWS_ACCESS_KEY_ID{session})", "env"
     if env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_SECRET_ACCESS_KEY"):
         return FAIL, "only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set", "env"
-    config_file, credentials_file = keys.aws_files(env)
+    aws_config, aws_credentials = keys.aws_files(env)
     explicit = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE")
     profile = explicit or "default"
-    conf = _profile_section(config_file, profile, config=True)
-    creds = _profile_section(credentials_file, profile, config=False)
+    conf = _profile_section(aws_config, profile, config=True)
+    creds = _profile_section(aws_credentials, profile, config=False)
     if conf.get("role_arn"):
         base = conf.get("source_profile") or conf.get("credential_source") or "web identity"
         return OK, f"profile {profile}: assume role {conf['role_arn']} from {base}", "assume-role"
@@ -400,15 +389,15 @@ def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
             "sso",
         )
     if creds.get("aws_access_key_id"):
-        return OK, f"profile {profile}: keys in {credentials_file}", "shared-credentials-file"
+        return OK, f"profile {profile}: keys in {aws_credentials}", "shared-credentials-file"
     if conf.get("credential_process"):
-        return _process_source(env, profile, conf["credential_process"], config_file)
+        return _process_source(env, profile, conf["credential_process"], aws_config)
     if conf.get("aws_access_key_id"):
-        return OK, f"profile {profile}: keys in {config_file}", "config-file"
+        return OK, f"profile {profile}: keys in {aws_config}", "config-file"
     if explicit and not conf and not creds:
         return (
             FAIL,
-            f"AWS_PROFILE={explicit} is not defined in {config_file} or {credentials_file}",
+            f"AWS_PROFILE={explicit} is not defined in {aws_config} or {aws_credentials}",
             "profile",
         )
     if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get(
@@ -431,7 +420,7 @@ def credential_source(env: Mapping[str, str]) -> tuple[str, str, str]:
 
 
 def _process_source(
-    env: Mapping[str, str], profile: str, command: str, config_file: str
+    env: Mapping[str, str], profile: str, command: str, aws_config: str
 ) -> tuple[str, str, str]:
     """A ``credential_process``, and whether botocore can start it: it splits the
     command as a shell would and runs the first word from PATH, without a shell."""
@@ -442,14 +431,14 @@ def _process_source(
         words = shlex.split(command)
     except ValueError as err:
         return FAIL, f"{what} cannot be split into words ({err}): every get fails", "process"
-    if not words or shutil.which(words[0], path=env.get("PATH")) is None:
+    if not words or docker_config.on_path(env, words[0]) is None:
         program = words[0] if words else "nothing"
         detail = (
             f"{what} runs {program}, which is not an executable file (looked on PATH): "
             "every get fails; install it or give its full path"
         )
         return FAIL, detail, "process"
-    return OK, f"{what} in {config_file}", "process"
+    return OK, f"{what} in {aws_config}", "process"
 
 
 def _profile_section(path: str, profile: str, config: bool) -> dict[str, str]:
@@ -457,7 +446,7 @@ def _profile_section(path: str, profile: str, config: bool) -> dict[str, str]:
     not a regular file: botocore skips those too)."""
     import configparser  # noqa: PLC0415
 
-    from .files import OddFile, read_regular  # noqa: PLC0415
+    from ..files import OddFile, read_regular  # noqa: PLC0415
 
     parser = configparser.RawConfigParser()
     try:
@@ -508,27 +497,27 @@ def examine_config(env: Mapping[str, str]) -> tuple[config.Config, list[Check]]:
 def _entry_profile(env: Mapping[str, str], name: str, profile: str) -> list[Check]:
     """The profile an entry of the configuration file names: defined (or every get for
     the registry fails), and its SSO session current."""
-    from . import keys  # noqa: PLC0415
+    from .. import keys  # noqa: PLC0415
 
-    config_file, credentials_file = keys.aws_files(env)
+    aws_config, aws_credentials = keys.aws_files(env)
     check = f"{name} profile"
     if not (
-        _profile_section(config_file, profile, config=True)
-        or _profile_section(credentials_file, profile, config=False)
+        _profile_section(aws_config, profile, config=True)
+        or _profile_section(aws_credentials, profile, config=False)
     ):
         detail = (
-            f"profile {profile} is not defined in {config_file} or {credentials_file}: "
+            f"profile {profile} is not defined in {aws_config} or {aws_credentials}: "
             f"every get for {name} fails"
         )
         return [Check("config", check, FAIL, detail, profile=profile)]
-    return examine_sso(env, config_file, profile, "config", check, explicit=True)
+    return examine_sso(env, aws_config, profile, "config", check, explicit=True)
 
 
 # -- the token cache --------------------------------------------------------------------
 
 
 def examine_cache(env: Mapping[str, str]) -> list[Check]:
-    from .settings import Settings  # noqa: PLC0415
+    from ..settings import Settings  # noqa: PLC0415
 
     section = "cache"
     try:
@@ -538,9 +527,9 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
     if settings.cache_disabled:
         return [Check(section, "directory", INFO, "disabled (AWS_ECR_DISABLE_CACHE)")]
     directory = settings.cache_dir
-    store = cache.TokenCache(directory)
+    token_cache = cache.TokenCache(directory)
     try:
-        entries = store.entries()
+        entries = token_cache.entries()
     except (cache.UnsafeCacheDir, OSError) as err:
         reason = str(err) if isinstance(err, cache.UnsafeCacheDir) else f"{directory}: {err}"
         return [
@@ -575,7 +564,7 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
         checks.append(
             _token_check(section, entry, now, settings.refresh_window, current(entry.host))
         )
-    for failure in store.failures():
+    for failure in token_cache.failures():
         checks.append(_failure_check(section, failure, now, current(failure.host)))
     checks.extend(_ignored_files(section, directory))
     return checks
@@ -617,8 +606,8 @@ def _current_identity(env: Mapping[str, str]) -> Callable[[str], str | None]:
     reads any more."""
     import io  # noqa: PLC0415
 
-    from . import keys  # noqa: PLC0415
-    from .store import EcrStore  # noqa: PLC0415
+    from .. import keys  # noqa: PLC0415
+    from ..store import EcrStore  # noqa: PLC0415
 
     try:
         store = EcrStore.from_env(env, io.StringIO())
@@ -726,8 +715,8 @@ def examine_log(env: Mapping[str, str]) -> list[Check]:
     it: one it cannot is a warning on every get's stderr."""
     import io  # noqa: PLC0415
 
-    from . import activity, settings  # noqa: PLC0415
-    from .store import EcrStore  # noqa: PLC0415
+    from .. import activity, settings  # noqa: PLC0415
+    from ..store import EcrStore  # noqa: PLC0415
 
     section = "log"
     try:
@@ -776,7 +765,7 @@ def examine_host(env: Mapping[str, str], host: str) -> list[Check]:
     """How the store resolves ``host`` (asked, not re-derived), then two live gets."""
     import io  # noqa: PLC0415
 
-    from .store import EcrStore  # noqa: PLC0415
+    from ..store import EcrStore  # noqa: PLC0415
 
     section = "get"
     bare = registry.hostname(host)
@@ -879,7 +868,7 @@ def _judge_get(
 
 def _helper_command(env: Mapping[str, str]) -> list[str]:
     """What Docker would run; this copy when none is on PATH."""
-    found = shutil.which(EXECUTABLE, path=env.get("PATH"))
+    found = docker_config.on_path(env)
     if found:
         return [found]
     if getattr(sys, "frozen", False):  # a PyInstaller build: the executable itself
