@@ -4,15 +4,13 @@ at once; rotation at the cap losing nothing but the old rotated file; never a se
 a failed ``get`` because of it; and nothing at all paid for it on the hit path when it is
 off.
 
-Every other suite keeps the log too (``conftest.base_env``) and has it checked at the end
-of each test (``Helper.check_log``): that is the scan for leaks under every fault they
-inject. Here: what the lines say, and what happens when the log cannot be written.
+Every other suite keeps the log too (``tests.support.helper.base_env``) and has it
+checked at the end of each test (``Helper.check_log``): that is the scan for leaks under
+every fault they inject. Here: what the lines say, and what happens when the log cannot be written.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import stat
@@ -23,20 +21,19 @@ from typing import Any
 
 import pytest
 
-from docker_credential_ecrpy import activity, keys, settings
-from docker_credential_ecrpy.tokens import Activity
+from docker_credential_ecrpy import keys
+from tests.support.constants import ACCESS_KEY_ID, ALWAYS, HOST, HOST2, LOG_WARNING
+from tests.support.helper import Helper, base_env
+from tests.support.kubelet import provider_commands, request, run_provider
 from tests.support.standin import StandIn
-
-from . import test_cache, test_weather
-from .conftest import ACCESS_KEY_ID, HOST, Helper, base_env
-from .test_cache import run_as_nobody, skip_unless_nobody_can_run
-from .toolkit import (
-    ALWAYS,
+from tests.support.toolkit import (
     collect,
     feed,
     finish,
     refreshers,
+    run_as_nobody,
     seed_due_token,
+    skip_unless_nobody_can_run,
     spawn_gets,
     wait_until,
     with_env,
@@ -44,11 +41,6 @@ from .toolkit import (
 
 # Fixtures of those suites, here by name: the marked helper (its forked processes found,
 # none left behind) and a scratch tree for runs as ``nobody``.
-marked = test_weather.marked
-nobody_home = test_cache.nobody_home
-
-HOST2 = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-WARNING = "warning: cannot write the activity log ("
 
 
 def without_log(helper: Helper) -> dict[str, str]:
@@ -156,8 +148,6 @@ def test_a_user_and_password_before_the_host_are_not_logged(helper: Helper) -> N
 
 
 def test_kubelet_writes_its_own_program_name(helper: Helper, ecr: StandIn) -> None:
-    from .test_kubelet import provider_commands, request, run_provider
-
     for command in provider_commands(helper):
         assert run_provider(helper, request(f"{HOST}/app:1"), command=command).returncode == 0
     assert run_provider(helper, request("docker.io/library/busybox")).returncode == 0
@@ -284,38 +274,6 @@ def test_rotation_at_the_cap_loses_nothing_but_the_old_rotated_file(
         "activity.log",
         "activity.log.1",
     ]
-
-
-def test_rotation_under_contention_renames_only_a_full_file(tmp_path: Path) -> None:
-    """Writers racing, in-process, over a small cap: whoever rotates, the file renamed to
-    ``.1`` is always one that was full (a process that waited for another's rotation must
-    not rename the new file in turn), and no line is ever torn."""
-    log = tmp_path / "log" / "activity.log"
-    writers, lines, width, cap = 8, 300, 100, 4096
-    children = []
-    for writer in range(writers):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child's status is the result
-            status = 0
-            try:
-                for number in range(lines):
-                    data = f"{writer} {number} ".encode().ljust(width - 1, b"x") + b"\n"
-                    activity.append(str(log), data, cap)
-                    with contextlib.suppress(FileNotFoundError):
-                        if os.stat(f"{log}.1").st_size <= cap - width:
-                            status = 3  # a rotated file that was not full
-            except BaseException:
-                status = 4
-            os._exit(status)
-        children.append(pid)
-    statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
-    assert statuses == [0] * writers
-    for path in (Path(f"{log}.1"), log):
-        data = path.read_bytes()
-        assert len(data) % width == 0
-        for at in range(0, len(data), width):
-            writer, number, rest = data[at : at + width].split(b" ", 2)
-            assert rest == b"x" * (width - 2 - len(writer) - len(number) - 1) + b"\n"
 
 
 # -- never a secret ------------------------------------------------------------------------
@@ -447,43 +405,12 @@ def test_an_unwritable_log_never_fails_a_get(
         assert result.returncode == 0, result.stdout
         assert json.loads(result.stdout)["Secret"] == ecr.password
         (warning,) = result.stderr.splitlines()  # once, and nothing else
-        assert warning.startswith(f"docker-credential-ecrpy: {WARNING}")
+        assert warning.startswith(f"docker-credential-ecrpy: {LOG_WARNING}")
         assert says in warning and warning.endswith("; going on without it")
     assert victim.read_text() == "untouched\n"
     if reader is not None:
         reader.join(5)  # it saw the end of our writer
     helper.env.pop("ECRPY_LOG")  # nothing to scan
-
-
-@pytest.mark.parametrize(
-    ("failure", "says"),
-    [
-        (PermissionError(13, "Permission denied"), "/x/activity.log: Permission denied"),
-        (RuntimeError("a bug, with words that could be anything"), "internal error RuntimeError"),
-    ],
-)
-def test_whatever_goes_wrong_writing_the_log_is_one_warning(
-    monkeypatch: pytest.MonkeyPatch, failure: Exception, says: str
-) -> None:
-    """The answer is in stdout's buffer when the line is written: nothing may escape."""
-
-    def broken(path: str, data: bytes, max_bytes: int) -> None:
-        raise failure
-
-    monkeypatch.setattr(activity, "append", broken)
-    stderr = io.StringIO()
-    activity.record(
-        settings.LogSettings("/x/activity.log"),
-        program="docker-credential-ecrpy",
-        action="get",
-        host=HOST,
-        activity=Activity("0123456789ab"),
-        error=None,
-        stderr=stderr,
-    )
-    assert stderr.getvalue() == (
-        f"docker-credential-ecrpy: {WARNING}{says}); going on without it\n"
-    )
 
 
 def test_a_read_only_log_directory_as_an_unprivileged_user(
@@ -497,7 +424,7 @@ def test_a_read_only_log_directory_as_an_unprivileged_user(
     result = run_as_nobody(helper, env)
     assert result.returncode == 0, result.stdout
     (warning,) = result.stderr.splitlines()
-    assert WARNING in warning and "Permission denied" in warning
+    assert LOG_WARNING in warning and "Permission denied" in warning
     assert list(log_dir.iterdir()) == []
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecrpy import errors
+from tests.support.constants import HOST
+from tests.support.helper import Helper
 from tests.support.standin import StandIn
-
-from .conftest import HOST, Helper
 
 
 def failure(helper: Helper, host: str = HOST, **kwargs: object) -> str:

@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 
 import docker_credential_ecrpy
+from tests.support.constants import HOST, TESTS
+from tests.support.helper import Helper, base_env
 from tests.support.pki import CertificateAuthority
 from tests.support.standin import StandIn
-
-from .conftest import HOST, TESTS, Helper, base_env
 
 NAME = "docker-credential-ecrpy"
 

@@ -11,34 +11,28 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import socket
 import stat
 import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from docker_credential_ecrpy import cache
+from tests.support.constants import ACCESS_KEY_ID, ACCOUNT, HOST, HOST2, SECRET_ACCESS_KEY
+from tests.support.helper import Helper, base_env
 from tests.support.standin import StandIn
-
-from .conftest import (
-    ACCESS_KEY_ID,
-    ACCOUNT,
-    HOST,
-    SECRET_ACCESS_KEY,
-    Helper,
-    base_env,
-)
-from .toolkit import (
+from tests.support.toolkit import (
     collect,
     feed,
     finish,
+    hold_lock,
+    kill,
+    run_as_nobody,
+    skip_unless_nobody_can_run,
     spawn_gets,
     the_entry,
     token_files,
@@ -46,12 +40,10 @@ from .toolkit import (
     with_env,
 )
 
-HOST2 = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
 HOST3 = "210987654321.dkr.ecr.ap-southeast-2.amazonaws.com"
 GAT = "ecr:GetAuthorizationToken"
 WITHOUT_CACHE = "working without the cache"
 LOCK_WARNING = "could not take the refresh lock"
-PYTHON = sys.executable  # the venv's interpreter, with the package installed
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -77,46 +69,6 @@ def secret_of(answer: Mapping[str, str]) -> str:
 
 def warnings_in(stderr: str, marker: str) -> int:
     return sum(marker in line for line in stderr.splitlines())
-
-
-PYTHON_KEY = """
-import os
-from docker_credential_ecrpy import registry
-from docker_credential_ecrpy.settings import Settings
-from docker_credential_ecrpy.tokens import TokenSource
-source = TokenSource(Settings.from_env(os.environ), os.environ)
-key = source.key(registry.parse({host!r}))
-"""
-
-HOLD_LOCK = (
-    PYTHON_KEY
-    + """
-import sys, time
-from docker_credential_ecrpy.cache import TokenCache
-with TokenCache(source.settings.cache_dir).lock(key) as lock:
-    print("locked" if lock.acquire(time.monotonic() + 5) else "not locked", flush=True)
-    time.sleep(600)
-"""
-)
-
-
-def hold_lock(helper: Helper, host: str = HOST) -> subprocess.Popen[str]:
-    """A live process holding the refresh lock of ``host``'s key."""
-    process = subprocess.Popen(
-        [PYTHON, "-c", HOLD_LOCK.format(host=host)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=helper.env,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "locked"
-    return process
-
-
-def kill(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
 
 
 # -- hits, misses, files -------------------------------------------------------------------
@@ -373,48 +325,6 @@ def test_a_cache_dir_under_a_file(helper: Helper, ecr: StandIn, home: Path) -> N
     assert_works_without_cache(
         helper, ecr, with_env(helper, AWS_ECR_CACHE_DIR=str(home / "plain" / "cache"))
     )
-
-
-@pytest.fixture
-def nobody_home(standin: StandIn) -> Iterator[Path]:
-    """A world-readable scratch tree for a run as ``nobody`` (pytest's own tmp is 0700)."""
-    if os.geteuid() != 0:
-        pytest.skip("running as another user needs root")
-    root = Path(tempfile.mkdtemp(prefix="ecrpy-nobody-"))
-    try:
-        root.chmod(0o755)
-        (root / "home" / ".aws").mkdir(parents=True)
-        os.chown(root / "home", 65534, 65534)
-        yield root
-    finally:
-        subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=False)
-
-
-AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-
-
-def run_as_nobody(helper: Helper, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [*AS_NOBODY, helper.exe, "get"],
-        input=HOST.encode(),
-        capture_output=True,
-        env=dict(env),
-        timeout=60,
-    )
-    result = subprocess.CompletedProcess(
-        done.args[len(AS_NOBODY) :], done.returncode, done.stdout.decode(), done.stderr.decode()
-    )
-    helper.check_no_leak(result)
-    return result
-
-
-def skip_unless_nobody_can_run(helper: Helper) -> None:
-    """The venv lives under the worktree: ``nobody`` needs to read and run it."""
-    probe = subprocess.run([*AS_NOBODY, helper.exe, "version"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        reason = f"cannot run {helper.exe} as nobody: {probe.stderr.decode().strip()[:200]}"
-        print(reason)
-        pytest.skip(reason)
 
 
 def test_an_unwritable_parent_as_an_unprivileged_user(
@@ -702,95 +612,6 @@ def test_a_hit_needs_no_lock(helper: Helper, ecr: StandIn) -> None:
 
 
 # -- crash safety --------------------------------------------------------------------------
-
-WRITER = """
-import sys
-from docker_credential_ecrpy.cache import Entry, TokenCache
-directory, key, generation, host = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-store = TokenCache(directory)
-padding = "p" * 3000  # a larger file makes a torn write likelier to be seen
-print("ready", flush=True)
-while True:
-    generation += 1
-    secret = f"gen-{generation:012d}-{padding}"
-    store.write(key, Entry("ecr us-east-1 aws", host, "AWS", secret, 1e9, 4e9, "0123456789ab"))
-"""
-
-READER = """
-import os, sys
-from docker_credential_ecrpy.cache import TokenCache, decode
-directory, key, stop = sys.argv[1], sys.argv[2], sys.argv[3]
-path = os.path.join(directory, key + ".token")
-store = TokenCache(directory)
-reads = bad = absent = 0
-while not os.path.exists(stop):
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except FileNotFoundError:
-        absent += 1
-        continue
-    reads += 1
-    if decode(data) is None or store.read(key) is None:
-        bad += 1
-print(reads, bad, absent, flush=True)
-"""
-
-
-def generation(entry: cache.Entry) -> int:
-    return int(entry.secret.split("-")[1])
-
-
-@pytest.mark.slow
-def test_killing_writers_at_random_instants_leaves_a_valid_entry(tmp_path: Path) -> None:
-    directory = tmp_path / "cache"
-    key = "0123456789abcdef0123456789abcdef"
-    path = directory / f"{key}{cache.SUFFIX}"
-    readers = [
-        subprocess.Popen(
-            [PYTHON, "-c", READER, str(directory), key, str(tmp_path / "stop")],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    rng = random.Random(20261129)  # noqa: S311 - reproducible instants
-    last = -1
-    kills = 0
-    try:
-        for run in range(60):
-            writer = subprocess.Popen(
-                [PYTHON, "-c", WRITER, str(directory), key, str(run * 10**9), HOST],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert writer.stdout is not None
-            assert writer.stdout.readline().strip() == "ready"
-            time.sleep(rng.uniform(0, 0.03))
-            kill(writer)
-            kills += writer.returncode == -signal.SIGKILL
-            if not path.exists():
-                assert last == -1, "a written entry disappeared"
-                continue
-            entry = valid_entry_at(path)  # never torn, never empty
-            assert generation(entry) >= last, "an older entry came back"
-            last = generation(entry)
-    finally:
-        (tmp_path / "stop").touch()
-        outcomes = [reader.communicate(timeout=30)[0].split() for reader in readers]
-    assert kills == 60
-    assert last >= 0, "no writer ever finished a write"
-    for reads, bad, _absent in outcomes:
-        assert int(reads) > 0
-        assert int(bad) == 0, f"a reader saw {bad} torn entries in {reads} reads"
-    # Only the entry and the temporary files of killed writers (which a later prune
-    # removes); never a second entry name.
-    names = [p.name for p in directory.iterdir()]
-    # Killed writers leave their temporary files: proof that kills landed inside writes
-    # (about two in three do here), not only between them.
-    assert any(n.endswith(".tmp") for n in names), "no kill landed inside a write"
-    assert [n for n in names if not n.endswith(".tmp")] == [path.name]
-    assert all(n.startswith(f".{key}.") for n in names if n.endswith(".tmp"))
 
 
 # -- erase, list, prune --------------------------------------------------------------------

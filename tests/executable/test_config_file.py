@@ -3,25 +3,18 @@ against the API stand-in, and every kind of bad file as one line naming file, li
 
 from __future__ import annotations
 
-import fnmatch
 import marshal
 import os
 import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from docker_credential_ecrpy import config, config_cache, config_check, errors
+from docker_credential_ecrpy import config_cache, errors
+from tests.support.constants import ACCESS_KEY_ID, ALIAS, ALIAS_TEXT, HOST, ROLE, SECRET_ACCESS_KEY
+from tests.support.constants import HOST2 as EU_HOST
+from tests.support.helper import Helper
 from tests.support.standin import StandIn
-
-from .conftest import ACCESS_KEY_ID, HOST, SECRET_ACCESS_KEY, Helper
-
-ALIAS = "registry.example.com"
-EU_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-ALIAS_TEXT = f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
-ROLE = "arn:aws:iam::123456789012:role/ecr-pull"
 
 
 def write_config(home: Path, text: str) -> Path:
@@ -242,28 +235,6 @@ def test_bad_config_is_one_line_naming_file_line_and_key(
     assert ecr.calls() == 0
 
 
-def test_bad_config_errors_name_the_key_path() -> None:
-    text = f'[registries."{ALIAS}"]\naccount = "123456789012"\nregoin = "x"\n'
-    with pytest.raises(errors.ConfigError) as caught:
-        config_check.parse(text.encode(), "/etc/x.toml")
-    assert caught.value.message.startswith(
-        f'/etc/x.toml:3: registries."{ALIAS}".regoin: unknown setting'
-    )
-
-
-def test_the_log_table() -> None:
-    text = '[log]\npath = "~/ecrpy.log"\nlevel = "Error"\nmax_size = 65536\n' + ALIAS_TEXT
-    checked = config_check.parse(text.encode(), "/etc/x.toml")
-    assert checked.log is not None
-    assert (checked.log.path, checked.log.level, checked.log.max_bytes) == (
-        os.path.expanduser("~/ecrpy.log"),
-        "error",
-        65536,
-    )
-    assert checked.alias(ALIAS) is not None
-    assert config_check.parse(ALIAS_TEXT.encode(), "/etc/x.toml").log is None
-
-
 def test_missing_explicit_config_file_is_an_error(helper: Helper, home: Path) -> None:
     result = helper.get(HOST, env=with_config(helper, home / "nope.toml"))
     assert result.returncode == 1
@@ -285,35 +256,6 @@ def test_not_utf8_config_is_an_error(helper: Helper, home: Path) -> None:
 
 
 # -- pure resolution ---------------------------------------------------------------------
-
-
-def test_exact_identity_wins_over_patterns_and_patterns_go_in_order() -> None:
-    parsed = config_check.parse(
-        (
-            '[registries."*.dkr.ecr.eu-west-1.amazonaws.com"]\nprofile = "first"\n'
-            '[registries."*.amazonaws.com"]\nprofile = "second"\n'
-            f'[registries."{EU_HOST}"]\nrole_arn = "{ROLE}"\n'
-            f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "cn-north-1"\n'
-            "fips = true\n"
-        ).encode(),
-        "x.toml",
-    )
-    exact = parsed.identity_for(EU_HOST)
-    assert exact is not None and exact.role_arn == ROLE and exact.profile is None
-    other = parsed.identity_for("210987654321.dkr.ecr.eu-west-1.amazonaws.com")
-    assert other is not None and other.profile == "first"
-    assert (parsed.identity_for(HOST) or config.Identity()).profile == "second"
-    assert parsed.identity_for(ALIAS) is None
-    alias = parsed.alias(ALIAS)
-    assert alias is not None
-    assert (alias.host, alias.account, alias.region, alias.partition, alias.fips) == (
-        ALIAS,
-        "123456789012",
-        "cn-north-1",
-        "aws-cn",
-        True,
-    )
-    assert parsed.alias(EU_HOST) is None
 
 
 # -- the compiled copy that keeps tomllib off the hit path ---------------------------------
@@ -512,92 +454,3 @@ def test_no_compiled_copy_without_a_cache(helper: Helper, ecr: StandIn, home: Pa
     env = with_config(helper, path, AWS_ECR_DISABLE_CACHE="1")
     helper.answer(ALIAS, env=env)
     assert not helper.cache_dir.exists() or not list(helper.cache_dir.iterdir())
-
-
-@given(
-    data=st.binary(max_size=64),
-    payload=st.binary(max_size=64),
-    index=st.integers(min_value=0),
-    flip=st.integers(min_value=1, max_value=255),
-)
-def test_a_copy_stands_for_exactly_the_bytes_it_was_made_for(
-    data: bytes, payload: bytes, index: int, flip: int
-) -> None:
-    def changed(blob: bytes) -> bytes:
-        at = index % len(blob)
-        return blob[:at] + bytes([blob[at] ^ flip]) + blob[at + 1 :]
-
-    copy = config_cache.encode(data, payload)
-    assert config_cache.decode(copy, data) == payload
-    assert config_cache.decode(changed(copy), data) is None
-    assert config_cache.decode(copy, data + b"\n") is None
-    if data:
-        assert config_cache.decode(copy, changed(data)) is None
-
-
-# Whatever marshal can carry, shaped now and then like a configuration.
-NAMES = st.sampled_from(["registries", ALIAS, HOST, "*.example.com", "account", "region"])
-LEAVES = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False)
-    | st.binary(max_size=8)
-    | st.text(max_size=12)
-    | NAMES
-    | st.sampled_from(["123456789012", "eu-west-1", ROLE, " ", "a\nb"])
-)
-DOCUMENTS = st.recursive(
-    LEAVES,
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.tuples(inner)
-        | st.dictionaries(
-            NAMES | st.sampled_from(config_check.KNOWN_KEYS) | st.text(max_size=6) | st.integers(),
-            inner,
-            max_size=4,
-        )
-    ),
-    max_leaves=24,
-)
-
-
-@given(document=DOCUMENTS)
-def test_the_checker_takes_anything_marshal_can_carry(document: object) -> None:
-    """A copy's document is checked as a file's is: whatever it holds, the answer is a
-    configuration or one line naming the file, never an exception of another kind."""
-    data = b"# the file\n"
-    try:
-        checked = config_check.check(document, "/x/y.toml", data)
-    except errors.ConfigError as err:
-        assert err.message.startswith("/x/y.toml")
-        assert len(err.message.splitlines()) == 1, err.message
-    else:
-        assert isinstance(checked, config.Config)
-
-
-def test_a_good_file_costs_no_line_search(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lines are for messages (and doctor): a good file, as every hit reads, is checked
-    without looking for one."""
-
-    def no_search(text: str, where: list[str]) -> None:
-        raise AssertionError(f"looked for the line of {where}")
-
-    monkeypatch.setattr(config_check, "_locate", no_search)
-    text = ALIAS_TEXT + f'[registries."*.amazonaws.com"]\nrole_arn = "{ROLE}"\n'
-    parsed = config_check.parse(text.encode(), "x.toml")
-    assert parsed.alias(ALIAS) is not None
-
-
-@given(
-    name=st.text(alphabet="abc.-*?1", max_size=12),
-    pattern=st.text(alphabet="abc.-*?1", max_size=8),
-)
-def test_glob_match_agrees_with_fnmatch(name: str, pattern: str) -> None:
-    assert config.glob_match(name, pattern) == fnmatch.fnmatchcase(name, pattern)
-
-
-def test_control_characters_are_refused() -> None:
-    with pytest.raises(errors.ConfigError) as caught:
-        config_check.parse(f'[registries."{HOST}"]\nprofile = "a\\tb"\n'.encode(), "x.toml")
-    assert "control characters" in caught.value.message

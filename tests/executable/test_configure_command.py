@@ -16,17 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from docker_credential_ecrpy import docker_config
+from tests.support.constants import ALIAS, HOST
+from tests.support.constants import HOST2 as EU_HOST
+from tests.support.helper import Helper
 from tests.support.standin import StandIn
-
-from .conftest import HOST, Helper
-from .toolkit import configure, env_for, read
-
-EU_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-ALIAS = "registry.example.com"
+from tests.support.toolkit import configure, env_for, read
 
 # What real config.json files carry: logins, another store, proxies, plugins, settings of
 # newer Docker versions we know nothing about, and non-ASCII text.
@@ -503,26 +499,3 @@ def test_numbers_are_written_back_as_they_were(helper: Helper, docker_dir: Path)
     assert '"e": 1e400' in written
     assert re.findall(r"^\t\t(\S+?),?$", written, re.MULTILINE) == numbers
     assert (docker_dir / "config.json.bak").read_text(encoding="utf-8") == text
-
-
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
-    max_leaves=30,
-)
-
-
-@given(document=st.dictionaries(st.text(), JSON_VALUES))
-def test_written_as_json_dumps_writes_it(
-    tmp_path_factory: pytest.TempPathFactory, document: dict[str, Any]
-) -> None:
-    """The writer that keeps numbers' text writes everything else as the json module
-    does (and so as the other tests expect): same layout, escapes and separators."""
-    path = tmp_path_factory.getbasetemp() / "property-config.json"
-    path.write_text(json.dumps(document), encoding="utf-8")
-    loaded = docker_config.load(str(path)).document
-    assert docker_config.dumps(loaded) == json.dumps(document, indent="\t", ensure_ascii=False)

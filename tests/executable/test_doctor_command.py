@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from docker_credential_ecrpy import doctor, keys
+from docker_credential_ecrpy import keys
+from tests.support.constants import HOST
+from tests.support.helper import Helper
 from tests.support.standin import StandIn
-
-from .conftest import HOST, Helper
 
 
 @pytest.fixture
@@ -334,65 +334,6 @@ def test_an_expired_sso_session_fails_without_a_host(
 
 
 # -- the credential-source inspection, in-process ------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("config", "credentials", "env", "status", "source"),
-    [
-        ("", "", {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}, "ok", "env"),
-        ("", "", {"AWS_ACCESS_KEY_ID": "k"}, "fail", "env"),
-        ("", "[default]\naws_access_key_id = k\n", {}, "ok", "shared-credentials-file"),
-        (
-            "[profile dev]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\n",
-            "",
-            {"AWS_PROFILE": "dev"},
-            "ok",
-            "assume-role",
-        ),
-        ("[profile sso]\nsso_session = corp\n", "", {"AWS_PROFILE": "sso"}, "ok", "sso"),
-        ("[default]\ncredential_process = /bin/true --x 'a b'\n", "", {}, "ok", "process"),
-        ("[default]\ncredential_process = /nonexistent/creds\n", "", {}, "fail", "process"),
-        ("[default]\ncredential_process = creds 'a\n", "", {}, "fail", "process"),
-        ("", "", {"AWS_PROFILE": "ghost"}, "fail", "profile"),
-        ("", "", {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/x"}, "ok", "container"),
-        ("", "", {}, "warn", "instance-metadata"),
-        ("", "", {"AWS_EC2_METADATA_DISABLED": "true"}, "fail", "none"),
-    ],
-)
-def test_credential_source(
-    tmp_path: Path,
-    config: str,
-    credentials: str,
-    env: dict[str, str],
-    status: str,
-    source: str,
-) -> None:
-    (tmp_path / "config").write_text(config)
-    (tmp_path / "credentials").write_text(credentials)
-    full = {
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        **env,
-    }
-    found_status, detail, found_source = doctor.credential_source(full)
-    assert (found_status, found_source) == (status, source), detail
-    assert "k" not in detail.split() and "s" not in detail.split()
-
-
-def test_colour_only_when_asked() -> None:
-    import io
-
-    checks = [
-        doctor.Check("docker", "config file", "ok", "/x/config.json"),
-        doctor.Check("executable", "on PATH", "fail", "not found"),
-    ]
-    plain, coloured = io.StringIO(), io.StringIO()
-    doctor.render(checks, plain, colour=False)
-    doctor.render(checks, coloured, colour=True)
-    assert "\033[" not in plain.getvalue()
-    assert "\033[31;1mfail\033[0m" in coloured.getvalue()
-    assert re.sub(r"\033\[[0-9;]*m", "", coloured.getvalue()) == plain.getvalue()
-    assert "1 problem(s) to fix" in plain.getvalue()
 
 
 def test_a_recorded_failure_and_its_backoff_are_shown(

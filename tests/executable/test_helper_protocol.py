@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecrpy import __version__, errors
+from tests.support.constants import HOST
+from tests.support.helper import Helper
 from tests.support.standin import StandIn
-
-from .conftest import HOST, Helper
-from .toolkit import run_with_stdin_open
+from tests.support.toolkit import run_with_stdin_open
 
 SPELLINGS = [
     HOST,

@@ -6,120 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 import pytest
 
-from docker_credential_ecrpy.kubelet import go_duration, image_registry
+from tests.support.constants import HOST
+from tests.support.helper import Helper
+from tests.support.kubelet import V1, provider_commands, request, response, run_provider, seconds
 from tests.support.standin import StandIn
-
-from .conftest import HOST, SECRET_ACCESS_KEY, Helper
-from .toolkit import run_with_stdin_open, wait_until, with_env
-
-V1 = "credentialprovider.kubelet.k8s.io/v1"
-# Go's time.ParseDuration syntax.
-GO_DURATION = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$"
-
-# k8s.io/kubelet/pkg/apis/credentialprovider/v1 types.go, as JSON Schema.
-REQUEST_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "image"],
-    "properties": {
-        "apiVersion": {"const": V1},
-        "kind": {"const": "CredentialProviderRequest"},
-        "image": {"type": "string", "minLength": 1},
-        "serviceAccountToken": {"type": "string"},
-        "serviceAccountAnnotations": {
-            "type": "object",
-            "additionalProperties": {"type": "string"},
-        },
-    },
-    "additionalProperties": False,
-}
-RESPONSE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "cacheKeyType"],
-    "properties": {
-        "apiVersion": {"const": V1},
-        "kind": {"const": "CredentialProviderResponse"},
-        "cacheKeyType": {"enum": ["Image", "Registry", "Global"]},
-        "cacheDuration": {"type": "string", "pattern": GO_DURATION},
-        "auth": {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "required": ["username", "password"],
-                "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
-                "additionalProperties": False,
-            },
-        },
-    },
-    "additionalProperties": False,
-}
-
-
-def provider_commands(helper: Helper) -> list[list[str]]:
-    """Both ways to run kubelet mode: the console script kubelet is configured with,
-    and the subcommand (the only one for a single-file build under ECRPY_TEST_EXE)."""
-    commands = [[helper.exe, "kubelet"]]
-    script = Path(sys.executable).parent / "ecr-credential-provider-py"
-    if not os.environ.get("ECRPY_TEST_EXE") and script.exists():
-        commands.insert(0, [str(script)])
-    return commands
-
-
-def run_provider(
-    helper: Helper,
-    stdin: str | bytes,
-    env: dict[str, str] | None = None,
-    command: list[str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """One provider run, checked for leaks: the token may appear only as a password in a
-    successful response, AWS keys nowhere; never a traceback."""
-    data = stdin.encode() if isinstance(stdin, str) else stdin
-    done = subprocess.run(
-        command or provider_commands(helper)[0],
-        input=data,
-        capture_output=True,
-        env=env or helper.env,
-        timeout=60,
-    )
-    out, err = done.stdout.decode(), done.stderr.decode()
-    assert "Traceback" not in out + err
-    assert SECRET_ACCESS_KEY not in out + err
-    assert helper.secret not in err, "the token leaked to stderr"
-    if helper.secret in out:
-        assert done.returncode == 0
-        response = json.loads(out)
-        passwords = [auth["password"] for auth in response["auth"].values()]
-        assert helper.secret in passwords
-        assert helper.secret not in json.dumps({k: v for k, v in response.items() if k != "auth"})
-    return subprocess.CompletedProcess(done.args, done.returncode, out, err)
-
-
-def request(image: str, api_version: str = V1) -> str:
-    document = {"apiVersion": api_version, "kind": "CredentialProviderRequest", "image": image}
-    if api_version == V1:
-        jsonschema.validate(document, REQUEST_SCHEMA)
-    return json.dumps(document)
-
-
-def response(result: subprocess.CompletedProcess[str]) -> Any:
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
-    jsonschema.validate(document, RESPONSE_SCHEMA)
-    return document
-
-
-def seconds(duration: str) -> float:
-    units = {"h": 3600, "m": 60, "s": 1}
-    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)([hms])", duration))
+from tests.support.toolkit import run_with_stdin_open, wait_until, with_env
 
 
 def test_answers_for_an_ecr_image_within_the_refresh_point(helper: Helper, ecr: StandIn) -> None:
@@ -246,45 +142,6 @@ def test_arguments(helper: Helper) -> None:
 
 
 # -- pure parts --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (21599.9, "5h59m0s"),
-        (21600, "6h0m0s"),
-        (3600 * 11 + 59, "11h0m0s"),
-        (3599, "59m0s"),
-        (61, "1m0s"),
-        (59.9, "59s"),
-        (0.5, "0s"),
-        (0, "0s"),
-        (-100, "0s"),
-    ],
-)
-def test_go_duration(value: float, expected: str) -> None:
-    assert go_duration(value) == expected
-    assert re.match(GO_DURATION, expected)
-    assert seconds(expected) <= max(value, 0)
-
-
-@pytest.mark.parametrize(
-    ("image", "host"),
-    [
-        (f"{HOST}/app:1", HOST),
-        (f"{HOST.upper()}/app", HOST),
-        (f"{HOST}/a/b/c@sha256:{'0' * 64}", HOST),
-        (f"{HOST}:443/app", f"{HOST}:443"),
-        ("public.ecr.aws/nginx/nginx", "public.ecr.aws"),
-        ("nginx", "docker.io"),
-        ("nginx:1.27", "docker.io"),
-        ("library/nginx@sha256:abc", "docker.io"),
-        ("localhost/app", "localhost"),
-        ("registry.example.com/app", "registry.example.com"),
-    ],
-)
-def test_image_registry(image: str, host: str) -> None:
-    assert image_registry(image) == host
 
 
 def test_a_due_token_is_answered_at_once_and_refreshed_behind(helper: Helper, ecr: StandIn) -> None:

@@ -13,13 +13,12 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import helper_executable
+from tests.support.constants import ROOT
+from tests.support.helper import helper_executable
 
-ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "packaging" / "manpage.py"
 PACKAGE = ROOT / "docker_credential_ecrpy"
 

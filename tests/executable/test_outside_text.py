@@ -3,135 +3,32 @@
 enters the helper (``errors.outside``), and nothing of it reaches the terminal, the
 failure record or the activity log raw.
 
-The functions first, then the installed executable against the stand-in answering with
-a proxy's page, escapes and secrets, alone and 16 at once.
+Here the installed executable against the stand-in answering with a proxy's page,
+escapes and secrets, alone and 16 at once; the sanitizer itself is tested in-process in
+``tests/unit/test_errors.py``.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import secrets
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from docker_credential_ecrpy import errors, registry
-from docker_credential_ecrpy.aws import Token
-from docker_credential_ecrpy.settings import Settings
-from docker_credential_ecrpy.tokens import TokenSource
-from tests.support.standin import StandIn, proxy_page
+from docker_credential_ecrpy import errors
+from tests.support.constants import ALWAYS, HOST
+from tests.support.helper import Helper
+from tests.support.outside import HOSTILE, PROXY_PAGE, TITLE, random_blob
+from tests.support.standin import StandIn
+from tests.support.toolkit import failure_records, finish, spawn_gets, with_env
 
-from .conftest import HOST, Helper
-from .toolkit import failure_records, finish, spawn_gets, with_env
-
-ALWAYS = 10**6
-TITLE = "Request blocked by the firewall"
-# What a WAF answers the token call with: 23 KB of HTML, the reason in its title.
-PROXY_PAGE = proxy_page(TITLE)
-# An API message with a BOM, terminal escapes (colour, a window title, a clear screen),
-# a bidi override and a zero-width space in it.
-HOSTILE = (
-    "\ufeffrequest \x1b[31mrefused\x1b[0m\x1b]0;owned\x07 by \u202epolicy\u200b "
-    "gateway\x1b[2J\r\nsee\tlogs"
-)
 UNSAFE = ("\x1b", "\ufeff", "\u202e", "\u200b", "\r", "\x07")
-
-
-def random_blob(size: int = 48) -> str:
-    """A token-like run of base64 with upper case, lower case and digits in it."""
-    while True:
-        blob = base64.b64encode(secrets.token_bytes(size)).decode()
-        if all(any(test(c) for c in blob) for test in (str.isupper, str.islower, str.isdigit)):
-            return blob
 
 
 # -- the sanitizer -------------------------------------------------------------------------
 
 
-def test_a_proxy_page_becomes_its_title() -> None:
-    assert len(PROXY_PAGE) > 23_000
-    assert errors.outside(PROXY_PAGE) == f"an HTML page titled {TITLE!r}"
-    untitled = "<html><body>" + "blocked " * 3000 + "</body></html>"
-    assert errors.outside(untitled) == "an HTML page without a title"
-
-
-def test_escapes_and_invisible_characters_go() -> None:
-    assert errors.outside(HOSTILE) == "request refused by policy gateway see logs"
-
-
-@pytest.mark.parametrize(
-    ("text", "kept"),
-    [
-        ("aws_secret_access_key = {s}", "aws_secret_access_key = <secret>"),
-        ("AWS_SESSION_TOKEN={s} was rejected", "AWS_SESSION_TOKEN=<secret> was rejected"),
-        ('{{"SecretAccessKey": "{s}", "Expiration": "x"}}', '"SecretAccessKey": <secret>'),
-        ("vault: password: {s}; try again", "password: <secret>; try again"),
-        ("private_key='{s}'", "private_key=<secret>"),
-        ("the token {b} is invalid", "the token <secret> is invalid"),
-        ("key {k} is not authorized", "key <access key id> is not authorized"),
-    ],
-)
-def test_secrets_are_masked(text: str, kept: str) -> None:
-    secret = "hunter2-" + secrets.token_hex(8)
-    blob = random_blob()
-    key_id = "AS" + "IA" + secrets.token_hex(8).upper()  # built: no key id in the tree
-    made = errors.outside(text.format(s=secret, b=blob, k=key_id))
-    assert kept in made
-    for value in (secret, blob, key_id):
-        assert value not in made
-
-
-def test_words_that_are_no_secret_stay() -> None:
-    """An AWS denial, a path and an ARN are what the user needs to read."""
-    text = (
-        "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: "
-        "ecr:GetAuthorizationToken on resource: * (/opt/vault/bin/credential-helper)"
-    )
-    assert errors.outside(text) == text
-
-
-def test_long_text_is_cut() -> None:
-    made = errors.outside("token " * 100_000 + "end")
-    assert len(made) == errors.OUTSIDE_LIMIT and made.endswith(errors.CUT)
-    # Texts on which a backtracking pattern would take minutes, not milliseconds.
-    for text in ("token" * 200_000, "a=" * 200_000, "aB1" * 200_000, "password:" * 100_000):
-        assert len(errors.outside(text)) <= errors.OUTSIDE_LIMIT
-
-
-ANY_TEXT = st.text(st.characters(exclude_categories=()))  # lone surrogates too
-
-
-@given(ANY_TEXT | st.text(min_size=2000) | st.builds(lambda a, b: a * 5000 + b, ANY_TEXT, ANY_TEXT))
-def test_whatever_comes_in_one_bounded_printable_line_goes_out(text: str) -> None:
-    made = errors.outside(text)
-    assert len(made) <= errors.OUTSIDE_LIMIT
-    assert made.isprintable() and made == made.strip()
-    assert errors.one_line(made) == made
-    made.encode()  # no lone surrogate
-
-
 # -- an old expiry names the endpoint that gave it ------------------------------------------
-
-
-def test_an_old_expiry_from_aws_itself_is_the_clock(tmp_path: Path) -> None:
-    stderr = io.StringIO()
-
-    def fetch(*_: object) -> Token:
-        return Token("AWS", "secret", 1420070400.0)  # 2015-01-01, from AWS's own endpoint
-
-    source = TokenSource(
-        Settings(str(tmp_path / "cache")), {"HOME": str(tmp_path)}, stderr, fetch=fetch
-    )
-    target = registry.parse(HOST)
-    assert target is not None
-    with pytest.raises(errors.BadToken) as raised:
-        source.get(target)
-    assert "2015-01-01 00:00:00 UTC" in raised.value.message
-    assert raised.value.message.endswith("check this machine's clock")
-    assert "endpoint" not in raised.value.message
 
 
 def test_an_old_expiry_from_a_configured_endpoint_names_it(helper: Helper, ecr: StandIn) -> None:

@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import credentials
+from tests.support.constants import HOST, SECRET_ACCESS_KEY
+from tests.support.helper import Helper
 from tests.support.standin import StandIn
-
-from .conftest import HOST, SECRET_ACCESS_KEY, Helper
-from .toolkit import (
+from tests.support.toolkit import (
     failure_records,
     finish,
     seed_due_token,

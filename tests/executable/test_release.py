@@ -8,13 +8,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from docker_credential_ecrpy import __version__
+from tests.support.constants import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CHANGELOG = ROOT / "packaging" / "changelog.py"
 MAINTAINER = "docker-credential-ecrpy maintainers <maintainers@users.noreply.github.com>"
 

@@ -29,10 +29,10 @@ import pytest
 
 from docker_credential_ecrpy import __version__
 from tests.support import install
+from tests.support.constants import HOST
+from tests.support.helper import Helper, base_env
 from tests.support.install import BASE_PYTHON, VERSION, build_wheel, pip
 from tests.support.standin import StandIn
-
-from .conftest import HOST, Helper, base_env
 
 pytestmark = pytest.mark.slow
 

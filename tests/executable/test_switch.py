@@ -10,14 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from docker_credential_ecrpy import configure as configure_module
+from tests.support.constants import HOST, HOST2
+from tests.support.helper import Helper
 from tests.support.standin import StandIn
-
-from .conftest import HOST, Helper
-from .toolkit import HOST2, configure, read, with_env
+from tests.support.toolkit import configure, read, with_env
 
 SYDNEY_HOST = "987654321098.dkr.ecr.ap-southeast-2.amazonaws.com"
 STORED_LOGIN = "QVdTOm9sZC1wYXNzd29yZA=="
@@ -150,37 +147,3 @@ def test_the_go_helpers_cache_dir_setting_carries_over(
     assert ecr.calls() == 1, "the second get was a hit"
     assert list((home / ".ecr").iterdir()), "the token is cached in ~/.ecr"
     assert not (workdir / "~").exists()
-
-
-# The in-process rule, over any credHelpers and store.
-HELPER_NAMES = st.sampled_from(["ecr-login", "ecrpy", "gcloud", "desktop", "ecr-login-x", ""])
-
-
-@given(
-    helpers=st.dictionaries(
-        st.sampled_from([HOST, HOST2, "public.ecr.aws", "ghcr.io"]), HELPER_NAMES
-    ),
-    store=st.none() | HELPER_NAMES,
-    asked=st.lists(st.sampled_from([HOST, HOST2]), min_size=1, unique=True),
-)
-def test_rule_switches_exactly_the_go_helper_entries(
-    helpers: dict[str, str], store: str | None, asked: list[str]
-) -> None:
-    document: dict[str, Any] = {"credHelpers": helpers, "other": {"credsStore": "ecr-login"}}
-    if store is not None:
-        document["credsStore"] = store
-    before = json.loads(json.dumps(document))
-    edit = configure_module.updated(document, asked, False, "config.json")
-    assert document == before, "the old document is left untouched"
-    new_helpers = edit.document["credHelpers"]
-    for host, name in helpers.items():
-        switched = name == "ecr-login" or host in asked
-        assert new_helpers[host] == ("ecrpy" if switched else name)
-    assert all(new_helpers[host] == "ecrpy" for host in asked)
-    assert set(new_helpers) == set(helpers) | set(asked)
-    assert edit.document.get("credsStore") == ("ecrpy" if store == "ecr-login" else store)
-    assert edit.document["other"] == before["other"], "only Docker's own keys are switched"
-    go_entries = [h for h, name in helpers.items() if name == "ecr-login"]
-    assert edit.switched == len(go_entries) + (store == "ecr-login")
-    assert set(edit.hosts) == set(asked) | set(go_entries)
-    assert len([line for line in edit.changes if "(was ecr-login)" in line]) == edit.switched

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.constants import HOST, TESTS
+from tests.support.helper import Helper
 from tests.support.standin import StandIn
-
-from .conftest import HOST, TESTS, Helper
-from .toolkit import with_env
+from tests.support.toolkit import with_env
 
 UNITS = TESTS.parent / "packaging" / "systemd"
 INSTALLED = "/usr/bin/docker-credential-ecrpy"

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import HOST, Helper
+from tests.support.constants import HOST
+from tests.support.helper import Helper
 
 KUBELET_REQUEST = json.dumps(
     {

@@ -17,13 +17,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.constants import ALWAYS, DUE, HOST, HOST2
+from tests.support.helper import Helper
 from tests.support.standin import StandIn
-
-from .conftest import HOST, Helper
-from .toolkit import (
-    ALWAYS,
-    DUE,
-    HOST2,
+from tests.support.toolkit import (
     collect,
     failure_records,
     feed,

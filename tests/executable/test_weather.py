@@ -26,22 +26,19 @@ import socket
 import stat
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from docker_credential_ecrpy import cache, policy
+from tests.support.constants import ALWAYS, HOST, HOST2
+from tests.support.helper import Helper
 from tests.support.standin import StandIn
-
-from .conftest import HOST, Helper, require_proc
-from .toolkit import (
-    ALWAYS,
-    HOST2,
+from tests.support.toolkit import (
     failure_records,
     finish,
-    processes_with,
+    hold_lock,
+    kill,
     refreshers,
     seed_due_token,
     spawn_gets,
@@ -51,23 +48,6 @@ from .toolkit import (
     wait_until,
     with_env,
 )
-
-
-@pytest.fixture
-def marked(helper: Helper) -> Iterator[Helper]:
-    """The helper with a marker in its environment, so that every process it forks can
-    be found; none may be left when the test ends."""
-    require_proc()
-    marker = f"ECRPY_TEST_MARK={uuid.uuid4().hex}"
-    name, _, value = marker.partition("=")
-    helper.env[name] = value
-    helper.marker = marker  # type: ignore[attr-defined]
-    yield helper
-    left = processes_with(marker)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"{len(left)} processes of the helper outlived the test"
-
 
 # -- serve first, refresh behind ----------------------------------------------------------
 
@@ -343,8 +323,6 @@ def test_a_silent_credential_endpoint_ends_by_the_deadline(marked: Helper, sourc
 
 
 def test_waiting_for_a_hung_refresh_ends_at_the_deadline(helper: Helper, ecr: StandIn) -> None:
-    from .test_cache import hold_lock, kill
-
     holder = hold_lock(helper)
     try:
         started = time.monotonic()

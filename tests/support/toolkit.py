@@ -1,5 +1,6 @@
 """What the suites share besides fixtures: many helper processes at once, the processes
-they leave behind, and the cache files they write.
+they leave behind, the cache files they write, a process holding a key's lock, and runs
+as ``nobody``.
 
 ``spawn_gets`` starts ``n`` helpers blocked on stdin, ``feed`` releases them at the same
 instant, ``collect`` waits for each and times it from that instant (the slowest process
@@ -12,22 +13,23 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from docker_credential_ecrpy import cache
+from tests.support.constants import DUE, HOST
+from tests.support.helper import Helper
 from tests.support.standin import StandIn
 
-from .conftest import ACCOUNT, HOST, Helper
-
-HOST2 = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
-ALWAYS = 10**6  # a stand-in fault that never runs out
-# A token of one hour with a two-hour refresh window is due (and usable) from the start.
-DUE = {"ECRPY_REFRESH_WINDOW": "2h", "ECRPY_MIN_VALIDITY": "10m"}
+PYTHON = sys.executable  # the venv's interpreter, with the package installed
 
 
 class Run(subprocess.CompletedProcess[str]):
@@ -208,3 +210,71 @@ def configure(helper: Helper, docker_dir: Path, *args: str, **extra: str) -> Any
 
 def read(docker_dir: Path) -> Any:
     return json.loads((docker_dir / "config.json").read_text(encoding="utf-8"))
+
+
+PYTHON_KEY = """
+import os
+from docker_credential_ecrpy import registry
+from docker_credential_ecrpy.settings import Settings
+from docker_credential_ecrpy.tokens import TokenSource
+source = TokenSource(Settings.from_env(os.environ), os.environ)
+key = source.key(registry.parse({host!r}))
+"""
+
+
+HOLD_LOCK = (
+    PYTHON_KEY
+    + """
+import sys, time
+from docker_credential_ecrpy.cache import TokenCache
+with TokenCache(source.settings.cache_dir).lock(key) as lock:
+    print("locked" if lock.acquire(time.monotonic() + 5) else "not locked", flush=True)
+    time.sleep(600)
+"""
+)
+
+
+def hold_lock(helper: Helper, host: str = HOST) -> subprocess.Popen[str]:
+    """A live process holding the refresh lock of ``host``'s key."""
+    process = subprocess.Popen(
+        [PYTHON, "-c", HOLD_LOCK.format(host=host)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=helper.env,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "locked"
+    return process
+
+
+def kill(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+def run_as_nobody(helper: Helper, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [*AS_NOBODY, helper.exe, "get"],
+        input=HOST.encode(),
+        capture_output=True,
+        env=dict(env),
+        timeout=60,
+    )
+    result = subprocess.CompletedProcess(
+        done.args[len(AS_NOBODY) :], done.returncode, done.stdout.decode(), done.stderr.decode()
+    )
+    helper.check_no_leak(result)
+    return result
+
+
+def skip_unless_nobody_can_run(helper: Helper) -> None:
+    """The venv lives under the worktree: ``nobody`` needs to read and run it."""
+    probe = subprocess.run([*AS_NOBODY, helper.exe, "version"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        reason = f"cannot run {helper.exe} as nobody: {probe.stderr.decode().strip()[:200]}"
+        print(reason)
+        pytest.skip(reason)

@@ -1,15 +1,24 @@
-"""The cache's file formats: token entries and failure records round-trip exactly, and
-anything truncated, corrupt or foreign is rejected (read as absent), never trusted."""
+"""The token cache (``cache.py``): its file formats, whose token entries and failure
+records round-trip exactly, with anything truncated, corrupt or foreign rejected (read as
+absent), never trusted; whatever the failure writer writes, the reader reads back; and
+writers killed at random instants never leave a torn entry for readers in other
+processes. The cache as gets use it, through the installed executable, is in
+``tests/executable/test_caching.py``."""
 
 from __future__ import annotations
 
 import math
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docker_credential_ecrpy import cache
+from docker_credential_ecrpy import cache, errors
 from docker_credential_ecrpy.cache import (
     Entry,
     Failure,
@@ -18,10 +27,9 @@ from docker_credential_ecrpy.cache import (
     encode,
     encode_failure,
 )
+from tests.support.constants import HOST, LIFE, T0
+from tests.support.toolkit import PYTHON, kill, valid_entry_at
 
-T0 = 1_800_000_000.0
-LIFE = 12 * 3600.0
-HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 SCOPE = "ecr us-east-1 aws"
 IDENTITY = "0123456789ab"
 
@@ -201,3 +209,149 @@ def test_random_bytes_never_crash_decode_failure(data: bytes) -> None:
     decoded = decode_failure(data)
     if decoded is not None:
         assert encode_failure(decoded) == data
+
+
+ANY_TEXT = st.text(st.characters(exclude_categories=()))  # lone surrogates too
+
+
+def failure_record(
+    message: str = "denied", failed: float = T0, wait: float = 60.0
+) -> cache.Failure:
+    return cache.Failure(
+        "ecr us-east-1 aws", HOST, "AccessDenied", message, failed, failed + wait, 2, "0" * 12
+    )
+
+
+@given(
+    message=ANY_TEXT
+    | st.text(min_size=5000)
+    | st.builds(lambda a, b: a * 4000 + b, ANY_TEXT, ANY_TEXT),
+    failed=st.floats(min_value=1.0, max_value=4e9),
+    wait=st.floats(min_value=0.0, max_value=1e9),
+)
+def test_what_is_written_reads_back(message: str, failed: float, wait: float) -> None:
+    written = cache.encode_failure(failure_record(message, failed, wait))
+    assert len(written) <= cache.MAX_ENTRY_BYTES
+    back = cache.decode_failure(written)
+    assert back is not None, "a record the writer wrote is refused by the reader"
+    assert back.message == errors.one_line(message) or (
+        not errors.one_line(message) and back.message == errors.NO_REASON
+    )
+    assert (back.failed_at, back.retry_at, back.count) == (failed, failed + wait, 2)
+    assert cache.encode_failure(back) == written  # and reads as what was written
+
+
+def test_a_hostile_message_is_recorded_readably() -> None:
+    message = "\ufeffbad \x1b[31mgateway\x1b[0m" + " <p>blocked</p>" * 2000
+    back = cache.decode_failure(cache.encode_failure(failure_record(message)))
+    assert back is not None
+    assert back.message.startswith("bad [31mgateway [0m <p>blocked</p>")
+    assert len(back.message) == errors.MESSAGE_LIMIT and back.message.isprintable()
+
+
+def test_the_reader_takes_exactly_what_the_writer_writes() -> None:
+    """A message the writer would have changed (not one line, not printable, too long)
+    was not written by it: refused, as any other file that does not parse."""
+    good = cache.encode_failure(failure_record("denied"))
+    for message, written in [
+        ("denied by policy", True),
+        ("x" * errors.MESSAGE_LIMIT, True),
+        ("x" * (errors.MESSAGE_LIMIT + 1), False),
+        ("denied  by policy", False),
+        ("denied ", False),
+        ("\ufeffdenied", False),
+        ("denied \x1b[31m", False),
+    ]:
+        data = good.replace(b"message denied", f"message {message}".encode())
+        assert (cache.decode_failure(data) is not None) is written, message
+
+
+WRITER = """
+import sys
+from docker_credential_ecrpy.cache import Entry, TokenCache
+directory, key, generation, host = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+store = TokenCache(directory)
+padding = "p" * 3000  # a larger file makes a torn write likelier to be seen
+print("ready", flush=True)
+while True:
+    generation += 1
+    secret = f"gen-{generation:012d}-{padding}"
+    store.write(key, Entry("ecr us-east-1 aws", host, "AWS", secret, 1e9, 4e9, "0123456789ab"))
+"""
+
+
+READER = """
+import os, sys
+from docker_credential_ecrpy.cache import TokenCache, decode
+directory, key, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+path = os.path.join(directory, key + ".token")
+store = TokenCache(directory)
+reads = bad = absent = 0
+while not os.path.exists(stop):
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        absent += 1
+        continue
+    reads += 1
+    if decode(data) is None or store.read(key) is None:
+        bad += 1
+print(reads, bad, absent, flush=True)
+"""
+
+
+def generation(entry: cache.Entry) -> int:
+    return int(entry.secret.split("-")[1])
+
+
+@pytest.mark.slow
+def test_killing_writers_at_random_instants_leaves_a_valid_entry(tmp_path: Path) -> None:
+    directory = tmp_path / "cache"
+    key = "0123456789abcdef0123456789abcdef"
+    path = directory / f"{key}{cache.SUFFIX}"
+    readers = [
+        subprocess.Popen(
+            [PYTHON, "-c", READER, str(directory), key, str(tmp_path / "stop")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    rng = random.Random(20261129)  # noqa: S311 - reproducible instants
+    last = -1
+    kills = 0
+    try:
+        for run in range(60):
+            writer = subprocess.Popen(
+                [PYTHON, "-c", WRITER, str(directory), key, str(run * 10**9), HOST],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert writer.stdout is not None
+            assert writer.stdout.readline().strip() == "ready"
+            time.sleep(rng.uniform(0, 0.03))
+            kill(writer)
+            kills += writer.returncode == -signal.SIGKILL
+            if not path.exists():
+                assert last == -1, "a written entry disappeared"
+                continue
+            entry = valid_entry_at(path)  # never torn, never empty
+            assert generation(entry) >= last, "an older entry came back"
+            last = generation(entry)
+    finally:
+        (tmp_path / "stop").touch()
+        outcomes = [reader.communicate(timeout=30)[0].split() for reader in readers]
+    assert kills == 60
+    assert last >= 0, "no writer ever finished a write"
+    for reads, bad, _absent in outcomes:
+        assert int(reads) > 0
+        assert int(bad) == 0, f"a reader saw {bad} torn entries in {reads} reads"
+    # Only the entry and the temporary files of killed writers (which a later prune
+    # removes); never a second entry name.
+    names = [p.name for p in directory.iterdir()]
+    # Killed writers leave their temporary files: proof that kills landed inside writes
+    # (about two in three do here), not only between them.
+    assert any(n.endswith(".tmp") for n in names), "no kill landed inside a write"
+    assert [n for n in names if not n.endswith(".tmp")] == [path.name]
+    assert all(n.startswith(f".{key}.") for n in names if n.endswith(".tmp"))

@@ -1,8 +1,8 @@
 """children.py in-process: the AWS worker's answer, errors and deadline (with everything
 it started killed), and the detached refresher's clean break from its caller.
 
-The subprocess suites (test_weather) show the same through the installed executable;
-these pin the mechanism down with plain functions as the work.
+The executable's suites (tests/executable/test_weather.py) show the same through the
+installed executable; these pin the mechanism down with plain functions as the work.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecrpy import children, errors
-
-from .conftest import require_proc
+from tests.support.helper import require_proc
 
 
 def soon(seconds: float) -> float:

@@ -15,10 +15,7 @@ from hypothesis import strategies as st
 from docker_credential_ecrpy import policy
 from docker_credential_ecrpy.cache import Entry, Failure
 from docker_credential_ecrpy.policy import refresh_due, usable
-
-T0 = 1_800_000_000.0  # a fixed "issued" instant
-LIFE = 12 * 3600.0  # ECR's token lifetime
-HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+from tests.support.constants import HOST, LIFE, T0, TEN_YEARS
 
 
 def entry(issued: float = T0, life: float = LIFE, secret: str = "c2VjcmV0LXRva2Vu") -> Entry:  # noqa: S107
@@ -373,3 +370,36 @@ def test_a_spread_wider_than_the_deadline_still_spreads(
 def test_the_longest_spread_is_half_the_deadline() -> None:
     assert policy.longest_spread(20.0) == 10.0
     assert policy.spread_delay(policy.longest_spread(20.0), 0.999, 20.0) < 10.0
+
+
+def test_a_record_asking_for_ten_years_gets_the_longest_backoff() -> None:
+    far = failure(wait=TEN_YEARS)
+    assert policy.failure_times(far, T0 + 5) == (T0, T0 + policy.LONGEST_BACKOFF)
+    assert policy.backing_off(far, T0 + policy.LONGEST_BACKOFF - 1)
+    assert not policy.backing_off(far, T0 + policy.LONGEST_BACKOFF)
+
+
+def test_a_record_from_the_future_counts_as_made_now() -> None:
+    ahead = failure(failed=T0 + TEN_YEARS, wait=30.0)
+    assert policy.failure_times(ahead, T0) == (T0, T0 + 30.0)
+    assert policy.backing_off(ahead, T0 + 29)
+    assert policy.from_the_future(ahead, T0)
+    assert not policy.from_the_future(failure(failed=T0 + policy.CLOCK_SKEW), T0)
+
+
+def test_times_the_policy_produced_are_kept() -> None:
+    for wait in (policy.SHORT_BACKOFF, policy.LONG_BACKOFF, policy.MAX_BACKOFF * 0.99):
+        assert policy.failure_times(failure(wait=wait), T0 + 1) == (T0, T0 + wait)
+
+
+@given(
+    failed=st.floats(min_value=1.0, max_value=1e12),
+    wait=st.floats(min_value=0.0, max_value=1e12),
+    now=st.floats(min_value=1.0, max_value=1e12),
+)
+def test_no_record_blocks_longer_than_the_policy_would(
+    failed: float, wait: float, now: float
+) -> None:
+    failed_at, retry_at = policy.failure_times(failure(failed=failed, wait=wait), now)
+    assert failed_at <= now
+    assert retry_at - now <= policy.LONGEST_BACKOFF

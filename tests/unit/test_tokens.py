@@ -1,10 +1,11 @@
 """TokenSource's decisions, in-process, fast: a real cache directory, a fixed clock, a fake
 fetch and a background start that runs (or records) its work where the test can see it.
 
-The subprocess suites (test_cache, test_weather) show the same behaviour through the
-installed executable against the stand-in; here each decision of the policy is pinned
-down on its own: hit, miss, due (behind or inline), stale after a failure, the recorded
-failure and its backoff, waiting for another refresher, the deadline.
+The executable's suites (tests/executable: test_caching, test_weather) show the same
+behaviour through the installed executable against the stand-in; here each decision of
+the policy is pinned down on its own: hit, miss, due (behind or inline), stale after a
+failure, the recorded failure and its backoff, waiting for another refresher, the
+deadline.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ from docker_credential_ecrpy.aws import Token
 from docker_credential_ecrpy.config import Identity
 from docker_credential_ecrpy.settings import Settings
 from docker_credential_ecrpy.tokens import Activity, TokenSource
+from tests.support.constants import HOST, LIFE, T0
 
-HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 TARGET = registry.parse(HOST)
-T0 = 1_800_000_000.0
-LIFE = 12 * 3600.0
 
 
 class Clock:
@@ -465,3 +464,21 @@ def test_the_activity_of_a_failed_inline_refresh_served_stale(tmp_path: Path) ->
     _, activity = world.get_with()
     assert (activity.outcome, activity.api_calls) == ("stale-served", 1)
     assert activity.reason is world.fetch.error
+
+
+def test_an_old_expiry_from_aws_itself_is_the_clock(tmp_path: Path) -> None:
+    stderr = io.StringIO()
+
+    def fetch(*_: object) -> Token:
+        return Token("AWS", "secret", 1420070400.0)  # 2015-01-01, from AWS's own endpoint
+
+    source = TokenSource(
+        Settings(str(tmp_path / "cache")), {"HOME": str(tmp_path)}, stderr, fetch=fetch
+    )
+    target = registry.parse(HOST)
+    assert target is not None
+    with pytest.raises(errors.BadToken) as raised:
+        source.get(target)
+    assert "2015-01-01 00:00:00 UTC" in raised.value.message
+    assert raised.value.message.endswith("check this machine's clock")
+    assert "endpoint" not in raised.value.message
