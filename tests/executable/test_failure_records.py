@@ -12,7 +12,7 @@ from docker_credential_ecrpy import cache
 from tests.support.constants import TEN_YEARS
 from tests.support.helper import Helper
 from tests.support.standin import StandIn
-from tests.support.toolkit import failure_records
+from tests.support.toolkit import end_backoffs, failure_records
 
 # -- the writer and the reader agree --------------------------------------------------------
 
@@ -62,6 +62,6 @@ def test_a_record_from_the_future_counts_as_now_in_a_get(helper: Helper, ecr: St
     assert ecr.calls() == 1
     (found,) = failure_records(helper.cache_dir)
     assert found.failed_at <= time.time() and found.retry_at - found.failed_at == 3
-    time.sleep(max(found.retry_at - time.time(), 0) + 0.1)
+    end_backoffs(helper.cache_dir)
     assert helper.answer()["Secret"] == helper.secret
     assert ecr.calls() == 2

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import stat
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,12 @@ from tests.support.constants import ALWAYS, DUE, HOST, HOST2
 from tests.support.helper import Helper
 from tests.support.standin import StandIn
 from tests.support.toolkit import (
+    age_entry,
     collect,
     failure_records,
     feed,
     spawn_gets,
+    the_entry,
     token_files,
     valid_entry_at,
     wait_until,
@@ -68,8 +69,8 @@ def test_warm_named_registries_then_a_pull_is_a_hit(helper: Helper, ecr: StandIn
 
 def test_warm_without_if_due_replaces_a_fresh_token(helper: Helper, ecr: StandIn) -> None:
     assert warm(helper, HOST).returncode == 0
+    age_entry(the_entry(helper), 60)  # still fresh, but issued a minute ago
     first = entries(helper)[HOST]
-    time.sleep(0.01)
     result = warm(helper, HOST)
     assert result.returncode == 0 and result.stdout.startswith("refreshed"), result.stdout
     assert ecr.calls() == 2

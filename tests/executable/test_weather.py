@@ -35,6 +35,7 @@ from tests.support.constants import ALWAYS, HOST, HOST2
 from tests.support.helper import Helper
 from tests.support.standin import StandIn
 from tests.support.toolkit import (
+    end_backoffs,
     failure_records,
     finish,
     hold_lock,
@@ -174,7 +175,7 @@ def test_the_backoff_ends_and_grows(helper: Helper, ecr: StandIn) -> None:
     ecr.fault("AccessDeniedException", times=ALWAYS, message="not authorized")
     helper.get()
     (record,) = failure_records(helper.cache_dir)
-    time.sleep(max(record.retry_at - time.time(), 0) + 0.1)
+    end_backoffs(helper.cache_dir)
     helper.get()  # the backoff ended: AWS is asked again
     assert ecr.calls() == 2
     (record,) = failure_records(helper.cache_dir)
@@ -188,10 +189,7 @@ def test_a_failure_is_cleared_by(helper: Helper, ecr: StandIn, how: str) -> None
     assert failure_records(helper.cache_dir)
     env = helper.env
     if how == "success":
-        path = next(helper.cache_dir.glob("*" + cache.FAILURE_SUFFIX))
-        record = cache.decode_failure(path.read_bytes())
-        assert record is not None
-        time.sleep(max(record.retry_at - time.time(), 0) + 0.1)
+        end_backoffs(helper.cache_dir)
     elif how == "erase":  # docker logout
         assert helper.run("erase", stdin=HOST).returncode == 0
         assert not failure_records(helper.cache_dir)

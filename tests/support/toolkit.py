@@ -179,6 +179,33 @@ def failure_records(directory: Path) -> list[cache.Failure]:
     return found
 
 
+# The executable's clock is the wall clock. A test that is not about waiting moves the
+# times in a cache file back instead of sleeping until they pass: the same as the clock
+# moving on, in no time.
+
+
+def age_entry(path: Path, seconds: float) -> cache.Entry:
+    """The entry in ``path`` made ``seconds`` older (issued and expiring that much
+    earlier), as if that much time had gone by."""
+    entry = valid_entry_at(path)
+    entry.issued_at -= seconds
+    entry.expires_at -= seconds
+    path.write_bytes(cache.encode(entry))
+    return entry
+
+
+def end_backoffs(directory: Path) -> None:
+    """Every failure record in ``directory`` made as much older as it takes for its
+    backoff to have ended a second ago: as if that time had gone by."""
+    for path in directory.glob("*" + cache.FAILURE_SUFFIX):
+        record = cache.decode_failure(path.read_bytes())
+        assert record is not None, f"{path.name} does not decode"
+        seconds = max(record.retry_at - time.time(), 0) + 1
+        record.failed_at -= seconds
+        record.retry_at -= seconds
+        path.write_bytes(cache.encode_failure(record))
+
+
 # -- shared by the suites -------------------------------------------------------------
 
 

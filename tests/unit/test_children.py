@@ -110,8 +110,9 @@ def work():
             links[int(name)] = os.readlink(f"/proc/self/fd/{{name}}")
         except OSError:
             pass  # the listing's own descriptor, closed by now
-    with open({report!r}, "w") as out:
+    with open({report!r} + ".part", "w") as out:
         out.write(repr((os.getsid(0), links, keep)))
+    os.replace({report!r} + ".part", {report!r})  # whole when it appears
 
 children.detached(work, (keep,))
 print(os.getsid(0), flush=True)
@@ -137,7 +138,6 @@ def test_a_detached_refresher_keeps_only_what_it_is_given(tmp_path: Path) -> Non
     while not report.exists():
         assert time.monotonic() < deadline, "the detached work never ran"
         time.sleep(0.05)
-    time.sleep(0.1)  # written whole by now
     session, links, keep = eval(report.read_text())  # noqa: S307 - our own repr
     assert session != caller_session
     assert {fd: links[fd] for fd in (0, 1, 2)} == dict.fromkeys((0, 1, 2), "/dev/null")

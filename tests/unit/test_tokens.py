@@ -29,10 +29,16 @@ TARGET = registry.parse(HOST)
 
 
 class Clock:
+    """The source's wall clock; ``on_read``, when set, runs as the source reads it: a test
+    can make something happen at that point of a get, with no thread and no race."""
+
     def __init__(self) -> None:
         self.now = T0
+        self.on_read: Callable[[], None] | None = None
 
     def __call__(self) -> float:
+        if self.on_read is not None:
+            self.on_read()
         return self.now
 
 
@@ -379,29 +385,28 @@ def test_the_aws_work_ends_before_the_get_must(world: World) -> None:
 
 
 def test_a_token_written_as_the_wait_ends_is_served_without_a_word(world: World) -> None:
-    """The holder writes a fresh token just before the waiter's deadline and lets go of
-    the lock just after: the waiter serves that token, and says nothing of a timeout."""
-    import threading
-
+    """The holder writes a fresh token while the waiter waits for the lock, and lets go
+    of the lock only after the waiter's deadline: the waiter serves that token, and says
+    nothing of a timeout. The holder writes as the waiter first reads the clock, which it
+    does just after its look in the cache found nothing: the order is fixed, not raced."""
     key = world.key()
     lock = world.store.lock(key)
     assert lock.acquire()
     assert TARGET is not None
     fresh = cache.Entry(TARGET.scope, HOST, "AWS", "written-by-the-holder", T0, T0 + LIFE, "0" * 12)
 
-    def holder() -> None:
-        time.sleep(0.2)
+    def holder_writes() -> None:
+        world.clock.on_read = None  # once
         world.store.write(key, fresh)
-        time.sleep(0.4)
-        lock.release()
 
-    thread = threading.Thread(target=holder)
-    thread.start()
+    world.clock.on_read = holder_writes
+    source = world.source(deadline=time.monotonic() + 0.4)
     try:
-        assert TARGET is not None
-        served = world.source(deadline=time.monotonic() + 0.4).get(TARGET)
+        served = source.get(TARGET)
     finally:
-        thread.join()
+        lock.release()
+    assert world.clock.on_read is None, "the holder never wrote"
+    assert "lock_wait" in source.activity.phases, "served without waiting for the lock"
     assert served.secret == "written-by-the-holder"
     assert world.warnings() == []
     assert world.fetch.calls == 0
