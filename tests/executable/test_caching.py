@@ -611,9 +611,6 @@ def test_a_hit_needs_no_lock(helper: Helper, ecr: StandIn) -> None:
         kill(holder)
 
 
-# -- crash safety --------------------------------------------------------------------------
-
-
 # -- erase, list, prune --------------------------------------------------------------------
 
 

@@ -255,9 +255,6 @@ def test_not_utf8_config_is_an_error(helper: Helper, home: Path) -> None:
     assert "UTF-8" in result.stdout
 
 
-# -- pure resolution ---------------------------------------------------------------------
-
-
 # -- the compiled copy that keeps tomllib off the hit path ---------------------------------
 
 

@@ -14,9 +14,6 @@ from tests.support.helper import Helper
 from tests.support.standin import StandIn
 from tests.support.toolkit import end_backoffs, failure_records
 
-# -- the writer and the reader agree --------------------------------------------------------
-
-
 # -- times held to the policy's -------------------------------------------------------------
 
 

@@ -25,9 +25,6 @@ from tests.support.toolkit import failure_records, finish, spawn_gets, with_env
 UNSAFE = ("\x1b", "\ufeff", "\u202e", "\u200b", "\r", "\x07")
 
 
-# -- the sanitizer -------------------------------------------------------------------------
-
-
 # -- an old expiry names the endpoint that gave it ------------------------------------------
 
 

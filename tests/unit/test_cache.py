@@ -266,6 +266,8 @@ def test_the_reader_takes_exactly_what_the_writer_writes() -> None:
         assert (cache.decode_failure(data) is not None) is written, message
 
 
+# -- crash safety --------------------------------------------------------------------------
+
 WRITER = """
 import sys
 from docker_credential_ecrpy.cache import Entry, TokenCache
