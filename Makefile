@@ -85,9 +85,12 @@ $(BUILD_STAMP): packaging/requirements-build.txt
 binary: $(BUILD_STAMP)
 	packaging/build.sh $(BUILD_VENV)/bin/python
 
-# Every suite but the end-to-end one, run against the binary instead of the console script.
+# The executable's suites (tests/executable), run against the binary instead of the console
+# script: not the end-to-end ones, nor the in-process ones (tests/unit), which never start
+# an executable and so would only run again what `make test` ran.
 test-binary: binary install
-	ECRPY_TEST_EXE=$(BINARY) $(BIN)/python -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	ECRPY_TEST_EXE=$(BINARY) $(BIN)/python -m pytest --ignore=tests/e2e --ignore=tests/unit \
+		$(PYTEST_ARGS)
 
 # The binary alone: its cache hit against `python -I -S -c pass`, its miss, its size on disk.
 bench-binary: binary install

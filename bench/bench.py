@@ -70,9 +70,9 @@ from world import (
 
 from docker_credential_ecrpy import cache, settings
 from tests.support import credentials, install
+from tests.support.constants import ACCOUNT, ALWAYS
 from tests.support.standin import StandIn, proxy_page
 
-ACCOUNT = HOST.split(".")[0]
 OTHER_HOST = "registry.example.com"
 RUNS = int(os.environ.get("ECRPY_BENCH_RUNS", "40"))
 MISS_RUNS = max(5, RUNS // 4)
@@ -82,7 +82,6 @@ PARALLEL_RUNS = 3
 # that the figures are what users get), and how slow the slow API is, in seconds a call.
 WEATHER_TIMEOUT = os.environ.get("ECRPY_BENCH_TIMEOUT", "")
 SLOW_API = float(os.environ.get("ECRPY_BENCH_SLOW_API", "3"))
-ALWAYS = 10**6
 # A token issued for an hour under a two-hour refresh window is due at once yet usable for
 # the hour: what a token is after six of its twelve hours, without waiting six hours.
 DUE_ENV = {"ECRPY_REFRESH_WINDOW": "2h"}

@@ -27,12 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from tests.support.constants import ACCOUNT, HOST
 from tests.support.pki import CertificateAuthority
 from tests.support.standin import StandIn
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+REGION = "us-east-1"  # HOST's
 API_HOST = f"api.ecr.{REGION}.amazonaws.com"
 # Dummy keys in AWS's shape, never real ones.
 ACCESS_KEY_ID = "AKIDEXAMPLEBENCHKEY1"

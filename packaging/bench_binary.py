@@ -26,9 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.constants import HOST
 from tests.support.standin import StandIn
 
-HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 GOAL = 1.3
 FLOOR = "venv python -I -S -c pass"
 # The stand-in's, not a real one, but as long as a real ECR token's password (some 2 KB).

@@ -19,7 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.conftest import HOST, base_env
+from tests.support.constants import HOST
+from tests.support.helper import base_env
 from tests.support.standin import StandIn
 
 

@@ -8,8 +8,8 @@ Everything a user reads in ``--help`` comes from the package itself: the helper'
 ``build_parser``),
 kubelet's usage (``kubelet.USAGE``) and the environment variables (the list in
 ``settings``' docstring, the one place they are described). Only what ``--help`` has no
-room for (files, exit status) is written here. ``tests/test_manpage.py`` holds every line
-of every ``--help`` to the rendered page. The package is imported from this checkout.
+room for (files, exit status) is written here. ``tests/executable/test_manpage.py`` holds
+every line of every ``--help`` to the rendered page. The package is imported from this checkout.
 """
 
 from __future__ import annotations

@@ -52,18 +52,20 @@ tar -xzf "dist/$sdist" -C "$work"
 src=$work/docker_credential_ecrpy-$version
 for file in LICENSE CHANGELOG.md README.md setup.cfg pyproject.toml MANIFEST.in \
     tests/__init__.py tests/conftest.py tests/support/__init__.py tests/support/standin.py \
-    tests/test_policy.py docs/kubelet.md docs/configuration.md packaging/manpage.py; do
+    tests/support/constants.py tests/support/helper.py tests/support/toolkit.py \
+    tests/unit/__init__.py tests/unit/test_policy.py tests/executable/__init__.py \
+    tests/executable/test_weather.py docs/kubelet.md docs/configuration.md \
+    packaging/manpage.py; do
     [ -f "$src/$file" ] || { echo "the sdist lacks $file" >&2; exit 1; }
 done
 grep -q "License-File: LICENSE" "$src/PKG-INFO"
-echo "the sdist carries LICENSE, CHANGELOG.md, docs/, tests/ with conftest, __init__ and support/"
-# The tests that run in this process (no stand-in; the man page's asks the installed
-# --help), from the unpacked sdist, with its [dev] tools installed beside its package.
+echo "the sdist carries LICENSE, CHANGELOG.md, docs/, tests/ with conftest, support/, each layer"
+# The tests that run in this process (tests/unit, every module's; no stand-in), and the
+# release's and the man pages' (which asks the installed --help), from the unpacked sdist,
+# with its [dev] tools installed beside its package.
 "$work/sdist-venv/bin/pip" install --quiet --disable-pip-version-check "dist/$sdist[dev]"
 (cd "$src" && "$work/sdist-venv/bin/python" -m pytest -q -p no:cacheprovider -m "not e2e" \
-    tests/test_policy.py tests/test_registry.py tests/test_cache_format.py \
-    tests/test_settings.py tests/test_protocol.py tests/test_errors.py tests/test_release.py \
-    tests/test_manpage.py)
+    tests/unit tests/executable/test_release.py tests/executable/test_manpage.py)
 
 step "lintian"
 # Each .deb on its own (both are docker-credential-ecrpy), every tag shown; no error allowed.

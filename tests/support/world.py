@@ -8,9 +8,9 @@ the tests, the demo and every part of the environment must agree on them.
 
 from __future__ import annotations
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-ECR_HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+from tests.support.constants import HOST as ECR_HOST
+
+REGION = "us-east-1"  # ECR_HOST's
 API_HOST = f"api.ecr.{REGION}.amazonaws.com"
 REGISTRY_ADDR = "127.0.0.1"  # the ECR registry, port 443
 API_ADDR = "127.0.0.2"  # the API stand-in over TLS, port 443
