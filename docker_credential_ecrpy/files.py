@@ -44,7 +44,7 @@ STALE_TEMP_AGE = 300.0
 # often enough to follow at once, seldom enough that 64 waiters cost next to no CPU.
 LOCK_POLL = 0.05
 # The type bits of st_mode (S_IFMT) and their values, as the stat module has them
-# (tests/test_files.py holds the two to the same values).
+# (tests/unit/test_files.py holds the two to the same values).
 TYPE_BITS = 0o170000
 REGULAR, DIRECTORY, SYMLINK = 0o100000, 0o040000, 0o120000
 _KINDS = {

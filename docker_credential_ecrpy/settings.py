@@ -284,7 +284,7 @@ def user_config_dir(env: Mapping[str, str]) -> str:
 
 def _user_dir(env: Mapping[str, str], variable: str, fallback: str) -> str:
     """On Linux the XDG rule, computed here because importing platformdirs costs more than
-    a whole cache hit (``tests/test_settings.py`` holds the two to the same answers);
+    a whole cache hit (``tests/unit/test_settings.py`` holds the two to the same answers);
     other platforms ask platformdirs.
 
     As the XDG spec and platformdirs have it, only an absolute path counts, for the

@@ -1,7 +1,8 @@
-"""The sanitizer of text from outside (``errors.outside``): what an API, a proxy in front
-of it or a ``credential_process`` says is made one bounded printable line without
-secrets where it enters the helper. The installed executable against such answers is in
-``tests/executable/test_outside_text.py``."""
+"""errors in-process: the sanitizer of text from outside (``errors.outside``), by which
+what an API, a proxy in front of it or a ``credential_process`` says is made one bounded
+printable line without secrets where it enters the helper (the installed executable
+against such answers is in ``tests/executable/test_outside_text.py``); and ``guarded``,
+the one wrapper under which every entry point ends in one line and an exit status."""
 
 from __future__ import annotations
 
@@ -74,3 +75,59 @@ def test_whatever_comes_in_one_bounded_printable_line_goes_out(text: str) -> Non
     assert made.isprintable() and made == made.strip()
     assert errors.one_line(made) == made
     made.encode()  # no lone surrogate
+
+
+def test_guarded_gives_a_helper_error_as_its_line_and_its_hint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def run() -> int:
+        raise errors.ConfigError("ECRPY_TIMEOUT is not a duration", hint="try 20s\n")
+
+    assert errors.guarded(run, "prog") == 1
+    out, err = capsys.readouterr()
+    assert out == "ECRPY_TIMEOUT is not a duration\n"
+    assert err == "try 20s\n"
+
+
+def test_guarded_names_a_bug_by_its_type_never_its_text(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ECRPY_DEBUG", raising=False)
+    secret = secrets.token_urlsafe(30)
+
+    def run() -> int:
+        raise KeyError(secret)
+
+    assert errors.guarded(run, "prog") == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("prog: internal error (KeyError); ")
+    assert out.count("\n") == 1
+    assert secret not in out + err
+
+
+@pytest.mark.parametrize(
+    ("escape", "status"),
+    [
+        (KeyboardInterrupt(), 130),
+        (SystemExit(2), 2),  # argparse's usage error
+        (SystemExit(None), 0),  # --help
+        (SystemExit("stopped"), 1),
+    ],
+)
+def test_guarded_turns_an_exit_or_an_interrupt_into_a_status(
+    escape: BaseException, status: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def run() -> int:
+        raise escape
+
+    assert errors.guarded(run, "prog") == status
+    assert capsys.readouterr() == ("", "")
+
+
+def test_guarded_returns_what_the_action_returns(capsys: pytest.CaptureFixture[str]) -> None:
+    def run() -> int:
+        print("answer")
+        return 0
+
+    assert errors.guarded(run, "prog") == 0
+    assert capsys.readouterr().out == "answer\n"
