@@ -22,9 +22,10 @@ import time
 
 from . import HELPER, docker_config, errors, policy, registry
 from . import PROGRAM as EXECUTABLE
+from .activity import FETCHED, STALE_SERVED, Activity
 from .arguments import ArgumentParser
 from .cache import NoCache
-from .tokens import FETCHED, STALE_SERVED, span
+from .tokens import span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
         "expires_at": None,
         "retry_at": None,
     }
-    store = EcrStore.from_env(env, sys.stderr)
+    store = EcrStore.from_env(env, sys.stderr, activity=Activity())
     store.asked = host
     failed: errors.HelperError | None = None
     target = None
@@ -174,7 +175,7 @@ def retry_at(tokens: TokenSource, target: Registry) -> float | None:
     backoff keeps it from doing so now (the identity is the one just warmed)."""
     now = time.time()
     for failure in tokens.recorded_failures():
-        same = failure.scope == target.scope and failure.identity == tokens.activity.identity
+        same = failure.scope == target.scope and failure.identity == tokens.fingerprint
         if same and policy.backing_off(failure, now):
             return policy.failure_times(failure, now)[1]
     return None

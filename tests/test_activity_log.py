@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from docker_credential_ecrpy import activity, keys, settings
-from docker_credential_ecrpy.tokens import Activity
+from docker_credential_ecrpy.activity import Activity
 from tests.support.standin import StandIn
 
 from . import test_cache, test_weather
