@@ -54,7 +54,10 @@ if TYPE_CHECKING:
 
 
 class Refresh:
-    """The answer for one key whose token is not fresh, and the refresh it calls for."""
+    """The answer for one key whose cached token is not fresh, and the refresh it calls
+    for: made by the token source for one get (or warm). It holds that get's deadline and
+    activity, which a background refresh replaces with its own: the source's stay as the
+    answer left them."""
 
     def __init__(self, source: Source, key: str, registry: Registry, who: Identity | None) -> None:
         self.source = source

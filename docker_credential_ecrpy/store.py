@@ -181,7 +181,7 @@ class EcrStore:
         """Write the activity log's line for this action (``error``: the failure it
         answered), if there is a log; without one, this is all it costs (the log's module
         is not even imported)."""
-        self._log(action, error, self._recorded())
+        self._log(action, error)
 
     def _log_refresh(self, activity: Recorder, error: errors.HelperError | None) -> None:
         """The line of the background refresh, told by the detached refresher when done."""
@@ -196,12 +196,17 @@ class EcrStore:
             self.activity = Activity()
         return self.activity
 
-    def _log(self, action: str, error: errors.HelperError | None, done: Recorder | None) -> None:
+    def _log(
+        self, action: str, error: errors.HelperError | None, done: Recorder | None = None
+    ) -> None:
+        """The line of ``done`` (by default, what the action recorded), if there is a log."""
         log = self.log_settings()
         if log is None:
             return
         from .activity import Activity, record  # noqa: PLC0415 - only with a log
 
+        if done is None:
+            done = self._recorded()
         if not isinstance(done, Activity):  # never, with a log: it is recorded for it
             return
         host = None
