@@ -98,8 +98,9 @@ class Activity:
         "started",
     )
 
-    def __init__(self, fingerprint: str = "") -> None:
-        self.started = time.monotonic()
+    def __init__(self, fingerprint: str = "", started: float | None = None) -> None:
+        # The time.monotonic() instant the action started (by default, now).
+        self.started = time.monotonic() if started is None else started
         self.outcome = ""
         self.fingerprint = fingerprint
         self.api_calls = 0

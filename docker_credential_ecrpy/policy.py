@@ -85,6 +85,11 @@ class Deadline:
         """The deadline of a get of ``timeout`` seconds that starts at ``now``."""
         return cls(now + timeout, timeout)
 
+    @property
+    def started(self) -> float:
+        """When the get started: the activity log's time of an action counts from here."""
+        return self.at - self.timeout
+
     def left(self, now: float) -> float:
         """Seconds from ``now`` to the deadline (negative once it has passed)."""
         return self.at - now

@@ -188,12 +188,13 @@ class EcrStore:
         self._log("refresh", error, activity)
 
     def _recorded(self) -> Activity | None:
-        """The action's activity: the one given, or one made (on first need: the log's
-        settings are known once the configuration file has been read) for the log."""
+        """The action's activity: the one given, or one made for the log on first need
+        (the log's settings are known once the configuration file has been read), timed
+        from the action's start, as its deadline is."""
         if self.activity is None and self.log_settings() is not None:
             from .activity import Activity  # noqa: PLC0415 - only with a log
 
-            self.activity = Activity()
+            self.activity = Activity(started=self.deadline.started)
         return self.activity
 
     def _log(

@@ -193,7 +193,7 @@ def test_a_deadline_is_one_instant_and_a_background_refresh_gets_the_same_budget
 
 def test_a_deadline_starts_with_its_budget_and_bounds_the_lock_and_the_worker() -> None:
     deadline = policy.Deadline.starting(80.0, 20.0)
-    assert (deadline.at, deadline.timeout) == (100.0, 20.0)
+    assert (deadline.at, deadline.timeout, deadline.started) == (100.0, 20.0, 80.0)
     assert deadline.for_lock(90.0, None) == 100.0  # as long as the deadline allows
     assert deadline.for_lock(90.0, 2.0) == 92.0  # ECRPY_LOCK_TIMEOUT ends it sooner
     assert deadline.for_lock(90.0, 30.0) == 100.0  # but never later
