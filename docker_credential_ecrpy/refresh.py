@@ -4,9 +4,10 @@ that stands behind it, or refresh before answering, under the key's lock; and re
 what came of a refresh, the token or the failure with its backoff.
 
 Only such a get loads this module (a hit is ``tokens``'s). It works for one token
-source (``Source``: what it reads of it, declared here) and never imports ``tokens``;
-every wait ends at the source's deadline, and what it did goes into the source's
-activity.
+source, ``Source`` declaring what it uses of it (its settings, clock, deadline and
+activity; its guarded cache reads and its warnings), and takes nothing else from
+``tokens`` but ``span``, the durations people read. Every wait ends at the get's
+deadline, and what it did goes into the get's activity.
 """
 
 from __future__ import annotations
