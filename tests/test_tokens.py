@@ -22,7 +22,7 @@ from docker_credential_ecrpy.activity import Activity
 from docker_credential_ecrpy.aws import Token
 from docker_credential_ecrpy.config import Identity
 from docker_credential_ecrpy.settings import Settings
-from docker_credential_ecrpy.tokens import TokenSource
+from docker_credential_ecrpy.tokens import NoActivity, TokenSource
 
 HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 TARGET = registry.parse(HOST)
@@ -422,6 +422,18 @@ def test_the_activity_of_a_miss_and_of_a_hit(world: World) -> None:
     assert (hit.outcome, hit.api_calls, hit.refresh_started) == ("hit", 0, False)
     assert hit.fingerprint == miss.fingerprint
     assert set(hit.phases) == {"cache_read"}  # one file read, no lock
+
+
+def test_a_source_given_no_activity_records_nothing(world: World) -> None:
+    """Without a reader (a get without the activity log) the source records into
+    NoActivity: the same answers, nothing kept, and no activity module needed."""
+    world.get()  # the miss that fills the cache
+    assert TARGET is not None
+    source = TokenSource(world.settings, world.env, world.stderr, clock=world.clock)
+    assert source.get(TARGET).secret == "token-1"
+    assert isinstance(source.activity, NoActivity)
+    assert (source.activity.outcome, source.activity.fingerprint) == ("", "")
+    assert source.fingerprint == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
 
 
 def refreshing_behind(
