@@ -17,12 +17,12 @@ a sixth of the interpreter's own start, and botocore more than ten hits. So:
   (``config_file``), the activity log when it is on, the commands people run (the
   ``commands`` subpackage, which no pull imports).
 - Besides this package, a hit loads 12 of our modules (``cli``, ``protocol``, ``store``,
-  ``config_file``, ``settings``, ``registry``, ``errors``, ``files``, ``tokens``,
-  ``cache``, ``keys``, ``policy``) and a not-found answer the first 8 of them
-  (``tests/executable/test_helper_protocol.py`` holds the heavy ones out); the activity
-  log, when on, adds ``activity`` and, to a not-found answer, the token source's four.
-  Another module, or another class built at import, would be paid on every pull: ``make
-  bench`` measures.
+  ``config_file``, ``settings``, ``registry``, ``errors``, ``files``, ``policy``,
+  ``tokens``, ``cache``, ``keys``) and a not-found answer the first 9 of them
+  (``tests/executable/test_helper_protocol.py`` counts them, and holds the heavy ones
+  out); the activity log, when on, adds ``activity``; a token that is not fresh,
+  ``refresh``. Another module, or another class built at import, would be paid on every
+  pull: ``make bench`` measures.
 
 Each module's docstring says only what is particular to it; this file imports nothing.
 """

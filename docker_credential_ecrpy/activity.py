@@ -3,10 +3,11 @@ refresh, so that whoever runs an unattended host can read afterwards what the he
 and why (which registry, which identity, hit or refresh, how long, which error).
 
 It is opted into (``ECRPY_LOG``, or ``[log]`` in the configuration file). Without it this
-module is never imported and a ``get`` pays nothing for it: ``EcrStore.log_activity``,
-the one caller, looks at the settings first. With it, the line is written after the
-answer, from what the store and its token source recorded as they went
-(``tokens.Activity``), never from log calls spread through the code.
+module is never imported and a ``get`` pays nothing for it: the store makes an
+``Activity`` only for a reader (the log, or ``warm``, which reports what each registry
+got) and hands it to the token source when it builds it; with no reader the source
+records into nothing (``tokens.NoActivity``). The line is written after the answer, from
+what was recorded as it went, never from log calls spread through the code.
 
 - One ``write`` of a whole line to a descriptor opened with ``O_APPEND``: lines of
   parallel processes never interleave, and writing one takes no lock.
@@ -38,21 +39,109 @@ from . import errors, files, protocol, settings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import TextIO
+    from typing import Protocol, TextIO
 
     from .settings import LogSettings
-    from .tokens import Activity
 
     Value = str | int | float | bool | None | dict[str, float]
 
-# Outcomes the token source does not record itself: the answer was "not found", or failed;
-# or the action was not a get (store, erase, list) and succeeded.
+    class Recorder(Protocol):
+        """What the token source records into: an ``Activity``, or ``tokens.NoActivity``
+        when nobody will read it. A type for the checker only (see ``cache.Cache``)."""
+
+        @property
+        def fingerprint(self) -> str: ...
+        @property
+        def outcome(self) -> str: ...
+        @property
+        def reason(self) -> errors.HelperError | None: ...
+        def restarted(self) -> Recorder: ...
+        def identified(self, fingerprint: str) -> None: ...
+        def add(self, phase: str, seconds: float) -> None: ...
+        def called(self, calls: int) -> None: ...
+        def hit(self) -> None: ...
+        def fetched(self) -> None: ...
+        def refreshed(self) -> None: ...
+        def served_stale(self, reason: errors.HelperError) -> None: ...
+        def refresh_started_behind(self) -> None: ...
+
+
+# What an action did, by Activity.outcome. The token source's (a failure is the error it
+# raised):
+HIT = "hit"  # answered from the cache, with no call
+FETCHED = "fetched"  # answered with a token just fetched
+STALE_SERVED = "stale-served"  # answered from the cache because a refresh failed
+REFRESHED = "refreshed-in-background"  # the detached refresher fetched a token
+# And the others: the answer was "not found", or failed; or the action was not a get
+# (store, erase, list) and succeeded.
 NOT_FOUND = "not-found"
 ERROR = "error"
 OK = "ok"
 # How long a process waits for another's rotation before writing over the cap instead.
 ROTATE_WAIT = 0.5
 _RANKS = {level: rank for rank, level in enumerate(settings.LOG_LEVELS)}
+
+
+class Activity:
+    """What one action (or one background refresh) did, for whoever reads it after the
+    answer: set as it goes, in plain attributes, read once. Nothing in it is a secret:
+    ``fingerprint`` is the identity fingerprint's short form (``keys.short``), ``reason``
+    an error of one line (the failure behind a token served stale)."""
+
+    __slots__ = (
+        "api_calls",
+        "fingerprint",
+        "outcome",
+        "phases",
+        "reason",
+        "refresh_started",
+        "started",
+    )
+
+    def __init__(self, fingerprint: str = "", started: float | None = None) -> None:
+        # The time.monotonic() instant the action started (by default, now).
+        self.started = time.monotonic() if started is None else started
+        self.outcome = ""
+        self.fingerprint = fingerprint
+        self.api_calls = 0
+        self.phases: dict[str, float] = {}  # seconds, by phase
+        self.reason: errors.HelperError | None = None
+        self.refresh_started = False
+
+    def restarted(self) -> Activity:
+        """The record of the background refresh that follows the answer: the same
+        identity, its own time and outcome (it is logged as a line of its own)."""
+        return Activity(self.fingerprint)
+
+    def identified(self, fingerprint: str) -> None:
+        self.fingerprint = fingerprint
+
+    def add(self, phase: str, seconds: float) -> None:
+        self.phases[phase] = self.phases.get(phase, 0.0) + seconds
+
+    def called(self, calls: int) -> None:
+        self.api_calls += calls
+
+    def hit(self) -> None:
+        self.outcome = HIT
+
+    def fetched(self) -> None:
+        self.outcome = FETCHED
+
+    def refreshed(self) -> None:
+        self.outcome = REFRESHED
+
+    def served_stale(self, reason: errors.HelperError) -> None:
+        self.outcome = STALE_SERVED
+        self.reason = reason
+
+    def refresh_started_behind(self) -> None:
+        self.refresh_started = True
+
+    def answered_despite(self, reason: errors.HelperError) -> None:
+        """Note the failure behind an answer that is not that failure: a token served
+        stale, or (noted by the store) an anonymous pull from ECR Public."""
+        self.reason = reason
 
 
 class Unwritable(Exception):
@@ -115,7 +204,7 @@ def line(
         "action": action,
         "registry": host,
         "outcome": outcome,
-        "identity": activity.identity or None,
+        "identity": activity.fingerprint or None,  # the name people read
         "api_calls": activity.api_calls,
         "ms": round((time.monotonic() - activity.started) * 1000, 1),
     }

@@ -3,7 +3,7 @@
 
 Docker runs ``docker-credential-ecrpy <action>`` for every pull and push, so each
 action's and each command's modules are imported only when it runs: a cache hit loads 12
-of ours besides the package, a not-found answer 8 (the package docstring lists them, and
+of ours besides the package, a not-found answer 9 (the package docstring lists them, and
 says why that matters).
 """
 
@@ -116,9 +116,9 @@ def _serve(action: str) -> int:
         sys.stdout.write(err.message + "\n")
         return 1
     failed: list[errors.HelperError] = []
-    deadline = (store.deadline, store.settings.timeout)  # reading the input is part of it
+    # Reading the input is part of the action's deadline, made with the store.
     status = protocol.serve(
-        action, sys.stdin.buffer, sys.stdout, sys.stderr, store, failed.append, deadline
+        action, sys.stdin.buffer, sys.stdout, sys.stderr, store, failed.append, store.deadline
     )
     store.log_activity(action, failed[0] if failed else None)  # after the answer
     return status

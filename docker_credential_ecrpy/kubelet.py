@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from typing import Any, BinaryIO, TextIO
 
     from .cache import Entry
-    from .protocol import Deadline
+    from .policy import Deadline
     from .settings import Settings
 
 GROUP = "credentialprovider.kubelet.k8s.io"
@@ -104,7 +104,7 @@ def serve(
     """The response document (JSON text) for the request on stdin. ``failed`` hears of a
     registry answered with no credentials (not ECR, or no ECR Public token), as Docker's
     protocol tells of a "not found"."""
-    api_version, image = read_request(stdin, (store.deadline, store.settings.timeout))
+    api_version, image = read_request(stdin, store.deadline)
     host = image_registry(image)
     auth: dict[str, dict[str, str]] = {}
     duration = NO_CACHE

@@ -69,15 +69,26 @@ FAIL = "fail"  # nothing usable and a refresh just failed: fail with its reason
 
 
 class Deadline:
-    """The ``time.monotonic()`` instant ``at`` which every wait of one get ends (the lock,
-    a spread, the AWS worker): made once, by the store, ``timeout`` seconds after the get
-    started, and passed down to whatever waits."""
+    """The ``time.monotonic()`` instant ``at`` by which every wait of one get ends (the
+    input, the lock, a spread, the AWS worker): made once, by the store, when the get
+    starts (``timeout`` seconds before ``at``), and handed down to whatever waits, which
+    asks it what is left."""
 
     __slots__ = ("at", "timeout")
 
     def __init__(self, at: float, timeout: float) -> None:
         self.at = at
         self.timeout = timeout
+
+    @classmethod
+    def starting(cls, now: float, timeout: float) -> Deadline:
+        """The deadline of a get of ``timeout`` seconds that starts at ``now``."""
+        return cls(now + timeout, timeout)
+
+    @property
+    def started(self) -> float:
+        """When the get started: the activity log's time of an action counts from here."""
+        return self.at - self.timeout
 
     def left(self, now: float) -> float:
         """Seconds from ``now`` to the deadline (negative once it has passed)."""
@@ -89,7 +100,18 @@ class Deadline:
     def restarted(self, now: float) -> Deadline:
         """The same budget from ``now``: for a background refresh, which starts after the
         get it serves has answered."""
-        return Deadline(now + self.timeout, self.timeout)
+        return Deadline.starting(now, self.timeout)
+
+    def for_lock(self, started: float, lock_timeout: float | None) -> float:
+        """When a wait for a key's lock that began at ``started`` ends: at the deadline,
+        or sooner by ``ECRPY_LOCK_TIMEOUT`` (None: as long as the deadline allows)."""
+        if lock_timeout is None:
+            return self.at
+        return min(self.at, started + lock_timeout)
+
+    def for_worker(self) -> float:
+        """When the AWS worker must be done: ``worker_reserve`` before the deadline."""
+        return self.at - worker_reserve(self.timeout)
 
 
 def refresh_due(entry: Entry, now: float, window: float | None = None) -> bool:
@@ -203,6 +225,16 @@ def backing_off(failure: Failure | None, now: float) -> bool:
     return now < failure_times(failure, now)[1]
 
 
+def fresh(
+    entry: Entry | None, now: float, window: float | None, renew_before: float | None = None
+) -> bool:
+    """Whether the cached token is the answer as it is: there is one, it is not due, and
+    (``renew_before``: see plan) it was issued since that instant. The hit's one check."""
+    if entry is None or (renew_before is not None and entry.issued_at < renew_before):
+        return False
+    return not refresh_due(entry, now, window)
+
+
 def plan(
     entry: Entry | None,
     failure: Failure | None,
@@ -223,9 +255,21 @@ def plan(
     instant due too: a person asked for a new one. A token issued since, by whichever
     process, is the one asked for, so a warm beside parallel gets still makes one call.
     """
-    renewed = renew_before is None or (entry is not None and entry.issued_at >= renew_before)
-    if entry is not None and not refresh_due(entry, now, window) and renewed:
+    if fresh(entry, now, window, renew_before):
         return SERVE
+    return plan_unfresh(entry, failure, now, min_validity=min_validity, background=background)
+
+
+def plan_unfresh(
+    entry: Entry | None,
+    failure: Failure | None,
+    now: float,
+    *,
+    min_validity: float,
+    background: bool,
+) -> str:
+    """``plan`` for a get that has found its cached token not ``fresh`` (or none), and so
+    need not ask again: one of REFRESH_BEHIND, SERVE_STALE, REFRESH_NOW, FAIL."""
     can_serve = entry is not None and usable(entry, now, min_validity)
     if backing_off(failure, now):
         return SERVE_STALE if can_serve else FAIL

@@ -42,9 +42,7 @@ if TYPE_CHECKING:
         def list(self) -> dict[str, str]:
             """Server URL -> username, from local state only."""
 
-    # When the input must have come by (a time.monotonic() instant), and the budget in
-    # seconds that set it, for the message.
-    Deadline = tuple[float, float]
+    from .policy import Deadline
 
 
 ACTIONS = ("get", "store", "erase", "list")
@@ -65,7 +63,7 @@ def serve(
 ) -> int:
     """Run one protocol action; the exit status for the process. ``failed`` hears of the
     failure answered, if any (the activity log says what it was). ``deadline``, when
-    given, is when the input must have come by, and the budget that set it."""
+    given, is the action's: the input must have come by then."""
     try:
         if action == "get":
             server_url = _read_server_url(stdin, deadline)
@@ -141,16 +139,15 @@ def _read_by(stdin: BinaryIO, line: bool, deadline: Deadline, expected: str) -> 
     def expired(number: int, frame: object) -> None:
         raise _Expired
 
-    at, budget = deadline
     previous = _signal.signal(_signal.SIGALRM, expired)
     try:
-        _signal.setitimer(_signal.ITIMER_REAL, max(at - time.monotonic(), 0.001))
+        _signal.setitimer(_signal.ITIMER_REAL, max(deadline.left(time.monotonic()), 0.001))
         try:
             return _read(stdin, line)
         finally:
             _signal.setitimer(_signal.ITIMER_REAL, 0)
     except _Expired:
-        raise errors.input_timed_out(budget, expected, line) from None
+        raise errors.input_timed_out(deadline.timeout, expected, line) from None
     finally:
         _signal.signal(_signal.SIGALRM, previous)
 

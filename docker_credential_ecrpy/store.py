@@ -5,6 +5,7 @@ mean for registries whose credentials are short-lived tokens fetched on demand.
 token source with its cache, the configuration file, the program name that prefixes
 every message), for the Docker helper, the kubelet provider and ``doctor`` alike; and
 ``EcrStore.log_activity`` the one place that writes the activity log, for all of them.
+It makes the action's deadline when it is made, and hands it down to whatever waits.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 
 from . import PROGRAM, config_file, errors, registry
+from .policy import Deadline
 from .settings import Settings
 
 TYPE_CHECKING = False
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import TextIO
 
+    from .activity import Activity, Recorder
     from .cache import Entry
     from .config import Config, Identity
     from .registry import Registry
@@ -32,10 +35,11 @@ class EcrStore:
 
     ``env`` locates the configuration file (aliases, per-registry identities); without it
     (or without the file) only ECR's own hostnames are served, with the default identity.
-    The token source is made from ``settings`` and ``env`` when first needed: a
-    not-found answer loads it (and the cache, key and policy modules) only when the
-    activity log is on, to record what the answer was; without a log, never. It is given
-    the store's deadline and, for its background refresh, where to report how it ended.
+    The token source is made from ``settings`` and ``env`` when first needed (a
+    not-found answer never loads it), and given the store's deadline and ``activity``.
+    ``activity`` is what the action did, for whoever reads it after the answer: given by a
+    caller that reads it (``warm``), or made for the activity log when there is one;
+    otherwise there is none, and the token source records into nothing.
     """
 
     def __init__(
@@ -44,6 +48,8 @@ class EcrStore:
         stderr: TextIO,
         env: Mapping[str, str] | None = None,
         program: str = PROGRAM,
+        *,
+        activity: Activity | None = None,
     ) -> None:
         self.settings = settings
         self.stderr = stderr
@@ -53,33 +59,38 @@ class EcrStore:
         self._config_read = False
         # The server URL the action was about, for the activity log.
         self.asked: str | None = None
-        self._deadline = time.monotonic() + settings.timeout  # the get's, from its start
+        # Every wait of the action ends by it: the input's, the lock's, the AWS worker's.
+        self.deadline = Deadline.starting(time.monotonic(), settings.timeout)
+        self.activity = activity
         self._tokens: TokenSource | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], stderr: TextIO, program: str = PROGRAM) -> EcrStore:
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        stderr: TextIO,
+        program: str = PROGRAM,
+        *,
+        activity: Activity | None = None,
+    ) -> EcrStore:
         """The store as the environment configures it; ConfigError for a bad setting."""
-        return cls(Settings.from_env(env), stderr, env, program)
-
-    @property
-    def deadline(self) -> float:
-        """The ``time.monotonic()`` instant every wait of the action ends by."""
-        return self._deadline
+        return cls(Settings.from_env(env), stderr, env, program, activity=activity)
 
     @property
     def tokens(self) -> TokenSource:
         if self._tokens is None:
-            from .policy import Deadline  # noqa: PLC0415 - see the class docstring
-            from .tokens import TokenSource  # noqa: PLC0415
+            from .tokens import TokenSource  # noqa: PLC0415 - see the class docstring
 
             env = {} if self.env is None else self.env
+            activity = self._recorded()
             self._tokens = TokenSource(
                 self.settings,
                 env,
                 self.stderr,
                 program=self.program,
-                deadline=Deadline(self._deadline, self.settings.timeout),
-                refreshed=lambda error: self.log_activity("refresh", error),
+                deadline=self.deadline,
+                activity=activity,
+                refreshed=None if activity is None else self._log_refresh,
             )
         return self._tokens
 
@@ -120,7 +131,9 @@ class EcrStore:
         except errors.AwsError as err:
             if not target.public:
                 raise
-            self.tokens.activity.answered_despite(err)
+            activity = self._recorded()
+            if activity is not None:
+                activity.answered_despite(err)
             # Anonymous pulls from ECR Public work (with lower rate limits): better a
             # slower pull than a failed one.
             raise errors.CredentialsNotFound(
@@ -165,23 +178,47 @@ class EcrStore:
         return log if log.path else None
 
     def log_activity(self, action: str, error: errors.HelperError | None = None) -> None:
-        """Write the activity log's line for this invocation (``error``: the failure it
-        answered), or for a background refresh, if there is a log; without one, this is
-        all it costs (the log's module is not even imported)."""
+        """Write the activity log's line for this action (``error``: the failure it
+        answered), if there is a log; without one, this is all it costs (the log's module
+        is not even imported)."""
+        self._log(action, error)
+
+    def _log_refresh(self, activity: Recorder, error: errors.HelperError | None) -> None:
+        """The line of the background refresh, told by the detached refresher when done."""
+        self._log("refresh", error, activity)
+
+    def _recorded(self) -> Activity | None:
+        """The action's activity: the one given, or one made for the log on first need
+        (the log's settings are known once the configuration file has been read), timed
+        from the action's start, as its deadline is."""
+        if self.activity is None and self.log_settings() is not None:
+            from .activity import Activity  # noqa: PLC0415 - only with a log
+
+            self.activity = Activity(started=self.deadline.started)
+        return self.activity
+
+    def _log(
+        self, action: str, error: errors.HelperError | None, done: Recorder | None = None
+    ) -> None:
+        """The line of ``done`` (by default, what the action recorded), if there is a log."""
         log = self.log_settings()
         if log is None:
             return
-        from . import activity  # noqa: PLC0415 - only with a log
+        from .activity import Activity, record  # noqa: PLC0415 - only with a log
 
+        if done is None:
+            done = self._recorded()
+        if not isinstance(done, Activity):  # never, with a log: it is recorded for it
+            return
         host = None
         if self.asked:  # the host alone: no user:password@ a client may have put before it
             host = registry.hostname(self.asked).rpartition("@")[2][:255]
-        activity.record(
+        record(
             log,
             program=self.program,
             action=action,
             host=host,
-            activity=self.tokens.activity,
+            activity=done,
             error=error,
             stderr=self.stderr,
         )

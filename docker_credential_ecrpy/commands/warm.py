@@ -20,9 +20,9 @@ import sys
 import time
 
 from .. import HELPER, PROGRAM, errors, policy, registry
+from ..activity import FETCHED, STALE_SERVED, Activity
 from ..cache import NoCache
 from ..errors import span
-from ..tokens import FETCHED, STALE_SERVED
 from . import docker_config
 from .arguments import ArgumentParser
 
@@ -132,7 +132,7 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
         "expires_at": None,
         "retry_at": None,
     }
-    store = EcrStore.from_env(env, sys.stderr)
+    store = EcrStore.from_env(env, sys.stderr, activity=Activity())
     store.asked = host
     failed: errors.HelperError | None = None
     target = None
@@ -170,7 +170,7 @@ def retry_at(tokens: TokenSource, target: Registry) -> float | None:
     backoff keeps it from doing so now (the identity is the one just warmed)."""
     now = time.time()
     for failure in tokens.recorded_failures():
-        same = failure.scope == target.scope and failure.identity == tokens.activity.identity
+        same = failure.scope == target.scope and failure.identity == tokens.fingerprint
         if same and policy.backing_off(failure, now):
             return policy.failure_times(failure, now)[1]
     return None

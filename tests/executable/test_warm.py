@@ -77,6 +77,15 @@ def test_warm_without_if_due_replaces_a_fresh_token(helper: Helper, ecr: StandIn
     assert entries(helper)[HOST].issued_at > first.issued_at
 
 
+def test_warm_says_what_it_did_without_the_activity_log(helper: Helper, ecr: StandIn) -> None:
+    """warm's report comes from the activity it hands the store, recorded whether or not
+    a log is on (a get without a log records nothing)."""
+    quiet = {name: value for name, value in helper.env.items() if not name.startswith("ECRPY_LOG")}
+    result = warm(helper, HOST, env=quiet)
+    assert result.returncode == 0 and result.stdout.startswith("refreshed "), result.stdout
+    assert ecr.calls() == 1
+
+
 def test_if_due_makes_no_call_while_fresh_and_one_when_due(helper: Helper, ecr: StandIn) -> None:
     ecr.config(ttl=3600)
     assert warm(helper, "--if-due", HOST).returncode == 0  # nothing cached: due

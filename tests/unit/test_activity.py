@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecrpy import activity, settings
-from docker_credential_ecrpy.tokens import Activity
+from docker_credential_ecrpy.activity import Activity
 from tests.support.constants import HOST, LOG_WARNING
 
 

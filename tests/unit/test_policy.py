@@ -188,6 +188,16 @@ def test_a_deadline_is_one_instant_and_a_background_refresh_gets_the_same_budget
     assert (later.at, later.timeout, deadline.at) == (520.0, 20.0, 100.0)
 
 
+def test_a_deadline_starts_with_its_budget_and_bounds_the_lock_and_the_worker() -> None:
+    deadline = policy.Deadline.starting(80.0, 20.0)
+    assert (deadline.at, deadline.timeout, deadline.started) == (100.0, 20.0, 80.0)
+    assert deadline.for_lock(90.0, None) == 100.0  # as long as the deadline allows
+    assert deadline.for_lock(90.0, 2.0) == 92.0  # ECRPY_LOCK_TIMEOUT ends it sooner
+    assert deadline.for_lock(90.0, 30.0) == 100.0  # but never later
+    assert deadline.for_worker() == 100.0 - policy.WORKER_RESERVE
+    assert policy.Deadline.starting(0.0, 2.0).for_worker() == 1.5  # a quarter of 2s
+
+
 def test_failures_count_on_while_the_last_is_recent() -> None:
     last = failure(wait=60.0)  # count 1, its backoff over at T0 + 60
     assert policy.failure_count(None, T0) == 1
@@ -315,6 +325,46 @@ def test_plan_renews_a_fresh_token_issued_before_a_warm(
         renew_before=renew_before,
     )
     assert decided == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "renew_before", "expected"),
+    [(FRESH, None, True), (DUE, None, False), (FRESH, T0 + 1, False), (FRESH, T0, True)],
+)
+def test_fresh_is_the_plan_to_serve(now: float, renew_before: float | None, expected: bool) -> None:
+    assert policy.fresh(entry(), now, None, renew_before) is expected
+    assert policy.fresh(None, now, None, renew_before) is False
+    decided = policy.plan(
+        entry(),
+        None,
+        now,
+        window=None,
+        min_validity=MIN,
+        background=True,
+        renew_before=renew_before,
+    )
+    assert (decided == policy.SERVE) is expected
+
+
+@given(
+    now=st.floats(min_value=T0 - LIFE, max_value=T0 + 2 * LIFE),
+    failed=st.booleans(),
+    cached=st.booleans(),
+    background=st.booleans(),
+)
+def test_the_plan_of_a_token_not_fresh_is_the_plan(
+    now: float, failed: bool, cached: bool, background: bool
+) -> None:
+    """A get that found its token not fresh asks plan_unfresh, and gets what plan says."""
+    token = entry() if cached else None
+    if policy.fresh(token, now, None):
+        return
+    record = failure(now - 1) if failed else None
+    unfresh = policy.plan_unfresh(token, record, now, min_validity=MIN, background=background)
+    assert unfresh != policy.SERVE
+    assert unfresh == policy.plan(
+        token, record, now, window=None, min_validity=MIN, background=background
+    )
 
 
 @given(

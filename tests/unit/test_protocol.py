@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docker_credential_ecrpy import errors, protocol
+from docker_credential_ecrpy import errors, policy, protocol
 
 
 class MemoryStore:
@@ -133,7 +133,7 @@ def serve_from_open_pipe(action: str, data: bytes, seconds: float) -> tuple[int,
             stdout = io.StringIO()
             store = MemoryStore()
             store.add("r.example", "u", "s")
-            deadline = (time.monotonic() + seconds, seconds)
+            deadline = policy.Deadline.starting(time.monotonic(), seconds)
             status = protocol.serve(action, stdin, stdout, io.StringIO(), store, None, deadline)
     finally:
         os.close(write_end)

@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from docker_credential_ecrpy import cache, errors, keys, policy, registry
+from docker_credential_ecrpy.activity import Activity
 from docker_credential_ecrpy.aws import Token
 from docker_credential_ecrpy.config import Identity
 from docker_credential_ecrpy.settings import Settings
-from docker_credential_ecrpy.tokens import Activity, TokenSource
+from docker_credential_ecrpy.tokens import NoActivity, TokenSource
 from tests.support.constants import HOST, LIFE, T0
 
 TARGET = registry.parse(HOST)
@@ -107,13 +108,14 @@ class World:
     def source(
         self,
         deadline: float | None = None,
-        refreshed: Callable[[errors.HelperError | None], None] | None = None,
+        refreshed: Callable[[Activity, errors.HelperError | None], None] | None = None,
     ) -> TokenSource:
         return TokenSource(
             self.settings,
             self.env,
             self.stderr,
             deadline=None if deadline is None else policy.Deadline(deadline, self.settings.timeout),
+            activity=Activity(),
             clock=self.clock,
             fetch=self.fetch,
             detach=self.background,
@@ -418,21 +420,35 @@ def test_a_token_written_as_the_wait_ends_is_served_without_a_word(world: World)
 def test_the_activity_of_a_miss_and_of_a_hit(world: World) -> None:
     _, miss = world.get_with()
     assert (miss.outcome, miss.api_calls, miss.reason) == ("fetched", 1, None)
-    assert miss.identity == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
+    assert miss.fingerprint == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
     assert {"cache_read", "lock_wait"} <= set(miss.phases)
     _, hit = world.get_with()
     assert (hit.outcome, hit.api_calls, hit.refresh_started) == ("hit", 0, False)
-    assert hit.identity == miss.identity
+    assert hit.fingerprint == miss.fingerprint
     assert set(hit.phases) == {"cache_read"}  # one file read, no lock
 
 
-def refreshing_behind(world: World) -> tuple[TokenSource, list[errors.HelperError | None]]:
+def test_a_source_given_no_activity_records_nothing(world: World) -> None:
+    """Without a reader (a get without the activity log) the source records into
+    NoActivity: the same answers, nothing kept, and no activity module needed."""
+    world.get()  # the miss that fills the cache
+    assert TARGET is not None
+    source = TokenSource(world.settings, world.env, world.stderr, clock=world.clock)
+    assert source.get(TARGET).secret == "token-1"
+    assert isinstance(source.activity, NoActivity)
+    assert (source.activity.outcome, source.activity.fingerprint) == ("", "")
+    assert source.fingerprint == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
+
+
+def refreshing_behind(
+    world: World,
+) -> tuple[TokenSource, list[tuple[Activity, errors.HelperError | None]]]:
     """A source that served a due token and started its refresh (not run yet); and what
-    its ``refreshed`` hook will hear."""
+    its ``refreshed`` hook will hear: the refresher's own activity, and how it ended."""
     world.get()
     world.clock.now += LIFE / 2 + 1
-    ended: list[errors.HelperError | None] = []
-    source = world.source(refreshed=ended.append)
+    ended: list[tuple[Activity, errors.HelperError | None]] = []
+    source = world.source(refreshed=lambda done, error: ended.append((done, error)))
     assert TARGET is not None
     source.get(TARGET)
     return source, ended
@@ -442,19 +458,25 @@ def test_the_activity_of_a_refresh_behind_the_answer(world: World) -> None:
     source, ended = refreshing_behind(world)
     assert (source.activity.outcome, source.activity.refresh_started) == ("hit", True)
     world.background.run()  # the refresher, with its own activity
-    assert ended == [None]
-    assert source.activity.outcome == "refreshed-in-background"
-    assert source.activity.api_calls == 1
-    assert source.activity.refresh_started is False
+    ((done, error),) = ended
+    assert error is None
+    assert done is not source.activity
+    assert (done.outcome, done.api_calls, done.refresh_started) == (
+        "refreshed-in-background",
+        1,
+        False,
+    )
+    assert done.fingerprint == source.activity.fingerprint
+    assert source.activity.outcome == "hit"  # the get's own is left as it answered
 
 
 def test_the_activity_of_a_failed_background_refresh(world: World) -> None:
-    source, ended = refreshing_behind(world)
+    _, ended = refreshing_behind(world)
     world.fetch.error = errors.Throttled("AWS throttled ecr:GetAuthorizationToken")
     world.background.run()
-    (error,) = ended
+    ((done, error),) = ended
     assert isinstance(error, errors.Throttled)
-    assert source.activity.api_calls == 1
+    assert done.api_calls == 1
     _, stale = world.get_with()  # then, during the backoff: served stale, and why
     assert stale.outcome == "stale-served"
     assert isinstance(stale.reason, errors.Throttled)
