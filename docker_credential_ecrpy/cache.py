@@ -60,10 +60,11 @@ _FOREVER = float("inf")
 class Entry:
     """A cached token: what it is good for (``scope``), the registry host it was first
     fetched for, the credentials, when it was issued and ends, and whose it is: the
-    identity fingerprint's short form (``keys.short``), so that people can tell the
+    identity's ``fingerprint``, in its short form (``keys.short``; the file's ``identity``
+    line), so that people can tell the
     tokens of two identities apart without any part of the identity being kept."""
 
-    __slots__ = ("expires_at", "host", "identity", "issued_at", "scope", "secret", "username")
+    __slots__ = ("expires_at", "fingerprint", "host", "issued_at", "scope", "secret", "username")
 
     def __init__(
         self,
@@ -73,7 +74,7 @@ class Entry:
         secret: str,
         issued_at: float,
         expires_at: float,
-        identity: str,
+        fingerprint: str,
     ) -> None:
         self.scope = scope
         self.host = host
@@ -81,11 +82,11 @@ class Entry:
         self.secret = secret
         self.issued_at = issued_at
         self.expires_at = expires_at
-        self.identity = identity
+        self.fingerprint = fingerprint
 
     def __repr__(self) -> str:  # never the secret
         return (
-            f"Entry(scope={self.scope!r}, host={self.host!r}, identity={self.identity!r}, "
+            f"Entry(scope={self.scope!r}, host={self.host!r}, fingerprint={self.fingerprint!r}, "
             f"issued_at={self.issued_at}, expires_at={self.expires_at})"
         )
 
@@ -93,10 +94,19 @@ class Entry:
 class Failure:
     """The last failed refresh of a key: what went wrong (an ``errors`` class name and
     its one-line message, which never holds a secret), when, how many failures in a row,
-    the earliest time anyone on the host may call AWS for the key again, and the short
-    form of the identity it failed for."""
+    the earliest time anyone on the host may call AWS for the key again, and the
+    ``fingerprint`` (short form) of the identity it failed for."""
 
-    __slots__ = ("count", "failed_at", "host", "identity", "kind", "message", "retry_at", "scope")
+    __slots__ = (
+        "count",
+        "failed_at",
+        "fingerprint",
+        "host",
+        "kind",
+        "message",
+        "retry_at",
+        "scope",
+    )
 
     def __init__(
         self,
@@ -107,7 +117,7 @@ class Failure:
         failed_at: float,
         retry_at: float,
         count: int,
-        identity: str,
+        fingerprint: str,
     ) -> None:
         self.scope = scope
         self.host = host
@@ -116,11 +126,11 @@ class Failure:
         self.failed_at = failed_at
         self.retry_at = retry_at
         self.count = count
-        self.identity = identity
+        self.fingerprint = fingerprint
 
     def __repr__(self) -> str:
         return (
-            f"Failure(scope={self.scope!r}, host={self.host!r}, identity={self.identity!r}, "
+            f"Failure(scope={self.scope!r}, host={self.host!r}, fingerprint={self.fingerprint!r}, "
             f"kind={self.kind!r}, failed_at={self.failed_at}, "
             f"retry_at={self.retry_at}, count={self.count})"
         )
@@ -131,7 +141,7 @@ def encode(entry: Entry) -> bytes:
         FORMAT,
         scope=entry.scope,
         host=entry.host,
-        identity=entry.identity,
+        identity=entry.fingerprint,
         user=entry.username,
         issued=repr(entry.issued_at),
         expires=repr(entry.expires_at),
@@ -170,7 +180,7 @@ def encode_failure(failure: Failure) -> bytes:
         FAILURE_FORMAT,
         scope=failure.scope,
         host=failure.host,
-        identity=failure.identity,
+        identity=failure.fingerprint,
         kind=failure.kind,
         failed=repr(failure.failed_at),
         retry=repr(failure.retry_at),

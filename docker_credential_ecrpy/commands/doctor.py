@@ -559,7 +559,7 @@ def examine_cache(env: Mapping[str, str]) -> list[Check]:
         Check(section, "directory", OK, f"{directory} ({len(entries)} tokens)", path=directory)
     ]
     now = time.time()
-    current = _current_identity(env)
+    current = _current_fingerprint(env)
     for entry in entries:
         checks.append(
             _token_check(section, entry, now, settings.refresh_window, current(entry.host))
@@ -597,8 +597,8 @@ def _ignored_files(section: str, directory: str) -> list[Check]:
     return found
 
 
-def _current_identity(env: Mapping[str, str]) -> Callable[[str], str | None]:
-    """For a registry host, the identity (the fingerprint's short form) that a get for it
+def _current_fingerprint(env: Mapping[str, str]) -> Callable[[str], str | None]:
+    """For a registry host, the fingerprint (short form) of the identity that a get for it
     would use now: the store resolves the host and its configured identity, and ``keys``
     fingerprints it, as for a get; no network. None when there is no telling (the
     configuration file is broken, the host is no longer an alias). A token or failure of
@@ -616,7 +616,7 @@ def _current_identity(env: Mapping[str, str]) -> Callable[[str], str | None]:
         return lambda host: None
     known: dict[tuple[str, ...], str] = {}
 
-    def identity(host: str) -> str | None:
+    def fingerprint(host: str) -> str | None:
         target = store.resolve(host)
         if target is None:
             return None
@@ -626,14 +626,14 @@ def _current_identity(env: Mapping[str, str]) -> Callable[[str], str | None]:
             known[parts] = keys.short(keys.fingerprint(env, parts))
         return known[parts]
 
-    return identity
+    return fingerprint
 
 
-def _whose(identity: str, current: str | None) -> str:
+def _whose(fingerprint: str, current: str | None) -> str:
     """Whether a token or failure is the current identity's, for people."""
     if current is None:
         return ""
-    if identity == current:
+    if fingerprint == current:
         return "; the current identity's"
     return f"; not the current identity ({current}): no get uses it"
 
@@ -645,7 +645,7 @@ def _token_check(
     identity a get uses for its host), for what, and when it was issued, expires and is
     refreshed."""
     refresh_at = policy.refresh_point(entry, window)
-    whose = f"identity {entry.identity}, {entry.scope}: issued {_at(entry.issued_at)}"
+    whose = f"identity {entry.fingerprint}, {entry.scope}: issued {_at(entry.issued_at)}"
     if entry.expires_at <= now:
         status, when = INFO, f"expired at {_at(entry.expires_at)} (pruned at the next refresh)"
     else:
@@ -659,11 +659,11 @@ def _token_check(
         section,
         entry.host,
         status,
-        f"{whose}; {when}{_whose(entry.identity, current)}",
+        f"{whose}; {when}{_whose(entry.fingerprint, current)}",
         host=entry.host,
         scope=entry.scope,
-        identity=entry.identity,
-        current=None if current is None else entry.identity == current,
+        identity=entry.fingerprint,
+        current=None if current is None else entry.fingerprint == current,
         issued_at=entry.issued_at,
         expires_at=entry.expires_at,
         refresh_at=refresh_at,
@@ -677,7 +677,7 @@ def _failure_check(section: str, failure: cache.Failure, now: float, current: st
     failed_at, retry_at = policy.failure_times(failure, now)
     ago = span(now - failed_at)
     detail = (
-        f"identity {failure.identity}, {failure.scope}: last refresh failed {ago} ago "
+        f"identity {failure.fingerprint}, {failure.scope}: last refresh failed {ago} ago "
         f"({failure.kind}): {failure.message}"
     )
     if policy.backing_off(failure, now):
@@ -688,17 +688,17 @@ def _failure_check(section: str, failure: cache.Failure, now: float, current: st
     else:
         status = INFO
         detail += "; the backoff is over: the next get tries again"
-    mine = None if current is None else failure.identity == current
+    mine = None if current is None else failure.fingerprint == current
     if mine is False:
         status = INFO  # no get reads it
     return Check(
         section,
         failure.host,
         status,
-        detail + _whose(failure.identity, current),
+        detail + _whose(failure.fingerprint, current),
         host=failure.host,
         scope=failure.scope,
-        identity=failure.identity,
+        identity=failure.fingerprint,
         current=mine,
         failure=failure.kind,
         failed_at=failed_at,

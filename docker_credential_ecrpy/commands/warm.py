@@ -132,7 +132,8 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
         "expires_at": None,
         "retry_at": None,
     }
-    store = EcrStore.from_env(env, sys.stderr, activity=Activity())
+    activity = Activity()  # what the refresh did: read below, and by the log
+    store = EcrStore.from_env(env, sys.stderr, activity=activity)
     store.asked = host
     failed: errors.HelperError | None = None
     target = None
@@ -154,11 +155,10 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
         failed = err
         result["reason"] = err.message
     else:
-        activity = tokens.activity
         result["status"] = {FETCHED: REFRESHED, STALE_SERVED: BACKING_OFF}.get(activity.outcome, OK)
         if activity.reason is not None:
             result["reason"] = activity.reason.message
-        result.update(identity=entry.identity, expires_at=entry.expires_at)
+        result.update(identity=entry.fingerprint, expires_at=entry.expires_at)
     if target is not None and result["status"] in (FAILED, BACKING_OFF):
         result["retry_at"] = retry_at(store.tokens, target)
     store.log_activity("warm", failed)
@@ -170,7 +170,7 @@ def retry_at(tokens: TokenSource, target: Registry) -> float | None:
     backoff keeps it from doing so now (the identity is the one just warmed)."""
     now = time.time()
     for failure in tokens.recorded_failures():
-        same = failure.scope == target.scope and failure.identity == tokens.fingerprint
+        same = failure.scope == target.scope and failure.fingerprint == tokens.fingerprint
         if same and policy.backing_off(failure, now):
             return policy.failure_times(failure, now)[1]
     return None

@@ -138,7 +138,7 @@ def test_json_says_each_registrys_status(helper: Helper, ecr: StandIn) -> None:
     ok, other = document["registries"]
     assert (ok["registry"], ok["status"], ok["reason"]) == (HOST, "refreshed", None)
     assert ok["expires_at"] == pytest.approx(entries(helper)[HOST].expires_at)
-    assert ok["identity"] == entries(helper)[HOST].identity
+    assert ok["identity"] == entries(helper)[HOST].fingerprint
     assert (other["registry"], other["status"]) == ("ghcr.io", "failed")
     assert "not an Amazon ECR registry" in other["reason"]
 
@@ -260,7 +260,7 @@ def test_doctor_tokens_prometheus(helper: Helper, ecr: StandIn) -> None:
     }
     assert labels == {
         (
-            ("identity", record.identity),
+            ("identity", record.fingerprint),
             ("kind", "AccessDenied"),
             ("region", "eu-west-1"),
             ("registry", HOST2),

@@ -433,7 +433,7 @@ def test_an_entry_for_another_host_is_a_miss(helper: Helper, ecr: StandIn) -> No
             "not-for-this-host",
             foreign.issued_at,
             foreign.expires_at,
-            foreign.identity,
+            foreign.fingerprint,
         )
     )
     mine.write_bytes(data)

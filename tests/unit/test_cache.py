@@ -47,7 +47,7 @@ def test_round_trip_keeps_every_field_exactly() -> None:
     )
     back = decode(encode(original))
     assert back is not None
-    assert (back.host, back.username, back.issued_at, back.expires_at, back.identity) == (
+    assert (back.host, back.username, back.issued_at, back.expires_at, back.fingerprint) == (
         original.host,
         original.username,
         original.issued_at,

@@ -325,14 +325,14 @@ def test_the_token_and_a_failure_carry_the_identity_short_form(world: World) -> 
     world.get()
     entry = world.store.read(world.key())
     assert entry is not None
-    assert entry.identity == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
+    assert entry.fingerprint == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
     world.env["AWS_ACCESS_KEY_ID"] = "AKIDEXAMPLEOTHERKEY2"  # another identity fails
     world.fetch.error = errors.AccessDenied("access denied")
     with pytest.raises(errors.AccessDenied):
         world.get()
     (failure,) = world.store.failures()
-    assert failure.identity == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
-    assert failure.identity != entry.identity
+    assert failure.fingerprint == keys.fingerprint(world.env)[: keys.SHORT_DIGITS]
+    assert failure.fingerprint != entry.fingerprint
 
 
 def test_an_entry_of_another_scope_is_a_miss(world: World) -> None:
