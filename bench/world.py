@@ -27,7 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from tests.support.constants import ACCOUNT, HOST
+from tests.support.constants import ACCOUNT, ENDPOINT_VARIABLES, HOST
+from tests.support.helper import no_real_aws
 from tests.support.pki import CertificateAuthority
 from tests.support.standin import StandIn
 
@@ -40,21 +41,11 @@ SECRET_ACCESS_KEY = "benchSECRETkeyEXAMPLEvalue00000000000000"  # noqa: S105
 # checks and writes out.
 PASSWORD = "bench-token-password-" + "QkVOQ0g" * 300
 GO_HELPER = "docker-credential-ecr-login"
-ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS")
 
 
 def base_env(home: Path) -> dict[str, str]:
-    """Nothing inherited that could reach real AWS or a real cache."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-        "AWS_CONFIG_FILE": str(home / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
-    }
+    """Nothing inherited that could reach real AWS or a real cache; the bench's own keys."""
+    return no_real_aws(home, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
 
 
 def ours_env(home: Path, standin: StandIn) -> dict[str, str]:

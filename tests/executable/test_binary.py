@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import docker_credential_ecrpy
-from tests.support.constants import HOST, TESTS
+from tests.support.constants import ENDPOINT_VARIABLES, HOST, TESTS
 from tests.support.helper import Helper, base_env
 from tests.support.pki import CertificateAuthority
 from tests.support.standin import StandIn
@@ -68,7 +68,7 @@ def tls_helper(home: Path, tls_standin: StandIn) -> Helper:
     tls_standin.reset()
     assert tls_standin.password is not None
     env = base_env(home, None)
-    for name in ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS"):
+    for name in ENDPOINT_VARIABLES:
         env[name] = tls_standin.url
     helper = Helper(env, tls_standin.password)
     assert EXE is not None

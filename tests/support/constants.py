@@ -43,3 +43,6 @@ ALIAS = "registry.example.com"
 ROLE = "arn:aws:iam::123456789012:role/ecr-pull"
 ALIAS_TEXT = f'[registries."{ALIAS}"]\naccount = "123456789012"\nregion = "eu-west-1"\n'
 LOG_WARNING = "warning: cannot write the activity log ("
+
+# Every API endpoint the helper may call, pointed at the stand-in by the suites and benches.
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS")

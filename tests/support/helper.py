@@ -23,7 +23,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.constants import ACCESS_KEY_ID, HOST, KEY_ID, LOG_FIELDS, SECRET_ACCESS_KEY
+from tests.support.constants import (
+    ACCESS_KEY_ID,
+    ENDPOINT_VARIABLES,
+    HOST,
+    KEY_ID,
+    LOG_FIELDS,
+    SECRET_ACCESS_KEY,
+)
 from tests.support.standin import StandIn
 
 
@@ -49,23 +56,34 @@ def helper_executable() -> str:
     return found
 
 
-def base_env(home: Path, standin: StandIn | None) -> dict[str, str]:
-    """A clean environment: nothing inherited that could reach real AWS or a real cache."""
-    env = {
+def no_real_aws(
+    home: Path, key_id: str = ACCESS_KEY_ID, secret: str = SECRET_ACCESS_KEY
+) -> dict[str, str]:
+    """An environment that inherits nothing that could reach real AWS: dummy keys, no
+    instance metadata, the shared files under ``home`` (the benchmarks' too)."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret,
         "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+    }
+
+
+def base_env(home: Path, standin: StandIn | None) -> dict[str, str]:
+    """A test's environment: no real AWS, a cache of its own, and the activity log at its
+    most detailed (which every test then reads back)."""
+    env = {
+        **no_real_aws(home),
         "AWS_ECR_CACHE_DIR": str(home / "cache"),
         "ECRPY_LOG": str(home / "log" / "activity.log"),
         "ECRPY_LOG_LEVEL": "debug",
     }
     if standin is not None:
-        for name in ("AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL_STS"):
+        for name in ENDPOINT_VARIABLES:
             env[name] = standin.url
     return env
 
