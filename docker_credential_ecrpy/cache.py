@@ -455,10 +455,9 @@ class Forgiving:
     the cache is turned off), and an unsafe directory or an OSError is said once on
     ``stderr`` (``errors.without_cache``), answered as ``NoCache`` answers, and the rest
     of the action goes on with ``NoCache``. The token source and its refresh share one,
-    so that what one has given up the other does not try again.
-
-    Built for every get, hit or not: a class of the hit's modules, where each costs a
-    pull its making."""
+    so that what one has given up the other does not try again. Every token source makes
+    one, so a hit reads through it: the class is here, among the hit's modules, for that.
+    """
 
     __slots__ = ("directory", "held", "program", "stderr")
 
@@ -504,7 +503,7 @@ class Forgiving:
     def lock(self, key: str) -> files.KeyLock:
         return self._forgiven(self.held.lock, files.KeyLock(None), key)
 
-    def acquire(self, lock: files.KeyLock, deadline: float | None, failing: bool) -> bool:
+    def acquire(self, lock: files.KeyLock, deadline: float | None, *, failing: bool) -> bool:
         """Take a key's ``lock`` (``KeyLock.acquire``); ``failing`` when that is cache
         trouble: whether to go on as if it had been granted."""
         return self._forgiven(lock.acquire, failing, deadline)
