@@ -19,19 +19,24 @@ a file in it that is not a private regular file of ours is not read. Writes are 
 from __future__ import annotations
 
 import posix  # not os: see files
+import time
 
 from . import errors, files, keys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Protocol, TypeVar
+    from typing import Protocol, TextIO, TypeVar, TypeVarTuple
+
+    from .activity import Recorder
 
     _T = TypeVar("_T")
+    _Args = TypeVarTuple("_Args")
 
     class Cache(Protocol):
-        """What the token source needs of a cache, which ``TokenCache`` and ``NoCache``
-        both are. A type for the checker only: ``typing`` costs a hit more than its work."""
+        """What a get needs of a cache, which ``TokenCache``, ``NoCache`` and
+        ``Forgiving`` all are. A type for the checker only: ``typing`` costs a hit more
+        than its work."""
 
         def read(self, key: str) -> Entry | None: ...
         def read_failure(self, key: str) -> Failure | None: ...
@@ -442,3 +447,71 @@ class NoCache:
 
     def lock(self, key: str) -> files.KeyLock:
         return files.KeyLock(None)
+
+
+class Forgiving:
+    """The cache as an action uses it, in which cache trouble never fails a get: each
+    operation runs on the cache it holds (``held``: a ``TokenCache``, or ``NoCache`` when
+    the cache is turned off), and an unsafe directory or an OSError is said once on
+    ``stderr`` (``errors.without_cache``), answered as ``NoCache`` answers, and the rest
+    of the action goes on with ``NoCache``. The token source and its refresh share one,
+    so that what one has given up the other does not try again. Every token source makes
+    one, so a hit reads through it: the class is here, among the hit's modules, for that.
+    """
+
+    __slots__ = ("directory", "held", "program", "stderr")
+
+    def __init__(self, held: Cache, directory: str, stderr: TextIO, program: str) -> None:
+        self.held = held
+        self.directory = directory  # named in the warning of an OSError
+        self.stderr = stderr
+        self.program = program
+
+    def read_for(self, key: str, scope: str, activity: Recorder) -> Entry | None:
+        """The entry for ``key``, if its token is good for ``scope``: a file renamed or
+        copied from another key's is not trusted to answer for this registry. The read's
+        time goes into ``activity``."""
+        started = time.monotonic()
+        entry = self.read(key)
+        activity.add("cache_read", time.monotonic() - started)
+        return entry if entry is not None and entry.scope == scope else None
+
+    def read(self, key: str) -> Entry | None:
+        return self._forgiven(self.held.read, None, key)
+
+    def read_failure(self, key: str) -> Failure | None:
+        return self._forgiven(self.held.read_failure, None, key)
+
+    def write(self, key: str, entry: Entry) -> None:
+        self._forgiven(self.held.write, None, key, entry)
+
+    def record_failure(self, key: str, failure: Failure) -> None:
+        self._forgiven(self.held.record_failure, None, key, failure)
+
+    def entries(self) -> list[Entry]:
+        return self._forgiven(self.held.entries, [])
+
+    def failures(self) -> list[Failure]:
+        return self._forgiven(self.held.failures, [])
+
+    def remove_scope(self, scope: str) -> int:
+        return self._forgiven(self.held.remove_scope, 0, scope)
+
+    def prune(self, now: float) -> None:
+        self._forgiven(self.held.prune, None, now)
+
+    def lock(self, key: str) -> files.KeyLock:
+        return self._forgiven(self.held.lock, files.KeyLock(None), key)
+
+    def acquire(self, lock: files.KeyLock, deadline: float | None, *, failing: bool) -> bool:
+        """Take a key's ``lock`` (``KeyLock.acquire``); ``failing`` when that is cache
+        trouble: whether to go on as if it had been granted."""
+        return self._forgiven(lock.acquire, failing, deadline)
+
+    def _forgiven(self, operation: Callable[[*_Args], _T], fallback: _T, *args: *_Args) -> _T:
+        try:
+            return operation(*args)
+        except (UnsafeCacheDir, OSError) as err:
+            self.stderr.write(f"{self.program}: {errors.without_cache(self.directory, err)}\n")
+            self.held = NoCache()
+            return fallback

@@ -17,6 +17,7 @@ from . import PROGRAM
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import TextIO
 
 NOT_FOUND = "credentials not found in native keychain"
 # How AWS access key ids begin (long-term, temporary, bearer, context keys), what follows,
@@ -248,6 +249,24 @@ def serving_stale(host: str, reason: str, left: str, ago: str = "", retry: str =
         f"valid for {left} more"
     )
     return f"{text}; next attempt in {retry}" if retry else text
+
+
+def without_cache(directory: str, err: Exception) -> str:
+    """What is said, once, when cache trouble makes an action give up the token cache
+    (``cache.Forgiving``) and go on without it: an unsafe directory's own message, which
+    names it, or an OSError's reason with the ``directory`` it came from."""
+    reason = (
+        f"cache directory {directory}: {err.strerror or err}"
+        if isinstance(err, OSError)
+        else str(err)
+    )
+    return f"{reason}; working without the cache"
+
+
+def warn(stderr: TextIO, program: str, message: str) -> None:
+    """A warning of ``program``'s on ``stderr``: something the user may want to fix, on
+    an action that goes on."""
+    stderr.write(f"{program}: warning: {message}\n")
 
 
 def input_timed_out(seconds: float, expected: str, line: bool) -> BadInput:

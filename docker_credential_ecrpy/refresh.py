@@ -3,11 +3,11 @@ serve a usable token and refresh it behind the answer, serve it stale with the f
 that stands behind it, or refresh before answering, under the key's lock; and record
 what came of a refresh, the token or the failure with its backoff.
 
-Only such a get loads this module (a hit is ``tokens``'s). It works for one token
-source, ``Source`` declaring what it uses of it (its settings, clock, deadline and
-activity; its guarded cache reads and its warnings), and takes nothing else from
-``tokens``. Every wait ends at the get's deadline, and what it did goes into the get's
-activity.
+Only such a get loads this module (a hit is ``tokens``'s). The token source hands a
+``Refresh`` whatever it uses when it builds it (the settings, the get's deadline and
+activity, the cache as the get uses it, the clock, how to fetch and to detach), and
+nothing here calls back into ``tokens``. Every wait ends at the get's deadline, and what
+it did goes into the get's activity.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from . import cache, errors, files, policy
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
-    from typing import Protocol, TypeVar
+    from typing import TextIO
 
     from .activity import Recorder
     from .aws import Token
@@ -27,48 +27,56 @@ if TYPE_CHECKING:
     from .registry import Registry
     from .settings import Settings
 
-    _T = TypeVar("_T")
     Fetch = Callable[[Registry, Identity | None, float, bool, Recorder], Token]
     Detach = Callable[[Callable[[], None], Iterable[int]], None]
-
-    class Source(Protocol):
-        """What a refresh uses of its token source (``tokens.TokenSource``)."""
-
-        settings: Settings
-        env: Mapping[str, str]
-        deadline: policy.Deadline
-        activity: Recorder
-        fingerprint: str
-        clock: Callable[[], float]
-        fetch: Fetch | None
-        detach: Detach | None
-        draw: Callable[[], float] | None
-        sleep: Callable[[float], None]
-        refreshed: Callable[[Recorder, errors.HelperError | None], None] | None
-
-        def cached(
-            self, key: str, registry: Registry, activity: Recorder
-        ) -> cache.Entry | None: ...
-        def guard(self, action: Callable[[cache.Cache], _T], fallback: _T) -> _T: ...
-        def warn(self, message: str) -> None: ...
 
 
 class Refresh:
     """The answer for one key whose cached token is not fresh, and the refresh it calls
-    for: made by the token source for one get (or warm). It holds that get's deadline and
-    activity, which a background refresh replaces with its own: the source's stay as the
-    answer left them."""
+    for: made by the token source for one get (or warm), with what it uses of it (see
+    ``tokens.TokenSource``; ``fingerprint`` is the short form of the key's identity, for
+    what is recorded). It holds that get's deadline and activity, which a background
+    refresh replaces with its own: the source's stay as the answer left them."""
 
-    def __init__(self, source: Source, key: str, registry: Registry, who: Identity | None) -> None:
-        self.source = source
+    def __init__(
+        self,
+        key: str,
+        registry: Registry,
+        who: Identity | None,
+        *,
+        settings: Settings,
+        env: Mapping[str, str],
+        cache: cache.Forgiving,
+        fingerprint: str,
+        deadline: policy.Deadline,
+        activity: Recorder,
+        clock: Callable[[], float],
+        fetch: Fetch | None,
+        detach: Detach | None,
+        draw: Callable[[], float] | None,
+        sleep: Callable[[float], None],
+        refreshed: Callable[[Recorder, errors.HelperError | None], None] | None,
+        stderr: TextIO,
+        program: str,
+    ) -> None:
         self.key = key
         self.registry = registry
         self.who = who
-        self.settings = source.settings
-        # The refresh's own, from the source's: a background refresh restarts them.
-        self.deadline = source.deadline
-        self.activity = source.activity
-        self._draw = source.draw
+        self.settings = settings
+        self.env = env
+        self.cache = cache
+        self.fingerprint = fingerprint
+        # A background refresh restarts these; the source's stay as the answer left them.
+        self.deadline = deadline
+        self.activity = activity
+        self.clock = clock
+        self.fetch = fetch or fetch_in_worker
+        self.detach = detach or detached
+        self._draw = draw
+        self.sleep = sleep
+        self.refreshed = refreshed
+        self.stderr = stderr
+        self.program = program
 
     def answer(
         self,
@@ -97,9 +105,9 @@ class Refresh:
         """The plan for the key as a refresher sees it (it is the refresh, so never one
         behind): after waiting for the lock, another process may have refreshed the token
         or recorded its failure. (plan, entry, failure, now)."""
-        entry = self.source.cached(self.key, self.registry, self.activity)
+        entry = self.cache.read_for(self.key, self.registry.scope, self.activity)
         failure = self.failure()
-        now = self.source.clock()
+        now = self.clock()
         action = policy.plan(
             entry,
             failure,
@@ -125,7 +133,7 @@ class Refresh:
             self.activity.hit()
             if action == policy.SERVE_STALE and failure is not None:
                 self.activity.served_stale(errors.from_kind(failure.kind, failure.message))
-                self.source.warn(
+                self.warn(
                     errors.serving_stale(
                         host,
                         failure.message,
@@ -147,15 +155,11 @@ class Refresh:
     def behind(self) -> None:
         """Start a detached refresh of the key unless one is running: the lock is taken
         here, without waiting, and handed to the refresher with its descriptor."""
-        lock = self.source.guard(lambda c: c.lock(self.key), None)
-        if lock is None:
-            return
-        with lock:
-            if not self.source.guard(lambda c: lock.acquire(), False) or lock.fd is None:
-                return  # another process is refreshing this key right now
-            start = self.source.detach or detach
+        with self.cache.lock(self.key) as lock:
+            if not self.cache.acquire(lock, None, failing=False) or lock.fd is None:
+                return  # another process is refreshing this key right now (or no cache)
             try:
-                start(self.in_background, (lock.fd,))
+                self.detach(self.in_background, (lock.fd,))
             except OSError:
                 return  # cannot fork now: the next get will try again
             self.activity.refresh_started_behind()
@@ -175,14 +179,13 @@ class Refresh:
             self.activity.refreshed()
         except errors.AwsError as err:
             ended = err  # recorded for the next get to see
-        if self.source.refreshed is not None:
-            self.source.refreshed(self.activity, ended)
+        if self.refreshed is not None:
+            self.refreshed(self.activity, ended)
 
     def now(self, renew_before: float | None = None) -> cache.Entry:
         """Refresh before answering: under the key's lock, unless another process has
         refreshed (or failed to) while we waited for it (``renew_before``: see warm)."""
-        lock = self.source.guard(lambda c: c.lock(self.key), files.KeyLock(None))
-        with lock:
+        with self.cache.lock(self.key) as lock:
             if not self.wait_for(lock):
                 # The refresh we waited for may have ended just now: its token or its
                 # failure is the answer; else say what we waited for.
@@ -206,16 +209,15 @@ class Refresh:
         """Take the key's lock, waiting as long as the deadline allows; False when the
         deadline passed first. An ``ECRPY_LOCK_TIMEOUT`` shorter than the deadline ends
         the wait early, and then the refresh goes ahead without the lock (True)."""
-        source = self.source
         started = time.monotonic()
         until = self.deadline.for_lock(started, self.settings.lock_timeout)
-        acquired = source.guard(lambda c: lock.acquire(until), True)
+        acquired = self.cache.acquire(lock, until, failing=True)
         self.activity.add("lock_wait", time.monotonic() - started)
         if acquired:
             return True
         if self.deadline.passed(time.monotonic()):
             return False
-        source.warn(
+        self.warn(
             f"could not take the refresh lock within ECRPY_LOCK_TIMEOUT="
             f"{self.settings.lock_timeout:g}s (another process may be stuck); "
             "fetching directly"
@@ -229,7 +231,7 @@ class Refresh:
             return
         left = self.deadline.left(time.monotonic())
         delay = policy.spread_delay(self.settings.spread, self.draw(), left)
-        self.source.sleep(delay)
+        self.sleep(delay)
         self.activity.add("spread", delay)
 
     def timed_out(self, doing: str) -> errors.DeadlineExceeded:
@@ -238,12 +240,12 @@ class Refresh:
     def fetch_and_record(self, previous: cache.Failure | None) -> cache.Entry:
         """Call AWS (the caller holds the key's lock) and keep the token; or record the
         failure, with its backoff after ``previous``, and raise it."""
-        source = self.source
-        fetch = source.fetch or fetch_in_worker
         try:
-            debug = bool(source.env.get("ECRPY_DEBUG"))
-            token = fetch(self.registry, self.who, self.deadline.for_worker(), debug, self.activity)
-            now = source.clock()
+            debug = bool(self.env.get("ECRPY_DEBUG"))
+            token = self.fetch(
+                self.registry, self.who, self.deadline.for_worker(), debug, self.activity
+            )
+            now = self.clock()
             if token.expires_at <= now:
                 raise errors.BadToken(
                     errors.expired_when_issued(
@@ -263,9 +265,9 @@ class Refresh:
             token.secret,
             now,
             token.expires_at,
-            source.fingerprint,
+            self.fingerprint,
         )
-        source.guard(lambda c: keep(c, self.key, entry), None)
+        keep(self.cache, self.key, entry)
         self.activity.fetched()
         return entry
 
@@ -275,12 +277,12 @@ class Refresh:
         """After a failure: the cached token if it is still usable (with a warning), else
         the failure itself."""
         if stale is None:
-            stale = self.source.cached(self.key, self.registry, self.activity)
-        now = self.source.clock()
+            stale = self.cache.read_for(self.key, self.registry.scope, self.activity)
+        now = self.clock()
         if stale is None or not policy.usable(stale, now, self.settings.min_validity):
             raise err
         self.activity.served_stale(err)
-        self.source.warn(
+        self.warn(
             errors.serving_stale(
                 self.registry.host, err.message, errors.span(stale.expires_at - now)
             )
@@ -289,7 +291,7 @@ class Refresh:
 
     def record(self, err: errors.HelperError, previous: cache.Failure | None) -> None:
         """Record the failure of a refresh, with its backoff (``policy``)."""
-        now = self.source.clock()
+        now = self.clock()
         kind = type(err).__name__
         count = policy.failure_count(previous, now)
         delay = policy.backoff(kind, count, self.draw())
@@ -301,24 +303,26 @@ class Refresh:
             now,
             now + delay,
             count,
-            self.source.fingerprint,
+            self.fingerprint,
         )
-        self.source.guard(lambda c: c.record_failure(self.key, failure), None)
+        self.cache.record_failure(self.key, failure)
 
     def failure(self) -> cache.Failure | None:
         """The failure recorded for the key, if any, its times held to what the policy
         can produce (``policy.failure_times``): what every decision and message uses."""
-        source = self.source
         started = time.monotonic()
-        failure = source.guard(lambda c: c.read_failure(self.key), None)
+        failure = self.cache.read_failure(self.key)
         self.activity.add("cache_read", time.monotonic() - started)
         if failure is not None:
-            now = source.clock()
+            now = self.clock()
             ahead = policy.from_the_future(failure, now)
             failure.failed_at, failure.retry_at = policy.failure_times(failure, now)
             if ahead:  # made now on disk too, or it would block until the clock caught up
-                source.guard(lambda c: c.record_failure(self.key, failure), None)
+                self.cache.record_failure(self.key, failure)
         return failure
+
+    def warn(self, message: str) -> None:
+        errors.warn(self.stderr, self.program, message)
 
     def draw(self) -> float:
         """A random number in [0, 1), for jitter."""
@@ -366,7 +370,7 @@ def fetch_in_worker(
     return Token(*answer)
 
 
-def detach(work: Callable[[], None], keep: Iterable[int]) -> None:
+def detached(work: Callable[[], None], keep: Iterable[int]) -> None:
     """Run ``work`` in a detached process that keeps the descriptors ``keep`` (the key's
     lock) and outlives this one (``children.detached``)."""
     from . import children  # noqa: PLC0415 - only a refresh behind the answer pays for it

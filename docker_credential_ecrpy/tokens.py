@@ -32,15 +32,13 @@ from . import PROGRAM, cache, errors, keys, policy
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import TextIO, TypeVar
+    from typing import TextIO
 
     from .activity import Recorder
     from .config import Identity
     from .refresh import Detach, Fetch, Refresh
     from .registry import Registry
     from .settings import Settings
-
-    _T = TypeVar("_T")
 
 
 class NoActivity:
@@ -82,7 +80,10 @@ class NoActivity:
 
 
 class TokenSource:
-    """Serves tokens for registries to one process, with the cache it was given.
+    """Serves tokens for registries to one process, from the cache the settings name,
+    which it uses as ``cache.Forgiving`` (cache trouble is said once, never fails a get).
+    A token that is not fresh is a ``refresh.Refresh``'s, handed all it uses of this when
+    it is made.
 
     ``deadline`` is the get's (by default, one starting now); ``activity`` is what it
     records into (by default nothing: ``NoActivity``). ``refreshed``, when given, hears
@@ -122,9 +123,10 @@ class TokenSource:
         self.draw = draw
         self.sleep = sleep
         self.refreshed = refreshed
-        self.cache: cache.Cache = (
+        held: cache.Cache = (
             cache.NoCache() if settings.cache_disabled else cache.TokenCache(settings.cache_dir)
         )
+        self.cache = cache.Forgiving(held, settings.cache_dir, stderr, program)
         self.fingerprint = ""  # the short form of the identity last keyed, for records
 
     def key(self, registry: Registry, who: Identity | None = None) -> str:
@@ -161,7 +163,7 @@ class TokenSource:
         renew_before: float | None = None,
     ) -> cache.Entry:
         key = self.key(registry, who)
-        entry = self.cached(key, registry, self.activity)
+        entry = self.cache.read_for(key, registry.scope, self.activity)
         now = self.clock()
         if entry is not None and policy.fresh(
             entry, now, self.settings.refresh_window, renew_before
@@ -173,42 +175,36 @@ class TokenSource:
     def _refresh(self, key: str, registry: Registry, who: Identity | None) -> Refresh:
         from .refresh import Refresh  # noqa: PLC0415 - only a token that is not fresh
 
-        return Refresh(self, key, registry, who)
+        return Refresh(
+            key,
+            registry,
+            who,
+            settings=self.settings,
+            env=self.env,
+            cache=self.cache,
+            fingerprint=self.fingerprint,
+            deadline=self.deadline,
+            activity=self.activity,
+            clock=self.clock,
+            fetch=self.fetch,
+            detach=self.detach,
+            draw=self.draw,
+            sleep=self.sleep,
+            refreshed=self.refreshed,
+            stderr=self.stderr,
+            program=self.program,
+        )
 
     def forget(self, registry: Registry) -> int:
         """Drop every cached token and failure record that would answer for the registry
         (the token of its region, shared with the region's other registries)."""
-        return self.guard(lambda c: c.remove_scope(registry.scope), 0)
+        return self.cache.remove_scope(registry.scope)
 
     def cached_entries(self) -> list[cache.Entry]:
-        return self.guard(lambda c: c.entries(), [])
+        return self.cache.entries()
 
     def recorded_failures(self) -> list[cache.Failure]:
-        return self.guard(lambda c: c.failures(), [])
-
-    # -- cache trouble never fails a get ---------------------------------------------------
-    def cached(self, key: str, registry: Registry, activity: Recorder) -> cache.Entry | None:
-        """The entry for ``key``, if its token is good for this registry: a file renamed
-        or copied from another key's is not trusted to answer for this host. The read's
-        time goes into ``activity``."""
-        started = time.monotonic()
-        entry = self.guard(lambda c: c.read(key), None)
-        activity.add("cache_read", time.monotonic() - started)
-        return entry if entry is not None and entry.scope == registry.scope else None
-
-    def guard(self, action: Callable[[cache.Cache], _T], fallback: _T) -> _T:
-        """Run a cache operation on the cache; on trouble warn once and go on without it."""
-        try:
-            return action(self.cache)
-        except (cache.UnsafeCacheDir, OSError) as err:
-            reason = (
-                str(err)
-                if isinstance(err, cache.UnsafeCacheDir)
-                else (f"cache directory {self.settings.cache_dir}: {err.strerror or err}")
-            )
-            self.stderr.write(f"{self.program}: {reason}; working without the cache\n")
-            self.cache = cache.NoCache()
-            return fallback
+        return self.cache.failures()
 
     def warn(self, message: str) -> None:
-        self.stderr.write(f"{self.program}: warning: {message}\n")
+        errors.warn(self.stderr, self.program, message)

@@ -146,7 +146,7 @@ def warm(host: str, env: Mapping[str, str], renew_before: float | None) -> dict[
             )
         tokens = store.tokens
         entry = tokens.warm(target, store.identity_for(target), renew_before)
-        if isinstance(tokens.cache, NoCache):
+        if isinstance(tokens.cache.held, NoCache):
             raise errors.ConfigError(
                 "the token is not kept: the token cache is turned off (AWS_ECR_DISABLE_CACHE) "
                 f"or unusable; `{PROGRAM} doctor --tokens` says why"

@@ -2,23 +2,29 @@
 records round-trip exactly, with anything truncated, corrupt or foreign rejected (read as
 absent), never trusted; whatever the failure writer writes, the reader reads back; and
 writers killed at random instants never leave a torn entry for readers in other
-processes. The cache as gets use it, through the installed executable, is in
-``tests/executable/test_caching.py``."""
+processes; and ``Forgiving``, in which cache trouble (an unsafe directory, an OSError) is
+said once and answered as ``NoCache`` answers. The cache as gets use it, through the
+installed executable, is in ``tests/executable/test_caching.py``."""
 
 from __future__ import annotations
 
+import errno
+import io
 import math
+import os
 import random
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docker_credential_ecrpy import cache, errors
+from docker_credential_ecrpy import cache, errors, files
+from docker_credential_ecrpy.activity import Activity
 from docker_credential_ecrpy.cache import (
     Entry,
     Failure,
@@ -357,3 +363,83 @@ def test_killing_writers_at_random_instants_leaves_a_valid_entry(tmp_path: Path)
     assert any(n.endswith(".tmp") for n in names), "no kill landed inside a write"
     assert [n for n in names if not n.endswith(".tmp")] == [path.name]
     assert all(n.startswith(f".{key}.") for n in names if n.endswith(".tmp"))
+
+
+# -- cache trouble never fails a get (Forgiving) --------------------------------------------
+
+PROGRAM = "docker-credential-ecrpy"
+KEY = "k" * 64
+TOO_LONG = "k" * 300  # a name no file system takes: an OSError of the real cache, even for root
+
+
+def forgiving(directory: Path) -> tuple[cache.Forgiving, io.StringIO]:
+    stderr = io.StringIO()
+    real = cache.TokenCache(str(directory))
+    return cache.Forgiving(real, str(directory), stderr, PROGRAM), stderr
+
+
+def test_an_unsafe_cache_directory_is_said_once_then_no_cache_answers(tmp_path: Path) -> None:
+    directory = tmp_path / "cache"
+    directory.mkdir(mode=0o700)
+    cache.TokenCache(str(directory)).write(KEY, entry())
+    directory.chmod(0o777)  # open to others: not trusted with tokens
+    held, stderr = forgiving(directory)
+    assert held.read(KEY) is None  # the operation's fallback, not the token
+    said = (
+        f"{PROGRAM}: cache directory {directory} is open to other users (mode 0777; it must "
+        "be 0700); working without the cache\n"
+    )
+    assert stderr.getvalue() == said
+    assert isinstance(held.held, cache.NoCache)
+    held.write(KEY, entry(secret="bmV3"))
+    assert (held.read(KEY), held.entries(), held.remove_scope(SCOPE)) == (None, [], 0)
+    assert stderr.getvalue() == said  # said once, however many operations follow
+    kept = cache.decode((directory / (KEY + cache.SUFFIX)).read_bytes())
+    assert kept is not None and kept.secret == entry().secret  # nothing written there
+
+
+def test_an_oserror_of_the_cache_is_said_once_with_its_directory(tmp_path: Path) -> None:
+    held, stderr = forgiving(tmp_path)
+    held.write(TOO_LONG, entry())  # does not raise
+    reason = os.strerror(errno.ENAMETOOLONG)
+    said = f"{PROGRAM}: cache directory {tmp_path}: {reason}; working without the cache\n"
+    assert stderr.getvalue() == said
+    assert isinstance(held.held, cache.NoCache)
+    held.record_failure(TOO_LONG, record())
+    held.write(KEY, entry())
+    assert stderr.getvalue() == said
+    assert list(tmp_path.iterdir()) == []
+
+
+def lock_of(held: cache.Forgiving) -> files.KeyLock:
+    return files.KeyLock(os.path.join(held.directory, TOO_LONG + cache.LOCK_SUFFIX))
+
+
+@pytest.mark.parametrize(
+    ("operation", "fallback"),
+    [
+        (lambda held: held.lock(TOO_LONG).path, None),  # NoCache's lock, always granted
+        (lambda held: held.record_failure(TOO_LONG, record()), None),
+        (lambda held: held.acquire(lock_of(held), None, failing=True), True),
+        (lambda held: held.acquire(lock_of(held), None, failing=False), False),
+    ],
+    ids=["lock", "record_failure", "acquire-going-on", "acquire-giving-up"],
+)
+def test_each_operation_answers_its_fallback_on_trouble(
+    tmp_path: Path, operation: Callable[[cache.Forgiving], object], fallback: object
+) -> None:
+    held, stderr = forgiving(tmp_path)
+    assert operation(held) == fallback
+    assert stderr.getvalue().endswith("; working without the cache\n")
+    assert isinstance(held.held, cache.NoCache)
+
+
+def test_a_token_of_another_scope_does_not_answer_and_the_read_is_timed(tmp_path: Path) -> None:
+    held, stderr = forgiving(tmp_path)
+    held.write(KEY, entry())
+    recorded = Activity()
+    assert held.read_for(KEY, "ecr eu-west-1 aws", recorded) is None  # copied from another key
+    found = held.read_for(KEY, SCOPE, recorded)
+    assert found is not None and found.scope == SCOPE
+    assert set(recorded.phases) == {"cache_read"}
+    assert stderr.getvalue() == ""
