@@ -175,9 +175,7 @@ def record(
         reason = f"{log.path}: {err.strerror or err}"
     except Exception as err:  # a bug of ours, reported by its type alone (never its text)
         reason = f"internal error {type(err).__name__}"
-    stderr.write(
-        f"{program}: warning: cannot write the activity log ({reason}); going on without it\n"
-    )
+    errors.warn(stderr, program, f"cannot write the activity log ({reason}); going on without it")
 
 
 def line(

@@ -95,10 +95,10 @@ def fetch_token(
     profile = who.profile if who is not None else None
     role_arn = who.role_arn if who is not None else None
     client = _Client(profile, deadline, report)
-    keys: dict[str, str] = {}
+    assumed: dict[str, str] = {}  # the role's session credentials, as client arguments
     if who is not None and role_arn is not None:
-        keys = client.assume_role(who, role_arn, registry)
-    ecr = client.create(registry.service, registry.region, registry, **keys)
+        assumed = client.assume_role(who, role_arn, registry)
+    ecr = client.create(registry.service, registry.region, registry, **assumed)
     what = f"{registry.service}:GetAuthorizationToken"
     # No registryIds (deprecated): the token is good for every registry of the region
     # that the identity may access, which is what the cache keys it on.

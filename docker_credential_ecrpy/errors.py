@@ -269,6 +269,15 @@ def warn(stderr: TextIO, program: str, message: str) -> None:
     stderr.write(f"{program}: warning: {message}\n")
 
 
+def lock_not_taken(lock_timeout: float) -> str:
+    """The warning of a get that stops waiting for another process's refresh and calls
+    AWS itself: a refresher that holds its key's lock this long is likely stuck."""
+    return (
+        f"could not take the refresh lock within ECRPY_LOCK_TIMEOUT={lock_timeout:g}s "
+        "(another process may be stuck); fetching directly"
+    )
+
+
 def input_timed_out(seconds: float, expected: str, line: bool) -> BadInput:
     """The client did not end its input (by closing stdin or, for a ``line``, with a
     newline) within the action's budget."""

@@ -215,13 +215,10 @@ class Refresh:
         self.activity.add("lock_wait", time.monotonic() - started)
         if acquired:
             return True
-        if self.deadline.passed(time.monotonic()):
-            return False
-        self.warn(
-            f"could not take the refresh lock within ECRPY_LOCK_TIMEOUT="
-            f"{self.settings.lock_timeout:g}s (another process may be stuck); "
-            "fetching directly"
-        )
+        lock_timeout = self.settings.lock_timeout
+        if lock_timeout is None or self.deadline.passed(time.monotonic()):
+            return False  # without a lock timeout, only the deadline ends the wait
+        self.warn(errors.lock_not_taken(lock_timeout))
         return True
 
     def spread(self) -> None:
